@@ -1,0 +1,49 @@
+"""Typed readers for the environment variables the settings are built from.
+
+Kept apart from settings.py so the parsing rules (what counts as true, how lists
+are split) are written once and can be tested without loading Django.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
+def env_bool(name, default=False):
+    """`1/true/yes/on` is true, `0/false/no/off` or empty is false; anything else is an error."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"{name}={raw!r} is not a boolean; use 1/true/yes/on or 0/false/no/off")
+
+
+def env_list(name, default=()):
+    """A comma-separated list, blanks dropped."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return list(default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def local_secret(path: Path, nbytes=48):
+    """Read a secret kept in an ignored local file, creating it on first use.
+
+    The embedded default (no SECRET_KEY in the environment) still needs a key that
+    survives restarts, or every restart would log everybody out.
+    """
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(nbytes)
+        path.touch(mode=0o600)
+        path.write_text(value + "\n")
+        return value
