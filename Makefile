@@ -1,0 +1,40 @@
+# The README's two commands: `make run` serves the portal, `make test` runs the suite.
+# Both set up .venv first, and only reinstall when requirements.txt changed.
+
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+
+.PHONY: run test lint format venv
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	@py=""; for candidate in python3.13 python3.12 python3 python; do \
+	  if command -v $$candidate >/dev/null 2>&1 && \
+	     $$candidate -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then \
+	    py=$$candidate; break; fi; done; \
+	if [ -z "$$py" ]; then \
+	  echo "Python 3.12 or newer is required (Django 6.1) and none was found: install python3.13 (see .python-version)." >&2; \
+	  exit 1; fi; \
+	if [ ! -x $(PY) ]; then echo "Creating $(VENV) with $$py"; $$py -m venv $(VENV); fi
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+run: venv
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py seed_stocks --if-empty --stocks 500 --days 252 --seed 1
+	$(PY) manage.py ensure_admin
+	@echo "Serving the portal at http://127.0.0.1:$(PORT)/ (admin at /admin/)"
+	DEBUG=$${DEBUG:-1} $(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+test: venv
+	$(PY) -m tests.matrix $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
