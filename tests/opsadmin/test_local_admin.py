@@ -1,0 +1,50 @@
+"""`ensure_admin`, run by `make run`: one admin account, a password that is shown only when ours."""
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import authenticate, get_user_model
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def local_state(settings, tmp_path, monkeypatch):
+    settings.LOCAL_STATE_DIR = tmp_path
+    settings.BASE_DIR = tmp_path.parent
+    monkeypatch.delenv("PORTAL_ADMIN_PASSWORD", raising=False)
+    return tmp_path
+
+
+def ensure_admin():
+    out = StringIO()
+    call_command("ensure_admin", stdout=out)
+    return out.getvalue()
+
+
+def test_generates_a_password_once_and_prints_it_every_run(local_state):
+    first = ensure_admin()
+    password = (local_state / "admin-password").read_text().strip()
+    assert "created" in first
+    assert password in first
+    assert password in ensure_admin()
+    assert authenticate(username="admin", password=password).is_superuser
+
+
+def test_password_from_the_environment_wins(monkeypatch):
+    ensure_admin()
+    monkeypatch.setenv("PORTAL_ADMIN_PASSWORD", "correct horse battery")
+    assert "from PORTAL_ADMIN_PASSWORD" in ensure_admin()
+    assert authenticate(username="admin", password="correct horse battery")
+
+
+def test_a_password_changed_in_the_admin_is_kept_and_not_shown(local_state):
+    ensure_admin()
+    admin = get_user_model().objects.get(username="admin")
+    admin.set_password("chosen by the operator")
+    admin.save()
+    output = ensure_admin()
+    assert "not shown" in output
+    assert (local_state / "admin-password").read_text().strip() not in output
+    assert authenticate(username="admin", password="chosen by the operator")

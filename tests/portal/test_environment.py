@@ -1,0 +1,38 @@
+"""How the settings read the environment."""
+
+import pytest
+
+from portal.environment import env_bool, env_list, local_secret
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("TRUE", True), ("yes", True), ("0", False), ("", False)])
+def test_env_bool_words(monkeypatch, raw, expected):
+    monkeypatch.setenv("FLAG", raw)
+    assert env_bool("FLAG") is expected
+
+
+def test_env_bool_default_when_unset(monkeypatch):
+    monkeypatch.delenv("FLAG", raising=False)
+    assert env_bool("FLAG") is False
+    assert env_bool("FLAG", default=True) is True
+
+
+def test_env_bool_rejects_other_words(monkeypatch):
+    monkeypatch.setenv("FLAG", "maybe")
+    with pytest.raises(ValueError, match="FLAG='maybe' is not a boolean"):
+        env_bool("FLAG")
+
+
+def test_env_list_splits_on_commas_and_drops_blanks(monkeypatch):
+    monkeypatch.setenv("HOSTS", " a.example , ,b.example,")
+    assert env_list("HOSTS") == ["a.example", "b.example"]
+    monkeypatch.delenv("HOSTS")
+    assert env_list("HOSTS", default=["x"]) == ["x"]
+
+
+def test_local_secret_is_created_once_and_private(tmp_path):
+    path = tmp_path / "state" / "secret"
+    first = local_secret(path)
+    assert len(first) > 40
+    assert local_secret(path) == first
+    assert path.stat().st_mode & 0o077 == 0
