@@ -43,7 +43,7 @@ def ensure_local_admin():
     else:
         path = password_file()
         stored = path.read_text().strip() if path.exists() else None
-        if created or stored is None and not user.has_usable_password():
+        if created or (stored is None and not user.has_usable_password()):
             password = secrets.token_urlsafe(12)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch(mode=0o600)

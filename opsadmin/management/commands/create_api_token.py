@@ -1,0 +1,41 @@
+"""`create_api_token USERNAME`: issue an ops API token for scripts; printed once."""
+
+import json
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from opsadmin.tokens import issue_token
+
+
+class Command(BaseCommand):
+    help = "Create an API token for USERNAME and print it once (only its digest is stored)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+        parser.add_argument("--name", default="created from the command line", help="What uses the token.")
+        parser.add_argument("--expires-days", type=int, help="Days until it expires (default: never).")
+        parser.add_argument("--json", action="store_true", help="Print a JSON object instead of the bare token.")
+
+    def handle(self, *args, username, name, expires_days, **options):
+        if expires_days is not None and expires_days < 1:
+            raise CommandError("--expires-days must be 1 or more", returncode=2)
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(f"no user named {username!r}", returncode=2)
+        if not user.is_active:
+            raise CommandError(f"user {username!r} is inactive; a token for it would not work", returncode=2)
+        expires_in = timedelta(days=expires_days) if expires_days else None
+        record, token = issue_token(user, name, expires_in)
+        if options["json"]:
+            self.stdout.write(self.as_json(record, token))
+        else:
+            self.stdout.write(token)
+            expiry = f"expires {record.expires_at:%Y-%m-%d %H:%M} UTC" if record.expires_at else "never expires"
+            self.stderr.write(f"Token {record.prefix}… for {username} ({expiry}). It is shown only now.")
+
+    @staticmethod
+    def as_json(record, token):
+        expires = record.expires_at.isoformat() if record.expires_at else None
+        return json.dumps({"token": token, "id": record.pk, "user": record.user.username, "expires_at": expires})

@@ -1,0 +1,59 @@
+"""Issuing and checking API tokens.
+
+A token reads `<prefix>.<secret>`: the prefix finds the row by its unique index, the
+SHA-256 digest of the whole token is compared in constant time. Tokens are random
+256-bit values, so a fast hash is enough (there is nothing to brute-force).
+"""
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from django.utils import timezone
+
+from opsadmin.models import ApiToken
+
+PREFIX_BYTES = 6
+SECRET_BYTES = 32
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class InvalidToken(Exception):
+    """The presented token is malformed, unknown, revoked or expired."""
+
+
+def digest(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(user, name, expires_in=None):
+    """Create a token for `user`; returns (ApiToken, token). The token is never stored."""
+    prefix = secrets.token_hex(PREFIX_BYTES)
+    token = f"{prefix}.{secrets.token_urlsafe(SECRET_BYTES)}"
+    expires_at = timezone.now() + expires_in if expires_in else None
+    record = ApiToken.objects.create(user=user, name=name, prefix=prefix, digest=digest(token), expires_at=expires_at)
+    return record, token
+
+
+def check_token(token):
+    """The ApiToken behind `token`, or InvalidToken. Records when it was last used."""
+    prefix, dot, _ = token.partition(".")
+    if not dot or not prefix:
+        raise InvalidToken("malformed token")
+    record = ApiToken.objects.select_related("user").filter(prefix=prefix).first()
+    # Compare against a dummy digest when unknown, so timing does not reveal which prefixes exist.
+    expected = record.digest if record else digest("")
+    if not hmac.compare_digest(expected, digest(token)) or record is None:
+        raise InvalidToken("unknown token")
+    now = timezone.now()
+    if not record.is_usable(now) or not record.user.is_active:
+        raise InvalidToken("token revoked or expired")
+    if record.last_used_at is None or now - record.last_used_at > LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=record.pk).update(last_used_at=now)
+    return record
+
+
+def revoke_tokens(queryset):
+    """Revoke every token in `queryset` that is not revoked yet; returns how many."""
+    return queryset.filter(revoked_at=None).update(revoked_at=timezone.now())

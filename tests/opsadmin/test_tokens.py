@@ -1,0 +1,90 @@
+"""API tokens: shown once, stored as a digest, refused when unknown, revoked or expired."""
+
+import json
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from opsadmin.models import ApiToken
+from opsadmin.tokens import InvalidToken, check_token, issue_token, revoke_tokens
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def operator():
+    return get_user_model().objects.create_user("operator", is_staff=True)
+
+
+def test_only_the_digest_is_stored(operator):
+    record, token = issue_token(operator, "deploy")
+    stored = ApiToken.objects.get(pk=record.pk)
+    assert token.startswith(stored.prefix + ".")
+    assert token not in (stored.digest, stored.prefix)
+    assert check_token(token).user == operator
+
+
+@pytest.mark.parametrize("presented", ["", "no-dot", ".secret", "abc.def", "0123456789ab.wrong"])
+def test_malformed_or_unknown_tokens_are_refused(operator, presented):
+    issue_token(operator, "deploy")
+    with pytest.raises(InvalidToken):
+        check_token(presented)
+
+
+def test_a_right_prefix_with_a_wrong_secret_is_refused(operator):
+    record, _ = issue_token(operator, "deploy")
+    with pytest.raises(InvalidToken):
+        check_token(f"{record.prefix}.{'x' * 43}")
+
+
+def test_revoked_expired_and_inactive_tokens_are_refused(operator):
+    revoked, revoked_token = issue_token(operator, "old")
+    assert revoke_tokens(ApiToken.objects.filter(pk=revoked.pk)) == 1
+    expired, expired_token = issue_token(operator, "short", expires_in=timedelta(days=1))
+    ApiToken.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    for token in (revoked_token, expired_token):
+        with pytest.raises(InvalidToken, match="revoked or expired"):
+            check_token(token)
+    _, token = issue_token(operator, "fine")
+    operator.is_active = False
+    operator.save()
+    with pytest.raises(InvalidToken):
+        check_token(token)
+
+
+def test_use_is_recorded(operator):
+    record, token = issue_token(operator, "deploy")
+    check_token(token)
+    assert ApiToken.objects.get(pk=record.pk).last_used_at is not None
+
+
+def test_command_prints_a_working_token_once(operator):
+    out, err = StringIO(), StringIO()
+    call_command("create_api_token", "operator", "--expires-days", "7", stdout=out, stderr=err)
+    token = out.getvalue().strip()
+    record = check_token(token)
+    assert timedelta(days=6) < record.expires_at - timezone.now() <= timedelta(days=7)
+    assert "shown only now" in err.getvalue()
+
+
+def test_command_json(operator):
+    out = StringIO()
+    call_command("create_api_token", "operator", "--json", stdout=out)
+    payload = json.loads(out.getvalue())
+    assert check_token(payload["token"]).pk == payload["id"]
+    assert payload["expires_at"] is None
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [(["nobody"], "no user named 'nobody'"), (["operator", "--expires-days", "0"], "1 or more")],
+)
+def test_command_bad_usage_exits_2_and_creates_nothing(operator, arguments, message):
+    with pytest.raises(CommandError, match=message) as error:
+        call_command("create_api_token", *arguments)
+    assert error.value.returncode == 2
+    assert not ApiToken.objects.exists()
