@@ -50,6 +50,7 @@ def test_0003_builds_concurrently_outside_a_transaction_on_postgresql():
 
 
 @pytest.mark.sqlite
+@pytest.mark.django_db(transaction=True)  # SQLite's schema editor refuses inside a transaction
 def test_0003_builds_plainly_on_sqlite():
     sql = migration_sql()
     assert "CONCURRENTLY" not in sql

@@ -1,0 +1,58 @@
+"""Root test configuration.
+
+The database and cache are chosen by the environment before this file is read (see
+tests/matrix.py). Here we only adapt to that choice: tests marked `postgres`, `redis` or
+`sqlite` run only where their backend is the default, and skip elsewhere with the way
+to run them (in CI, a postgres/redis test that can't run fails instead).
+"""
+
+import pytest
+from django.conf import settings
+from django.core.cache import caches
+from django.db import connection
+from django.test import override_settings
+
+from tests.services import in_ci
+
+POSTGRES_REASON = "needs PostgreSQL: run `make test` or set DATABASE_URL"
+REDIS_REASON = "needs Redis: run `make test` or set REDIS_URL"
+SQLITE_REASON = "checks the embedded SQLite default: runs in the SQLite pass of `make test`"
+
+
+def pytest_configure(config):
+    # Without DEBUG the settings use whitenoise's manifest storage, which needs collectstatic first.
+    plain_static = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    override_settings(STORAGES={**settings.STORAGES, "staticfiles": plain_static}).enable()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip tests whose backend isn't the default here; in CI, postgres/redis ones fail instead (below)."""
+    for item in items:
+        reason = missing_backend(item)
+        if reason == SQLITE_REASON or (reason and not in_ci()):
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def pytest_runtest_setup(item):
+    """Only selected, unskipped tests get here: in CI, those that need a missing server fail."""
+    reason = missing_backend(item)
+    if reason:
+        pytest.fail(f"{reason} (CI=true: missing services fail the run)", pytrace=False)
+
+
+def missing_backend(item):
+    """Why `item` can't run on this run's database and cache, or None."""
+    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        return POSTGRES_REASON
+    if item.get_closest_marker("redis") and "redis" not in settings.CACHES["default"]["BACKEND"].lower():
+        return REDIS_REASON
+    if item.get_closest_marker("sqlite") and connection.vendor != "sqlite":
+        return SQLITE_REASON
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _clear_caches():
+    """Every test starts with empty caches: Redis keeps rate-limit counters across tests and runs."""
+    for cache in caches.all():
+        cache.clear()

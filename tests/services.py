@@ -1,0 +1,231 @@
+"""Throwaway PostgreSQL and Redis servers for the test run.
+
+`make test` runs the suite against real servers, but it must not depend on how the
+machine's own servers are configured (or whether they run at all). So each run starts
+its own from the installed binaries: in a temporary directory, on 127.0.0.1 and a free
+port, without durability, and removes everything when the `with` block ends, also on
+an exception or Ctrl-C.
+
+    with throwaway_postgres() as database_url, throwaway_redis() as redis_url:
+        ...
+
+`postgres_unavailable()` / `redis_unavailable()` return a one-line reason when a server
+cannot be started here (None when it can), so callers can skip with that reason.
+"""
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg2
+import redis
+
+POSTGRES_BIN_GLOB = "/usr/lib/postgresql/*/bin"  # Debian keeps initdb/pg_ctl off PATH
+POSTGRES_USER = "postgres"  # the OS user that runs the server when we are root
+
+
+class ServiceUnavailable(RuntimeError):
+    """The server's binaries are missing; the message says what to install."""
+
+
+def in_ci():
+    """In CI a missing server is an error: a green run must mean the tests really ran."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def skip_or_fail(reason):
+    """Skip the current test for `reason`, or fail it in CI (see `in_ci`)."""
+    import pytest
+
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: missing services fail the run)", pytrace=False)
+    pytest.skip(reason)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- PostgreSQL ---------------------------------------------------------------------
+
+
+def postgres_bindir():
+    """The directory holding initdb and pg_ctl: pg_config's answer, else the newest Debian version."""
+    candidates = []
+    if shutil.which("pg_config"):
+        result = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=False)
+        candidates.append(result.stdout.strip())
+    by_version = sorted(glob.glob(POSTGRES_BIN_GLOB), key=lambda path: _version_key(Path(path).parent.name))
+    candidates.extend(reversed(by_version))
+    for candidate in filter(None, candidates):
+        if (Path(candidate) / "initdb").is_file() and (Path(candidate) / "pg_ctl").is_file():
+            return Path(candidate)
+    return None
+
+
+def _version_key(name):
+    return [int(part) if part.isdigit() else 0 for part in name.split(".")]
+
+
+def postgres_unavailable():
+    """Why a throwaway PostgreSQL can't be started here, in one line; None when it can."""
+    if postgres_bindir() is None:
+        return "PostgreSQL not found: install postgresql (initdb missing)"
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        if not shutil.which("runuser"):
+            return "PostgreSQL can't start as root: runuser missing (install util-linux)"
+        try:
+            pwd.getpwnam(POSTGRES_USER)
+        except KeyError:
+            return f"PostgreSQL can't start as root: no {POSTGRES_USER!r} user (install postgresql)"
+    return None
+
+
+@contextlib.contextmanager
+def throwaway_postgres():
+    """Yield the URL of a fresh PostgreSQL cluster, with pg_stat_statements (and hypopg) ready.
+
+    The extensions go into template1 so the test database Django creates from it has them.
+    """
+    reason = postgres_unavailable()
+    if reason:
+        raise ServiceUnavailable(reason)
+    bindir = postgres_bindir()
+    as_root = os.geteuid() == 0
+    prefix = ["runuser", "-u", POSTGRES_USER, "--"] if as_root else []
+    root = Path(tempfile.mkdtemp(prefix="portal-pg-"))
+    data, log = root / "data", root / "server.log"
+    options = (
+        f"-c listen_addresses=127.0.0.1 -k {root} -c shared_preload_libraries=pg_stat_statements"
+        " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    )
+    started = False
+
+    def pg(*args):
+        # cwd=root: the postgres user may not be allowed into our working directory.
+        result = subprocess.run(prefix + [str(a) for a in args], cwd=root, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            server_log = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(f"{Path(args[0]).name} failed:\n{result.stdout}{result.stderr}{server_log}")
+
+    try:
+        if as_root:
+            shutil.chown(root, POSTGRES_USER, POSTGRES_USER)
+        initdb_options = ["-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]
+        pg(bindir / "initdb", "-D", data, *initdb_options)
+        started = True  # from here on, stop it even if starting fails halfway
+        for attempt in range(3):  # another process may grab the free port before the server binds it
+            port = free_port()
+            try:
+                pg(bindir / "pg_ctl", "-D", data, "-l", log, "-w", "-t", "60", "-o", f"{options} -p {port}", "start")
+                break
+            except RuntimeError as error:
+                if "Address already in use" not in str(error) or attempt == 2:
+                    raise
+        url = f"postgres://postgres@127.0.0.1:{port}/postgres"
+        for database in ("template1", "postgres"):
+            _create_extensions(f"postgres://postgres@127.0.0.1:{port}/{database}")
+        yield url
+    finally:
+        if started:
+            for mode in ("fast", "immediate"):
+                with contextlib.suppress(RuntimeError):
+                    pg(bindir / "pg_ctl", "-D", data, "-m", mode, "-w", "-t", "30", "stop")
+                    break
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _create_extensions(url):
+    """pg_stat_statements always; hypopg only where its package is installed (optional)."""
+    connection = psycopg2.connect(url, connect_timeout=5)
+    try:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg'")  # its control file
+            if cursor.fetchone():
+                cursor.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
+    finally:
+        connection.close()
+
+
+# --- Redis --------------------------------------------------------------------------
+
+
+def redis_unavailable():
+    """Why a throwaway Redis can't be started here, in one line; None when it can."""
+    if not shutil.which("redis-server"):
+        return "Redis not found: install redis-server (redis-server missing)"
+    return None
+
+
+@contextlib.contextmanager
+def throwaway_redis():
+    """Yield the URL of a fresh Redis without persistence, run as our child process."""
+    reason = redis_unavailable()
+    if reason:
+        raise ServiceUnavailable(reason)
+    root = Path(tempfile.mkdtemp(prefix="portal-redis-"))
+    process = None
+    try:
+        for attempt in range(3):  # another process may grab the free port before Redis binds it
+            process, port = _start_redis(root)
+            try:
+                _wait_for_ping(process, port, root / "redis.log")
+                break
+            except RuntimeError as error:
+                if "Address already in use" not in str(error) or attempt == 2:
+                    raise
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        if process is not None:
+            _stop(process)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _start_redis(root):
+    port = free_port()
+    (root / "redis.log").unlink(missing_ok=True)  # a retry must not read the last attempt's errors
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    command += ["--daemonize", "no", "--dir", str(root), "--logfile", str(root / "redis.log")]
+    # Own session: Ctrl-C reaches us, not Redis, so tests still running get a clean shutdown in _stop.
+    return subprocess.Popen(command, cwd=root, stdin=subprocess.DEVNULL, start_new_session=True), port
+
+
+def _wait_for_ping(process, port, log, timeout=10):
+    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            if process.poll() is not None:
+                server_log = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                raise RuntimeError(f"redis-server exited with status {process.returncode}:\n{server_log}")
+            try:
+                if client.ping():
+                    return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    _stop(process)
+                    raise RuntimeError(f"redis-server did not answer PING on port {port} within {timeout} s") from None
+                time.sleep(0.02)
+    finally:
+        client.close()
+
+
+def _stop(process):
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

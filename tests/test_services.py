@@ -1,0 +1,96 @@
+"""The throwaway servers `make test` runs on: they work, and leave nothing behind.
+
+Not marked postgres/redis: these tests start their own servers, so they run in both
+passes, and skip (fail in CI) only when the binaries are missing.
+"""
+
+import tempfile
+from contextlib import closing
+from pathlib import Path
+
+import psycopg2
+import pytest
+import redis
+
+from tests import services
+
+
+@pytest.fixture
+def made_dirs(monkeypatch):
+    """The temporary directories the servers create, to check they are removed."""
+    made, mkdtemp = [], tempfile.mkdtemp
+
+    def recording_mkdtemp(*args, **kwargs):
+        made.append(mkdtemp(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(services.tempfile, "mkdtemp", recording_mkdtemp)
+    return made
+
+
+def require(unavailable):
+    reason = unavailable()
+    if reason:
+        services.skip_or_fail(reason)
+
+
+def assert_gone(dirs):
+    assert dirs
+    for path in dirs:
+        assert not Path(path).exists(), f"{path} left behind"
+
+
+def test_postgres_serves_pg_stat_statements_then_disappears(made_dirs):
+    require(services.postgres_unavailable)
+    with services.throwaway_postgres() as url:
+        assert url.startswith("postgres://postgres@127.0.0.1:")
+        with closing(psycopg2.connect(url)) as conn, conn.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_statements")
+            assert cursor.fetchone()[0] >= 0
+        # Django's test database is copied from template1, so the extension must be there.
+        with closing(psycopg2.connect(url.rsplit("/", 1)[0] + "/template1")) as conn, conn.cursor() as cursor:
+            cursor.execute("SELECT extname FROM pg_extension")
+            assert "pg_stat_statements" in {row[0] for row in cursor.fetchall()}
+    with pytest.raises(psycopg2.OperationalError):
+        psycopg2.connect(url, connect_timeout=2)
+    assert_gone(made_dirs)
+
+
+def test_postgres_is_stopped_when_the_block_raises(made_dirs):
+    require(services.postgres_unavailable)
+    with pytest.raises(KeyboardInterrupt), services.throwaway_postgres() as url:
+        raise KeyboardInterrupt
+    with pytest.raises(psycopg2.OperationalError):
+        psycopg2.connect(url, connect_timeout=2)
+    assert_gone(made_dirs)
+
+
+def test_redis_serves_then_disappears(made_dirs):
+    require(services.redis_unavailable)
+    with services.throwaway_redis() as url:
+        assert url.startswith("redis://127.0.0.1:")
+        with closing(redis.Redis.from_url(url)) as client:
+            client.set("answer", 42)
+            assert client.get("answer") == b"42"
+            assert client.config_get("save") == {"save": ""}  # no persistence
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    assert_gone(made_dirs)
+
+
+def test_redis_is_stopped_when_the_block_raises(made_dirs):
+    require(services.redis_unavailable)
+    with pytest.raises(KeyboardInterrupt), services.throwaway_redis() as url:
+        raise KeyboardInterrupt
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    assert_gone(made_dirs)
+
+
+def test_missing_binaries_are_explained_in_one_line(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(services, "POSTGRES_BIN_GLOB", "/nonexistent/*/bin")
+    assert services.postgres_unavailable() == "PostgreSQL not found: install postgresql (initdb missing)"
+    assert services.redis_unavailable() == "Redis not found: install redis-server (redis-server missing)"
+    with pytest.raises(services.ServiceUnavailable, match="install redis-server"), services.throwaway_redis():
+        pass
