@@ -32,6 +32,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "health_check",
+    "django_tasks_db",
     "stocks",
     "opsadmin.apps.OpsAdminConfig",
 ]
@@ -135,6 +137,10 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+
+# Long operations run on Django's tasks framework, queued in the database so the
+# same worker (`manage.py db_worker`) serves SQLite and PostgreSQL alike.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 UNFOLD = {
     "SITE_TITLE": "Stockscanner ops",
