@@ -1,3 +1,5 @@
+from importlib import import_module
+
 from django.apps import AppConfig
 from django.contrib.admin.apps import AdminConfig
 
@@ -12,3 +14,14 @@ class OpsAdminConfig(AppConfig):
     name = "opsadmin"
     label = "opsadmin"
     verbose_name = "Ops"
+
+    # Modules that register admin classes or declare operations when imported.
+    registering_modules = (
+        "opsadmin.admin.audit",
+        "opsadmin.admin.tokens",
+        "opsadmin.admin.users",
+    )
+
+    def ready(self):
+        for module in self.registering_modules:
+            import_module(module)

@@ -1,6 +1,7 @@
 """The ops portal's own records: the audit log of operations, API tokens, and the ops permissions."""
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
@@ -36,11 +37,11 @@ class OpsRun(models.Model):
     door = models.CharField(max_length=8, choices=Door.choices)
     actor = models.CharField(max_length=150, help_text="User name, token, or 'cli'.")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    arguments = models.JSONField(default=dict, blank=True)
+    arguments = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     summary = models.CharField(max_length=500, blank=True)
-    result = models.JSONField(null=True, blank=True)
-    progress = models.JSONField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    progress = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -91,3 +92,49 @@ class ApiToken(models.Model):
     def is_usable(self, now=None):
         now = now or timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class Instance(models.Model):
+    """A serving place, "host:port", with its drain state.
+
+    Rows are written by the processes' heartbeats (opsadmin.runtime.instances). The
+    drain state lives here rather than in the process so that it survives a restart
+    until someone resumes the instance.
+    """
+
+    id = models.CharField(max_length=255, primary_key=True, help_text='"host:port"')
+    host = models.CharField(max_length=255)
+    port = models.CharField(max_length=16, help_text='The port it listens on, or "worker" for a task worker.')
+    version = models.CharField(max_length=64, blank=True)
+    started_at = models.DateTimeField(help_text="When its current run was first seen.")
+    last_seen_at = models.DateTimeField()
+    drain_requested_at = models.DateTimeField(null=True, blank=True)
+    drained_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return self.id
+
+
+class InstanceWorker(models.Model):
+    """One process of an instance (a gunicorn worker or a task worker), by pid."""
+
+    class Kind(models.TextChoices):
+        WEB = "web", "Web"
+        TASK = "task", "Task worker"
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="workers")
+    pid = models.PositiveIntegerField()
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.WEB)
+    started_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    rss_bytes = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["instance", "kind", "pid"]
+        constraints = [models.UniqueConstraint(fields=["instance", "pid"], name="instanceworker_instance_pid_uniq")]
+
+    def __str__(self):
+        return f"{self.instance_id} pid {self.pid}"

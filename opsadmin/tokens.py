@@ -27,10 +27,15 @@ def digest(token):
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def new_token_value():
+    """A fresh (prefix, token) pair."""
+    prefix = secrets.token_hex(PREFIX_BYTES)
+    return prefix, f"{prefix}.{secrets.token_urlsafe(SECRET_BYTES)}"
+
+
 def issue_token(user, name, expires_in=None):
     """Create a token for `user`; returns (ApiToken, token). The token is never stored."""
-    prefix = secrets.token_hex(PREFIX_BYTES)
-    token = f"{prefix}.{secrets.token_urlsafe(SECRET_BYTES)}"
+    prefix, token = new_token_value()
     expires_at = timezone.now() + expires_in if expires_in else None
     record = ApiToken.objects.create(user=user, name=name, prefix=prefix, digest=digest(token), expires_at=expires_at)
     return record, token

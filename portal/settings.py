@@ -146,4 +146,9 @@ UNFOLD = {
     "SITE_TITLE": "Stockscanner ops",
     "SITE_HEADER": "Stockscanner ops",
     "SITE_SYMBOL": "monitoring",
+    "SIDEBAR": {
+        "show_search": False,
+        "show_all_applications": False,
+        "navigation": "opsadmin.admin.navigation.sidebar",
+    },
 }

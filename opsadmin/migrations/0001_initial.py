@@ -1,5 +1,6 @@
 """The audit log (OpsRun), API tokens and the ops permissions."""
 
+import django.core.serializers.json
 import django.db.models.deletion
 import django.utils.timezone
 from django.conf import settings
@@ -40,11 +41,11 @@ class Migration(migrations.Migration):
                 ('operation', models.CharField(max_length=64)),
                 ('door', models.CharField(choices=[('admin', 'Admin'), ('api', 'API'), ('cli', 'Command line'), ('task', 'Task worker')], max_length=8)),
                 ('actor', models.CharField(help_text="User name, token, or 'cli'.", max_length=150)),
-                ('arguments', models.JSONField(blank=True, default=dict)),
+                ('arguments', models.JSONField(blank=True, default=dict, encoder=django.core.serializers.json.DjangoJSONEncoder)),
                 ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='running', max_length=10)),
                 ('summary', models.CharField(blank=True, max_length=500)),
-                ('result', models.JSONField(blank=True, null=True)),
-                ('progress', models.JSONField(blank=True, null=True)),
+                ('result', models.JSONField(blank=True, encoder=django.core.serializers.json.DjangoJSONEncoder, null=True)),
+                ('progress', models.JSONField(blank=True, encoder=django.core.serializers.json.DjangoJSONEncoder, null=True)),
                 ('error', models.TextField(blank=True)),
                 ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('finished_at', models.DateTimeField(blank=True, null=True)),

@@ -1,0 +1,44 @@
+"""Front door 3: the shared shape of management commands that run a declared write.
+
+A command maps its argparse options to the operation's form data; bad input exits
+2 with the form's message, a failed run exits 1, and `--json` prints the run.
+"""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from opsadmin.models import OpsRun
+from opsadmin.operations.declaration import get_write
+from opsadmin.runs import Actor, InvalidArguments, submit
+from opsadmin.serializers import run_to_dict
+
+
+class WriteCommand(BaseCommand):
+    operation_name = None
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.add_argument("--json", action="store_true", help="Print the run as JSON.")
+        return parser
+
+    def form_data(self, options):
+        """The operation's form data from the parsed options."""
+        raise NotImplementedError
+
+    def render(self, run):
+        """Human output for a finished run; the summary line by default."""
+        self.stdout.write(run.summary or run.status)
+
+    def handle(self, *args, **options):
+        operation = get_write(self.operation_name)
+        try:
+            run = submit(operation, self.form_data(options), actor=Actor.cli(), door=OpsRun.Door.CLI, background=False)
+        except InvalidArguments as invalid:
+            raise CommandError(str(invalid), returncode=2) from None
+        if options["json"]:
+            self.stdout.write(json.dumps(run_to_dict(run), indent=2))
+        elif run.status == OpsRun.Status.SUCCEEDED:
+            self.render(run)
+        if run.status == OpsRun.Status.FAILED:
+            raise CommandError(f"{operation.title} failed: {run.error}", returncode=1)

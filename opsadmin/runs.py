@@ -1,0 +1,121 @@
+"""Running a declared write: validate, record an OpsRun, do the work or enqueue it, record the end.
+
+Every door calls `submit`; so bad input gets the same errors everywhere and every
+write leaves exactly one audit row, whatever happens after it starts.
+"""
+
+import dataclasses
+import logging
+import traceback
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from opsadmin.models import OpsRun
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asked: a user (via session or token) or the command line."""
+
+    label: str
+    user: object = None
+
+    @classmethod
+    def cli(cls):
+        return cls("cli")
+
+    @classmethod
+    def for_user(cls, user, token=None):
+        label = f"{user.get_username()} (token {token.prefix})" if token else user.get_username()
+        return cls(label, user)
+
+
+class InvalidArguments(Exception):
+    """The operation's form rejected the arguments; `errors` maps field to messages."""
+
+    def __init__(self, errors):
+        super().__init__("; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items()))
+        self.errors = errors
+
+
+class OperationFailed(Exception):
+    """Raised by an operation for an expected failure whose message is safe to show."""
+
+
+def validate(operation, data):
+    """The form's cleaned data for `data`, or InvalidArguments with every field error."""
+    form = operation.form_class(data)
+    if not form.is_valid():
+        raise InvalidArguments({field: [str(m) for m in messages] for field, messages in form.errors.items()})
+    return form.cleaned_data
+
+
+def submit(operation, data, *, actor, door, background=None):
+    """Validate, record and run (or enqueue) `operation`; returns its OpsRun.
+
+    `background` defaults to the operation's own `long_running`; the command line
+    passes False to do the work itself and wait.
+    """
+    validate(operation, data)
+    background = operation.long_running if background is None else background
+    run = OpsRun.objects.create(
+        operation=operation.name,
+        door=door,
+        actor=actor.label,
+        user=actor.user,
+        arguments=_arguments(operation, data),
+        status=OpsRun.Status.QUEUED if background else OpsRun.Status.RUNNING,
+    )
+    if background:
+        from opsadmin.tasks import perform_run
+
+        transaction.on_commit(lambda: perform_run.enqueue(run.pk))
+        return run
+    return perform(run, operation)
+
+
+def perform(run, operation):
+    """Do the work of a recorded run and record how it ended. Never raises for the operation's errors."""
+    if run.status != OpsRun.Status.RUNNING:
+        run.status, run.started_at = OpsRun.Status.RUNNING, timezone.now()
+        run.save(update_fields=["status", "started_at"])
+    try:
+        report = operation.function(**validate(operation, run.arguments), progress=_progress_recorder(run))
+    except OperationFailed as error:
+        _finish(run, OpsRun.Status.FAILED, error=str(error), summary=str(error))
+    except Exception as error:
+        logger.exception("ops run %s (%s) crashed", run.pk, run.operation)
+        _finish(run, OpsRun.Status.FAILED, error="".join(traceback.format_exception_only(error)).strip())
+    else:
+        _finish(run, OpsRun.Status.SUCCEEDED, summary=report.summary, result=dataclasses.asdict(report))
+    return run
+
+
+def _finish(run, status, *, summary="", result=None, error=""):
+    run.status, run.summary, run.result, run.error = status, summary[:500], result, error
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "summary", "result", "error", "finished_at"])
+
+
+def _progress_recorder(run):
+    """A callable the operation uses to publish progress (a small dict) on its run row."""
+
+    def record(**progress):
+        OpsRun.objects.filter(pk=run.pk).update(progress=progress)
+
+    return record
+
+
+def _arguments(operation, data):
+    """The operation's own fields from `data`, as JSON (a form POST also carries its CSRF token)."""
+    getlist = getattr(data, "getlist", None)
+    arguments = {}
+    for name, field in operation.form_class.base_fields.items():
+        if name in data:
+            multiple = getlist is not None and field.widget.allow_multiple_selected
+            arguments[name] = getlist(name) if multiple else data[name]
+    return arguments
