@@ -25,7 +25,8 @@ run: venv
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py seed_stocks --if-empty --stocks 500 --days 252 --seed 1
 	$(PY) manage.py ensure_admin
-	@echo "Serving the portal at http://127.0.0.1:$(PORT)/ (admin at /admin/)"
+	@echo "Serving the portal at http://127.0.0.1:$(PORT)/ (admin at /admin/), with a task worker"
+	@$(PY) manage.py ops_worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	DEBUG=$${DEBUG:-1} $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: venv

@@ -16,6 +16,8 @@ from django.views.decorators.csrf import csrf_exempt
 from opsadmin.authentication import authenticated_caller
 from opsadmin.models import OpsRun
 from opsadmin.operations.declaration import get_write
+from opsadmin.operations.instances import instances_status
+from opsadmin.operations.status import system_status
 from opsadmin.runs import Actor, InvalidArguments, submit
 from opsadmin.serializers import run_to_dict
 
@@ -111,3 +113,13 @@ def run(request, run_id):
     if found is None:
         return error(404, f"no run {run_id}")
     return JsonResponse(run_to_dict(found))
+
+
+@ops_endpoint("view_ops")
+def instances(request):
+    return JsonResponse({"instances": instances_status()})
+
+
+@ops_endpoint("view_ops")
+def status(request):
+    return JsonResponse(system_status())

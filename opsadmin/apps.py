@@ -20,6 +20,8 @@ class OpsAdminConfig(AppConfig):
         "opsadmin.admin.audit",
         "opsadmin.admin.tokens",
         "opsadmin.admin.users",
+        "opsadmin.admin.instances",
+        "opsadmin.operations.instances",
     )
 
     def ready(self):

@@ -106,7 +106,7 @@ class Instance(models.Model):
     host = models.CharField(max_length=255)
     port = models.CharField(max_length=16, help_text='The port it listens on, or "worker" for a task worker.')
     version = models.CharField(max_length=64, blank=True)
-    started_at = models.DateTimeField(help_text="When its current run was first seen.")
+    started_at = models.DateTimeField(help_text="When its current run started.")
     last_seen_at = models.DateTimeField()
     drain_requested_at = models.DateTimeField(null=True, blank=True)
     drained_by = models.CharField(max_length=150, blank=True)

@@ -84,7 +84,8 @@ def perform(run, operation):
         run.status, run.started_at = OpsRun.Status.RUNNING, timezone.now()
         run.save(update_fields=["status", "started_at"])
     try:
-        report = operation.function(**validate(operation, run.arguments), progress=_progress_recorder(run))
+        cleaned = validate(operation, run.arguments)
+        report = operation.function(**cleaned, actor=run.actor, progress=_progress_recorder(run))
     except OperationFailed as error:
         _finish(run, OpsRun.Status.FAILED, error=str(error), summary=str(error))
     except Exception as error:

@@ -39,8 +39,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "opsadmin.health_endpoints.HealthProbeMiddleware",  # first: probes skip all other middleware
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "opsadmin.runtime.heartbeat.HeartbeatMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -146,9 +148,41 @@ UNFOLD = {
     "SITE_TITLE": "Stockscanner ops",
     "SITE_HEADER": "Stockscanner ops",
     "SITE_SYMBOL": "monitoring",
+    "DASHBOARD_CALLBACK": "opsadmin.admin.dashboard.dashboard_callback",
     "SIDEBAR": {
         "show_search": False,
         "show_all_applications": False,
         "navigation": "opsadmin.admin.navigation.sidebar",
     },
 }
+
+# Health checks ----------------------------------------------------------------------
+# The one list of checks behind /health/ready/ (load balancers), /health/ (staff: every
+# check with status, message and timing) and `manage.py health_check health_ready`.
+# Each entry: (name shown in the JSON, check class, its arguments, critical?).
+# A failing critical check makes readiness 503 "unavailable"; a failing non-critical one
+# keeps 200 with "degraded". Warnings (disk or memory nearly full, no task worker seen)
+# show in /health/ only and never fail readiness. Redis is not critical by default:
+# every instance shares it, and the portal answers from the database without it.
+# PORTAL_CRITICAL_CHECKS=redis,cache:default makes more checks critical (names as below).
+PORTAL_HEALTH_CHECKS = [
+    ("database", "health_check.checks.Database", {"alias": "default"}, True),
+    ("migrations", "opsadmin.health.Migrations", {"alias": "default"}, True),
+    ("draining", "opsadmin.health.Draining", {}, True),
+    *((f"cache:{alias}", "health_check.checks.Cache", {"alias": alias}, False) for alias in CACHES),
+    *([("redis", "opsadmin.health.Redis", {"url": REDIS_URL, "socket_timeout": 0.5}, False)] if REDIS_URL else []),
+    ("disk", "health_check.contrib.psutil.Disk", {"path": str(BASE_DIR), "max_disk_usage_percent": 90}, False),
+    ("memory", "health_check.contrib.psutil.Memory", {"max_memory_usage_percent": 90}, False),
+    ("task_worker", "opsadmin.health.TaskWorker", {"max_age_seconds": 60}, False),
+]
+PORTAL_CRITICAL_CHECKS = env_list("PORTAL_CRITICAL_CHECKS")
+# Seconds: each check's budget; the whole readiness answer's (under 1 s, whatever a
+# dependency does); and how long a readiness verdict is reused by this process.
+PORTAL_HEALTH_CHECK_TIMEOUT = float(os.environ.get("PORTAL_HEALTH_CHECK_TIMEOUT", "0.5"))
+PORTAL_READINESS_BUDGET = float(os.environ.get("PORTAL_READINESS_BUDGET", "0.8"))
+PORTAL_READINESS_CACHE_SECONDS = float(os.environ.get("PORTAL_READINESS_CACHE_SECONDS", "2"))
+if not 0 < PORTAL_READINESS_BUDGET < 1:
+    raise ValueError("PORTAL_READINESS_BUDGET must be between 0 and 1 second")
+if unknown_checks := set(PORTAL_CRITICAL_CHECKS) - {entry[0] for entry in PORTAL_HEALTH_CHECKS}:
+    raise ValueError(f"PORTAL_CRITICAL_CHECKS names unknown checks: {', '.join(sorted(unknown_checks))}")
+# End of health checks ---------------------------------------------------------------

@@ -1,10 +1,12 @@
 """URL map of the portal: the admin site; later issues add the ops and scanner APIs."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
+    path("health/", include("opsadmin.health_urls")),
+    path("api/ops/", include("opsadmin.api_urls")),
 ]

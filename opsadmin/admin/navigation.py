@@ -24,6 +24,14 @@ def sidebar(request):
             "items": [{"title": "Dashboard", "icon": "dashboard", "link": reverse_lazy("admin:index")}],
         },
         {
+            "title": "Health",
+            "items": [_item("Health", "monitor_heart", "admin:ops_health", "opsadmin.view_ops")],
+        },
+        {
+            "title": "Runtime",
+            "items": [_item("Instances", "dns", "admin:opsadmin_instance_changelist", "opsadmin.view_ops")],
+        },
+        {
             "title": "Audit log",
             "items": [_model("Ops runs", "history", "opsadmin.opsrun")],
         },

@@ -1,5 +1,6 @@
 """The portal's admin site: unfold's site, installed as Django's default admin site."""
 
+from django.urls import path
 from unfold.sites import UnfoldAdminSite
 
 
@@ -7,3 +8,9 @@ class OpsAdminSite(UnfoldAdminSite):
     site_header = "Stockscanner ops"
     site_title = "Stockscanner ops"
     index_title = "Dashboard"
+
+    def get_urls(self):
+        from opsadmin.admin.pages import HealthPage
+
+        pages = [path("ops/health/", self.admin_view(HealthPage.as_view(admin_site=self)), name="ops_health")]
+        return pages + super().get_urls()

@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
                 ('host', models.CharField(max_length=255)),
                 ('port', models.CharField(help_text='The port it listens on, or "worker" for a task worker.', max_length=16)),
                 ('version', models.CharField(blank=True, max_length=64)),
-                ('started_at', models.DateTimeField(help_text='When its current run was first seen.')),
+                ('started_at', models.DateTimeField(help_text='When its current run started.')),
                 ('last_seen_at', models.DateTimeField()),
                 ('drain_requested_at', models.DateTimeField(blank=True, null=True)),
                 ('drained_by', models.CharField(blank=True, max_length=150)),

@@ -12,7 +12,7 @@ WRITES = {}
 class WriteOperation:
     """A write: its name, the ops permission it needs, the form that validates its arguments.
 
-    `function(**cleaned_data, progress=callable)` does the work and returns a
+    `function(**cleaned_data, actor=label, progress=callable)` does the work and returns a
     dataclass report with a `summary` string. Long-running writes are handed to
     the task worker by the admin and API doors.
     """

@@ -1,0 +1,293 @@
+"""The health endpoints under load: requests per second and latencies, printed; never asserts.
+
+    .venv/bin/python bench/health.py [--seconds 3] [--rounds 3] [--connections 16]
+
+Every server is gunicorn with the same flags (GUNICORN_FLAGS: 2 gthread workers x 4 threads,
+--no-control-socket) on 127.0.0.1 and a free port, serving either
+  (a) bench/bare_app.py, a bare WSGI app returning a constant, or
+  (b) the portal with bench/settings.py: the portal's settings plus, at /bench/plain-health/,
+      a plain django-health-check `HealthCheckView` over the same check list (bench/urls.py),
+      on a freshly migrated SQLite file.
+The load comes from `wrk` when it is installed (`apt-get install wrk`), else from a Python
+client (threads, http.client keep-alive), which saturates sooner: prefer wrk.
+
+Prints:
+  1. /health/live/ vs the bare app: requests/s and the ratio (target >= 0.5);
+  2. /health/ready/ vs the plain HealthCheckView: requests/s and the ratio (target >= 10);
+  3. with REDIS_URL pointing at a listener that accepts connections and never answers:
+     the latency of both, for one prober (as a load balancer) and under load.
+"""
+
+import argparse
+import contextlib
+import http.client
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+GUNICORN_FLAGS = ["--workers", "2", "--worker-class", "gthread", "--threads", "4", "--no-control-socket"]
+GUNICORN_FLAGS += ["--log-level", "warning"]
+JSON = "application/json"
+PLAIN = "/bench/plain-health/"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn(app, environment, log):
+    port = free_port()
+    command = [str(BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", *GUNICORN_FLAGS]
+    with open(log, "ab") as output:
+        process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=output, stderr=output)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                sys.exit(f"gunicorn {app} exited; see {log}")
+            with contextlib.suppress(OSError):
+                request(port, "/")
+                break
+            if time.monotonic() > deadline:
+                sys.exit(f"gunicorn {app} did not answer within 30 s; see {log}")
+            time.sleep(0.1)
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def request(port, path, accept=JSON, timeout=30):
+    """(status, body, seconds) of one GET on a new connection."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    start = time.perf_counter()
+    try:
+        connection.request("GET", path, headers={"Accept": accept})
+        response = connection.getresponse()
+        body = response.read()
+        return response.status, body, time.perf_counter() - start
+    finally:
+        connection.close()
+
+
+# --- load -----------------------------------------------------------------------------
+
+UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+
+
+def seconds_of(text):
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    return float(match.group(1)) * UNITS[match.group(2)]
+
+
+def load_wrk(url, seconds, connections):
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency"]
+    output = subprocess.run([*command, "-H", f"Accept: {JSON}", url], capture_output=True, text=True, check=True).stdout
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}
+    for percent in ("50", "99"):
+        result[f"p{percent}"] = seconds_of(re.search(rf"^\s+{percent}%\s+(\S+)", output, re.M).group(1))
+    result["max"] = seconds_of(re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", output).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(r"Socket errors: (.*)", output)
+    result["notes"] = ", ".join(
+        filter(None, [non_2xx and f"{non_2xx.group(1)} non-2xx", errors and f"socket errors: {errors.group(1)}"])
+    )
+    return result
+
+
+def load_python(url, seconds, connections):
+    """Threads on keep-alive connections; the GIL caps it well below wrk."""
+    host, port, path = re.fullmatch(r"http://([^:/]+):(\d+)(/.*)", url).groups()
+    latencies, statuses, lock = [], {}, threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def client():
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        mine = []
+        while time.perf_counter() < stop_at:
+            start = time.perf_counter()
+            try:
+                connection.request("GET", path, headers={"Accept": JSON})
+                response = connection.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                connection = http.client.HTTPConnection(host, int(port), timeout=30)
+                status = "error"
+            mine.append(time.perf_counter() - start)
+            with lock:
+                statuses[status] = statuses.get(status, 0) + 1
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(connections)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    others = {status: count for status, count in statuses.items() if status not in (200, 503)}
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50": latencies[len(latencies) // 2],
+        "p99": latencies[int(len(latencies) * 0.99)],
+        "max": latencies[-1],
+        "notes": f"statuses {statuses}" if others else "",
+    }
+
+
+def load(url, seconds, connections):
+    if shutil.which("wrk"):
+        return load_wrk(url, seconds, connections)
+    return load_python(url, seconds, connections)
+
+
+def ms(value):
+    return f"{value * 1000:.1f} ms"
+
+
+def show(label, result):
+    notes = f"  ({result['notes']})" if result["notes"] else ""
+    print(
+        f"  {label:<34} {result['rps']:>9.0f} req/s   p50 {ms(result['p50']):>9}   p99 {ms(result['p99']):>9}"
+        f"   max {ms(result['max']):>9}{notes}"
+    )
+
+
+def prober(port, path, count, interval):
+    """One load-balancer-like prober: `count` GETs, `interval` apart; (statuses, latencies)."""
+    statuses, latencies = [], []
+    for _ in range(count):
+        status, _body, seconds = request(port, path)
+        statuses.append(status)
+        latencies.append(seconds)
+        time.sleep(interval)
+    return statuses, latencies
+
+
+def show_prober(label, statuses, latencies):
+    counted = {status: statuses.count(status) for status in sorted(set(statuses))}
+    print(
+        f"  {label:<34} median {ms(statistics.median(latencies)):>9}   max {ms(max(latencies)):>9}   statuses {counted}"
+    )
+
+
+# --- a Redis that never answers --------------------------------------------------------
+
+
+class HangingListener:
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=1024)
+        self.port = self.listener.getsockname()[1]
+        self.accepted = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        with contextlib.suppress(OSError):
+            while True:
+                self.accepted.append(self.listener.accept()[0])
+
+    def close(self):
+        self.listener.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+# --- main -----------------------------------------------------------------------------
+
+
+def median_round(results):
+    return sorted(results, key=lambda result: result["rps"])[len(results) // 2]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=3, help="length of each load run")
+    parser.add_argument("--rounds", type=int, default=3, help="load runs per target; the median one is shown")
+    parser.add_argument("--connections", type=int, default=16, help="concurrent keep-alive connections")
+    args = parser.parse_args()
+    client = "wrk" if shutil.which("wrk") else "python threads (install wrk for sharper numbers)"
+
+    with tempfile.TemporaryDirectory(prefix="bench-health-") as temp:
+        database, log = Path(temp) / "portal.sqlite3", Path(temp) / "gunicorn.log"
+        environment = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
+        environment.update(
+            DATABASE_URL=f"sqlite:///{database}", DJANGO_SETTINGS_MODULE="bench.settings", SECRET_KEY="bench-health"
+        )
+        migrate = [sys.executable, "manage.py", "migrate", "--no-input", "-v0"]
+        subprocess.run(migrate, cwd=REPO, env=environment, check=True)
+
+        print(f"gunicorn {' '.join(GUNICORN_FLAGS)}")
+        print(f"load: {client}, {args.connections} connections, {args.rounds} rounds of {args.seconds} s per target")
+        cache_seconds = os.environ.get("PORTAL_READINESS_CACHE_SECONDS", "2")
+        print(f"readiness verdicts reused for {cache_seconds} s (PORTAL_READINESS_CACHE_SECONDS)")
+
+        # Both servers up at once and the targets measured in turn, round after round: a busy
+        # neighbour on this machine then slows every target alike. Each shows its median round.
+        with (
+            gunicorn("bench.bare_app:application", environment, log) as bare_port,
+            gunicorn("portal.wsgi:application", environment, log) as port,
+        ):
+            status, body, _ = request(port, "/health/ready/")
+            print(f"readiness here: {status} {body.decode()}")
+            urls = {
+                "bare": f"http://127.0.0.1:{bare_port}/",
+                "live": f"http://127.0.0.1:{port}/health/live/",
+                "plain": f"http://127.0.0.1:{port}{PLAIN}",
+                "ready": f"http://127.0.0.1:{port}/health/ready/",
+            }
+            for url in urls.values():
+                load(url, 1, args.connections)  # warm up
+            rounds = {name: [] for name in urls}
+            for _ in range(args.rounds):
+                for name, url in urls.items():
+                    rounds[name].append(load(url, args.seconds, args.connections))
+        bare, live, plain, ready = (median_round(rounds[name]) for name in urls)
+
+        print("\n1. liveness vs a bare WSGI app")
+        show("bare WSGI app", bare)
+        show("/health/live/", live)
+        print(f"  ratio live / bare: {live['rps'] / bare['rps']:.2f}  (target >= 0.5)")
+        print("\n2. readiness vs a plain HealthCheckView, same checks")
+        show("plain HealthCheckView", plain)
+        show("/health/ready/", ready)
+        print(f"  ratio ready / plain: {ready['rps'] / plain['rps']:.1f}x  (target >= 10x)")
+
+        hanging = HangingListener()
+        try:
+            environment["REDIS_URL"] = f"redis://127.0.0.1:{hanging.port}/0"
+            print(f"\n3. REDIS_URL at a listener that accepts and never answers (127.0.0.1:{hanging.port})")
+            with gunicorn("portal.wsgi:application", environment, log) as port:
+                status, body, seconds = request(port, "/health/ready/")
+                print(f"  first readiness answer: {status} {body.decode()} in {ms(seconds)}")
+                show_prober("/health/ready/, 1 prober x 20", *prober(port, "/health/ready/", 20, 0.25))
+                show_prober("plain HealthCheckView, 1 prober x 10", *prober(port, PLAIN, 10, 0.25))
+                ready_url, plain_url = f"http://127.0.0.1:{port}/health/ready/", f"http://127.0.0.1:{port}{PLAIN}"
+                show("/health/ready/ under load", load(ready_url, args.seconds, args.connections))
+                show("plain HealthCheckView under load", load(plain_url, args.seconds, args.connections))
+        finally:
+            hanging.close()
+
+
+if __name__ == "__main__":
+    main()

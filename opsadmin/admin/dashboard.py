@@ -1,0 +1,95 @@
+"""The dashboard (admin index): health, instances, recent runs, and a tile per capability.
+
+A capability adds its tile with `@dashboard_tile`: a function of the system status
+(opsadmin.operations.status) returning a `Tile`. Data gathering stays in
+opsadmin.operations; this module only arranges it.
+"""
+
+from dataclasses import dataclass
+
+from django.urls import reverse
+
+from opsadmin.operations.status import system_status
+
+TILES = []
+STATUS_VARIANTS = {
+    "ok": "success",
+    "serving": "success",
+    "succeeded": "success",
+    "warning": "warning",
+    "degraded": "warning",
+    "draining": "warning",
+    "queued": "info",
+    "running": "info",
+    "failing": "danger",
+    "unavailable": "danger",
+    "failed": "danger",
+    "gone": "default",
+}
+
+
+@dataclass
+class Tile:
+    title: str
+    value: str
+    detail: str = ""
+    href: str = ""
+    status: str = "ok"
+
+    @property
+    def variant(self):
+        return STATUS_VARIANTS.get(self.status, "default")
+
+
+def dashboard_tile(function):
+    TILES.append(function)
+    return function
+
+
+def dashboard_callback(request, context):
+    """UNFOLD["DASHBOARD_CALLBACK"]: adds the ops overview for users who may see it."""
+    if not request.user.has_perm("opsadmin.view_ops"):
+        return context
+    status = system_status()
+    context.update(
+        ops_status=status,
+        health=status["sections"]["health"],
+        instances=status["sections"]["instances"]["instances"],
+        recent_runs=status["sections"]["runs"]["recent"],
+        tiles=[tile(status) for tile in TILES],
+    )
+    return context
+
+
+@dashboard_tile
+def health_tile(status):
+    health = status["sections"]["health"]
+    problems = [
+        f"{kind}: {', '.join(names)}"
+        for kind, names in (
+            ("failing", health["failing"]),
+            ("degraded", health["degraded"]),
+            ("warning", health["warnings"]),
+        )
+        if names
+    ]
+    return Tile(
+        "Health",
+        health["status"],
+        "; ".join(problems) or f"{len(health['checks'])} checks pass",
+        reverse("admin:ops_health"),
+        health["status"],
+    )
+
+
+@dashboard_tile
+def instances_tile(status):
+    section = status["sections"]["instances"]
+    serving, draining = section["serving"], section["draining"]
+    return Tile(
+        "Instances",
+        f"{serving} serving",
+        f"{draining} draining" if draining else "none draining",
+        reverse("admin:opsadmin_instance_changelist"),
+        "draining" if draining else "ok",
+    )

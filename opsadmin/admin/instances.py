@@ -1,0 +1,68 @@
+"""Instances in the admin: which processes serve, and the Drain / Resume actions."""
+
+from django.contrib import admin, messages
+from unfold.admin import ModelAdmin
+from unfold.decorators import action
+
+from opsadmin.models import Instance, OpsRun
+from opsadmin.operations.declaration import get_write
+from opsadmin.operations.instances import DRAIN, RESUME
+from opsadmin.runs import Actor, InvalidArguments, submit
+from opsadmin.runtime.instances import instance_state
+
+
+@admin.register(Instance)
+class InstanceAdmin(ModelAdmin):
+    list_display = ("id", "state", "version", "worker_count", "started_at", "last_seen_at", "drained_by")
+    readonly_fields = (
+        "id",
+        "host",
+        "port",
+        "version",
+        "started_at",
+        "last_seen_at",
+        "drain_requested_at",
+        "drained_by",
+    )
+    actions = ["drain", "resume"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("workers")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("opsadmin.view_ops")
+
+    def has_drain_instance_permission(self, request):
+        return request.user.has_perm(get_write("drain").permission_name)
+
+    @admin.display(description="State")
+    def state(self, instance):
+        return instance_state(instance)
+
+    @admin.display(description="Workers")
+    def worker_count(self, instance):
+        return len(instance.workers.all())
+
+    @action(description="Drain selected instances", permissions=["drain_instance"])
+    def drain(self, request, queryset):
+        self._run_drain(request, queryset, DRAIN)
+
+    @action(description="Resume selected instances", permissions=["drain_instance"])
+    def resume(self, request, queryset):
+        self._run_drain(request, queryset, RESUME)
+
+    def _run_drain(self, request, queryset, what):
+        data = {"instances": list(queryset.values_list("pk", flat=True)), "action": what}
+        try:
+            run = submit(get_write("drain"), data, actor=Actor.for_user(request.user), door=OpsRun.Door.ADMIN)
+        except InvalidArguments as invalid:
+            self.message_user(request, str(invalid), messages.ERROR)
+            return
+        level = messages.SUCCESS if run.status == OpsRun.Status.SUCCEEDED else messages.ERROR
+        self.message_user(request, run.summary or run.error, level)

@@ -1,0 +1,192 @@
+"""Draining through the three doors: one permission, one form, one audit row per write."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
+
+from opsadmin.models import ApiToken, Instance, OpsRun
+from opsadmin.runtime.instances import record_heartbeat
+from opsadmin.tokens import issue_token, revoke_tokens
+
+pytestmark = pytest.mark.django_db
+
+DRAIN_URL = "/api/ops/drain/"
+
+
+@pytest.fixture
+def instance():
+    record_heartbeat("web1", "8000", force=True)
+    return Instance.objects.get(pk="web1:8000")
+
+
+def user_in(group_name=None, *, staff=True, username="someone"):
+    user = User.objects.create_user(username, password="pw-for-tests-123", is_staff=staff)
+    if group_name:
+        user.groups.add(Group.objects.get(name=group_name))
+    return user
+
+
+def session_client(user, **kwargs):
+    client = Client(**kwargs)
+    client.force_login(user)
+    return client
+
+
+def post_json(client, url, data, **headers):
+    return client.post(url, json.dumps(data), content_type="application/json", **headers)
+
+
+def drain_body(instance, action="drain"):
+    return {"instances": [instance.pk], "action": action}
+
+
+def test_anonymous_gets_401_and_nothing_is_recorded(client, instance):
+    response = post_json(client, DRAIN_URL, drain_body(instance))
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert not OpsRun.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("group", "staff", "expected"),
+    [(None, False, 401), (None, True, 403), ("Ops viewers", True, 403), ("Ops operators", True, 200)],
+)
+def test_session_permission_matrix(instance, group, staff, expected):
+    client = session_client(user_in(group, staff=staff))
+    assert post_json(client, DRAIN_URL, drain_body(instance)).status_code == expected
+    assert OpsRun.objects.count() == (1 if expected == 200 else 0)
+
+
+@pytest.mark.parametrize(("group", "expected"), [("Ops viewers", 403), ("Ops operators", 200)])
+def test_token_permission_matrix(client, instance, group, expected):
+    _, token = issue_token(user_in(group, staff=False), "script")
+    response = post_json(client, DRAIN_URL, drain_body(instance), HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == expected
+
+
+def test_revoked_and_malformed_tokens_get_401(client, instance):
+    record, token = issue_token(user_in("Ops operators"), "script")
+    revoke_tokens(ApiToken.objects.filter(pk=record.pk))
+    for header in (f"Bearer {token}", "Bearer", "Basic abc"):
+        assert post_json(client, DRAIN_URL, drain_body(instance), HTTP_AUTHORIZATION=header).status_code == 401
+
+
+def test_session_posts_need_csrf_tokens_do_not(instance):
+    operator = user_in("Ops operators")
+    client = session_client(operator, enforce_csrf_checks=True)
+    assert post_json(client, DRAIN_URL, drain_body(instance)).status_code == 403
+    client.get(reverse("admin:index"))  # sets the csrftoken cookie
+    csrf = client.cookies["csrftoken"].value
+    assert post_json(client, DRAIN_URL, drain_body(instance), HTTP_X_CSRFTOKEN=csrf).status_code == 200
+    _, token = issue_token(operator, "script")
+    tokened = Client(enforce_csrf_checks=True)
+    response = post_json(tokened, DRAIN_URL, drain_body(instance, "resume"), HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 200
+
+
+def test_api_drain_and_resume_record_runs(instance):
+    client = session_client(user_in("Ops operators", username="alice"))
+    response = post_json(client, DRAIN_URL, drain_body(instance))
+    body = response.json()
+    assert body["status"] == "succeeded"
+    assert body["summary"] == "Drained web1:8000"
+    instance.refresh_from_db()
+    assert instance.drain_requested_at is not None
+    assert instance.drained_by == "alice"
+    run = OpsRun.objects.get(pk=body["id"])
+    assert (run.door, run.actor, run.operation, run.arguments) == ("api", "alice", "drain", drain_body(instance))
+    assert client.get(body["url"]).json()["id"] == run.pk
+    post_json(client, DRAIN_URL, drain_body(instance, "resume"))
+    instance.refresh_from_db()
+    assert instance.drain_requested_at is None
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"instances": ["nope:1"], "action": "drain"}, "instances"), ({"instances": [], "action": "drain"}, "instances")],
+)
+def test_api_bad_input_is_400_with_field_errors(instance, body, field):
+    client = session_client(user_in("Ops operators"))
+    response = post_json(client, DRAIN_URL, body)
+    assert response.status_code == 400
+    assert field in response.json()["fields"]
+    assert not OpsRun.objects.exists()
+
+
+@pytest.mark.parametrize("raw", ["not json", "[1, 2]", '"text"'])
+def test_api_body_must_be_a_json_object(instance, raw):
+    client = session_client(user_in("Ops operators"))
+    response = client.post(DRAIN_URL, raw, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"] == "the body must be a JSON object"
+
+
+def test_api_reads_need_view_ops(client, instance):
+    viewer = session_client(user_in("Ops viewers"))
+    listed = viewer.get("/api/ops/instances/").json()["instances"]
+    assert "web1:8000" in {row["id"] for row in listed}
+    assert viewer.get("/api/ops/runs/").status_code == 200
+    assert viewer.get("/api/ops/runs/999/").status_code == 404
+    assert viewer.get("/api/ops/runs/?before=x").status_code == 400
+    assert session_client(user_in(None, username="plain")).get("/api/ops/runs/").status_code == 403
+    assert client.get("/api/ops/instances/").status_code == 401
+    assert viewer.post("/api/ops/runs/").status_code == 405
+
+
+def test_command_drains_and_records_a_cli_run(instance):
+    out = StringIO()
+    call_command("drain", instance.pk, stdout=out)
+    assert "Drained web1:8000" in out.getvalue()
+    run = OpsRun.objects.get()
+    assert (run.door, run.actor, run.status) == ("cli", "cli", "succeeded")
+
+
+def test_command_bad_input_exits_2_and_changes_nothing(instance):
+    with pytest.raises(CommandError, match="instances") as error:
+        call_command("drain", "nope:1")
+    assert error.value.returncode == 2
+    assert not OpsRun.objects.exists()
+    instance.refresh_from_db()
+    assert instance.drain_requested_at is None
+
+
+def admin_action(client, action, ids):
+    url = reverse("admin:opsadmin_instance_changelist")
+    return client.post(url, {"action": action, "_selected_action": ids}, follow=True)
+
+
+def test_admin_actions_drain_and_resume(instance):
+    client = session_client(user_in("Ops operators", username="bob"))
+    response = admin_action(client, "drain", [instance.pk])
+    assert "Drained web1:8000" in response.content.decode()
+    run = OpsRun.objects.get()
+    assert (run.door, run.actor) == ("admin", "bob")
+    admin_action(client, "resume", [instance.pk])
+    instance.refresh_from_db()
+    assert instance.drain_requested_at is None
+
+
+def test_viewers_see_instances_but_cannot_drain(instance):
+    client = session_client(user_in("Ops viewers"))
+    page = client.get(reverse("admin:opsadmin_instance_changelist"))
+    assert page.status_code == 200
+    assert "Drain selected" not in page.content.decode()
+    admin_action(client, "drain", [instance.pk])
+    assert not OpsRun.objects.exists()
+    instance.refresh_from_db()
+    assert instance.drain_requested_at is None
+
+
+def test_audit_log_cannot_be_edited_or_deleted(instance):
+    call_command("drain", instance.pk, stdout=StringIO())
+    run = OpsRun.objects.get()
+    client = session_client(User.objects.create_superuser("root", password="pw-for-tests-123"))
+    assert client.get(reverse("admin:opsadmin_opsrun_change", args=[run.pk])).status_code == 200
+    client.post(reverse("admin:opsadmin_opsrun_delete", args=[run.pk]), {"post": "yes"})
+    assert OpsRun.objects.filter(pk=run.pk).exists()
+    assert client.get(reverse("admin:opsadmin_opsrun_add")).status_code == 403

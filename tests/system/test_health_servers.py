@@ -1,0 +1,176 @@
+"""Health against real gunicorn processes: the `health_check` command on the named readiness
+route, and the 1-second bound when PostgreSQL or Redis accepts connections and never answers.
+
+Each server gets its own SQLite file (or a hanging listener as its database), so these
+tests don't depend on the pass's database; they run once, in the SQLite pass.
+"""
+
+import contextlib
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.services import free_port
+
+pytestmark = pytest.mark.sqlite
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+BOUND = 1.5  # seconds: the 1 s contract, with a margin for a loaded machine
+
+
+def server_environment(**extra):
+    environment = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
+    environment.update(SECRET_KEY="health-servers-test", PORTAL_READINESS_CACHE_SECONDS="0", **extra)
+    return environment
+
+
+def manage(*args, environment, timeout=60):
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@contextlib.contextmanager
+def gunicorn(environment):
+    """Serve the portal on 127.0.0.1:<free port>; yields the port."""
+    port = free_port()
+    command = [str(BIN / "gunicorn"), "portal.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+    command += ["--workers", "1", "--worker-class", "gthread", "--threads", "4", "--no-control-socket"]
+    process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"gunicorn exited: {process.stderr.read().decode(errors='replace')[-2000:]}")
+            with contextlib.suppress(OSError):
+                if get(port, "/health/live/")[0] == 200:
+                    break
+            if time.monotonic() > deadline:
+                pytest.fail("gunicorn did not answer /health/live/ within 30 s")
+            time.sleep(0.1)
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def get(port, path, timeout=10):
+    """(status, body, seconds) of one GET."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    start = time.monotonic()
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read(), time.monotonic() - start
+    finally:
+        connection.close()
+
+
+class HangingServer:
+    """Accepts TCP connections and never answers (a hung PostgreSQL or Redis)."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.accepted = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        with contextlib.suppress(OSError):
+            while True:
+                self.accepted.append(self.listener.accept()[0])
+
+    def close(self):
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+@pytest.fixture
+def hanging():
+    server = HangingServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def migrated_database(tmp_path_factory):
+    """A migrated SQLite file to copy from."""
+    path = tmp_path_factory.mktemp("health-db") / "migrated.sqlite3"
+    result = manage("migrate", "--no-input", environment=server_environment(DATABASE_URL=f"sqlite:///{path}"))
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def health_check_command(port, environment):
+    return manage("health_check", "health_ready", f"127.0.0.1:{port}", environment=environment, timeout=30)
+
+
+def test_health_check_command_follows_readiness(tmp_path, migrated_database):
+    database = tmp_path / "portal.sqlite3"
+    environment = server_environment(DATABASE_URL=f"sqlite:///{database}")
+    database.touch()  # empty: every migration pending
+    with gunicorn(environment) as port:
+        status, body, _ = get(port, "/health/ready/")
+        assert status == 503
+        assert "migrations" in json.loads(body)["failing"]
+        unready = health_check_command(port, environment)
+        assert unready.returncode != 0, unready.stdout
+
+        shutil.copyfile(migrated_database, database)  # now migrated
+        status, body, _ = get(port, "/health/ready/")
+        assert status == 200, body
+        ready = health_check_command(port, environment)
+        assert ready.returncode == 0, ready.stderr
+        assert ready.stdout.startswith("ok")
+
+
+def test_hanging_postgresql_answers_503_within_a_second(hanging):
+    environment = server_environment(DATABASE_URL=f"postgres://portal@127.0.0.1:{hanging.port}/portal")
+    with gunicorn(environment) as port:
+        for _ in range(3):
+            status, body, seconds = get(port, "/health/ready/")
+            assert seconds < BOUND
+            assert status == 503
+            assert {"database", "migrations"} <= set(json.loads(body)["failing"])
+        assert hanging.accepted  # the checks really connected and got stuck
+        status, body, seconds = get(port, "/health/live/")
+        assert (status, body) == (200, b'{"status": "ok"}')
+        assert seconds < 0.5
+        assert health_check_command(port, environment).returncode != 0
+
+
+def test_hanging_redis_degrades_within_a_second(hanging, migrated_database, tmp_path):
+    database = tmp_path / "portal.sqlite3"
+    shutil.copyfile(migrated_database, database)
+    environment = server_environment(
+        DATABASE_URL=f"sqlite:///{database}", REDIS_URL=f"redis://127.0.0.1:{hanging.port}/0"
+    )
+    with gunicorn(environment) as port:
+        for _ in range(3):
+            status, body, seconds = get(port, "/health/ready/")
+            assert seconds < BOUND
+            assert (status, json.loads(body)) == (200, {"status": "degraded", "degraded": ["cache:default", "redis"]})
+        assert health_check_command(port, environment).returncode == 0  # degraded is still ready
