@@ -56,3 +56,16 @@ def _clear_caches():
     """Every test starts with empty caches: Redis keeps rate-limit counters across tests and runs."""
     for cache in caches.all():
         cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state():
+    """Every test starts like a new process: no instance id yet, no cached drain state or readiness verdict."""
+    from opsadmin.health_endpoints import readiness
+    from opsadmin.runtime.instances import reset_process_state
+
+    reset_process_state()
+    readiness.reset()
+    yield
+    reset_process_state()
+    readiness.reset()

@@ -106,9 +106,11 @@ def runtime(monkeypatch):
     """The instance's drain state and the task worker's heartbeat, as the test sets them."""
     from opsadmin.runtime import instances
 
-    state = SimpleNamespace(draining=False, worker_seen=timezone.now())
+    state = SimpleNamespace(draining=False, worker_seen=timezone.now(), beats=[])
     monkeypatch.setattr(instances, "current_instance_is_draining", lambda: state.draining)
     monkeypatch.setattr(instances, "task_worker_last_seen", lambda: state.worker_seen)
+    # Readiness probes beat from a pool thread; a real beat would commit rows outside the test's transaction.
+    monkeypatch.setattr(instances, "record_heartbeat", lambda host, port, kind: state.beats.append((host, port, kind)))
     readiness.reset()
     Counting.runs = Blocks.started = 0
     Blocks.release.clear()
@@ -347,6 +349,27 @@ def test_draining_makes_the_instance_unready(client, runtime):
     assert (response.status_code, response.json()) == (503, {"status": "unavailable", "failing": ["draining"]})
 
 
+def test_an_unknown_drain_state_is_not_ready(client, monkeypatch):
+    from opsadmin.runtime import instances
+
+    def database_down():
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(instances, "current_instance_is_draining", database_down)
+    monkeypatch.setattr(instances, "task_worker_last_seen", database_down)
+    response, _ = get_ready(client)
+    assert (response.status_code, response.json()) == (503, {"status": "unavailable", "failing": ["draining"]})
+    result = run_one("task_worker", TaskWorker())
+    assert isinstance(result.error, ServiceWarning)  # unknown, and not critical: a warning
+
+
+def test_a_readiness_probe_beats_so_a_probe_only_process_knows_its_instance(client, runtime):
+    client.get("/health/live/")
+    assert runtime.beats == []
+    client.get("/health/ready/")
+    assert runtime.beats == [(socket.gethostname(), "80", "web")]
+
+
 def test_draining_is_critical_even_when_configured_otherwise(client, runtime):
     runtime.draining = True
     with checks(entry("draining", "opsadmin.health.Draining", critical=False)):
@@ -464,6 +487,7 @@ def test_readiness_headers_and_body(client):
     assert response["Cache-Control"] == "no-store"
     assert response["Content-Type"] == "application/json"
     assert response.content == b'{"status": "ok"}'
+    assert response["Content-Length"] == "16"
     assert "Set-Cookie" not in response.headers
     assert "X-Frame-Options" not in response.headers
 

@@ -47,9 +47,9 @@ def manage(*args, environment, timeout=60):
 
 
 @contextlib.contextmanager
-def gunicorn(environment):
-    """Serve the portal on 127.0.0.1:<free port>; yields the port."""
-    port = free_port()
+def gunicorn(environment, port=None):
+    """Serve the portal on 127.0.0.1:`port` (default: a free one); yields the port."""
+    port = port or free_port()
     command = [str(BIN / "gunicorn"), "portal.wsgi:application", "--bind", f"127.0.0.1:{port}"]
     command += ["--workers", "1", "--worker-class", "gthread", "--threads", "4", "--no-control-socket"]
     process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -174,3 +174,27 @@ def test_hanging_redis_degrades_within_a_second(hanging, migrated_database, tmp_
             assert seconds < BOUND
             assert (status, json.loads(body)) == (200, {"status": "degraded", "degraded": ["cache:default", "redis"]})
         assert health_check_command(port, environment).returncode == 0  # degraded is still ready
+
+
+DRAIN = """
+from django.utils import timezone
+from opsadmin.models import Instance
+now = timezone.now()
+Instance.objects.create(
+    id="{host}:{port}", host="{host}", port="{port}", started_at=now, last_seen_at=now,
+    drain_requested_at=now, drained_by="test",
+)
+"""
+
+
+def test_a_drained_instance_stays_out_after_a_restart(tmp_path, migrated_database):
+    """Its first probe already says draining, though the balancer sends it nothing else to beat on."""
+    database = tmp_path / "portal.sqlite3"
+    shutil.copyfile(migrated_database, database)
+    environment = server_environment(DATABASE_URL=f"sqlite:///{database}")
+    port = free_port()
+    drained = manage("shell", "-c", DRAIN.format(host=socket.gethostname(), port=port), environment=environment)
+    assert drained.returncode == 0, drained.stderr
+    with gunicorn(environment, port=port):
+        status, body, _ = get(port, "/health/ready/")
+        assert (status, json.loads(body)) == (503, {"status": "unavailable", "failing": ["draining"]})

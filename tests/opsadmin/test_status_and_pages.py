@@ -1,0 +1,124 @@
+"""system_status on its doors, the ops pages' permissions, queued runs on the task worker, tokens in the admin."""
+
+import json
+import re
+from io import StringIO
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
+
+from opsadmin.models import ApiToken, OpsRun
+from opsadmin.operations.declaration import get_write
+from opsadmin.runs import Actor, submit
+from opsadmin.runtime.instances import record_heartbeat, reset_process_state
+from opsadmin.tokens import check_token, issue_token
+
+pytestmark = pytest.mark.django_db
+
+
+def user_in(group_name=None, *, staff=True, username="someone"):
+    user = User.objects.create_user(username, password="pw-for-tests-123", is_staff=staff)
+    if group_name:
+        user.groups.add(Group.objects.get(name=group_name))
+    return user
+
+
+def logged_in(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_status_command_reports_every_section():
+    record_heartbeat("web1", "8000", force=True)
+    reset_process_state()  # a command is no serving instance: its readiness must not look for one
+    out = StringIO()
+    call_command("system_status", "--json", stdout=out)
+    status = json.loads(out.getvalue())
+    assert set(status["sections"]) == {"health", "instances", "runs"}
+    names = {check["name"] for check in status["sections"]["health"]["checks"]}
+    assert {"database", "migrations", "draining"} <= names
+    assert status["sections"]["instances"]["serving"] >= 1
+
+
+def test_status_command_exits_1_when_a_section_is_not_ok():
+    OpsRun.objects.create(operation="drain", door="cli", actor="cli", status=OpsRun.Status.FAILED)
+    out = StringIO()
+    with pytest.raises(CommandError, match="not ok: runs") as error:
+        call_command("system_status", stdout=out)
+    assert error.value.returncode == 1
+    assert "1 failed in the last 24 h" in out.getvalue()
+
+
+def test_status_endpoint_needs_view_ops(client):
+    assert client.get("/api/ops/status/").status_code == 401
+    assert logged_in(user_in(username="plain")).get("/api/ops/status/").status_code == 403
+    body = logged_in(user_in("Ops viewers")).get("/api/ops/status/").json()
+    assert set(body["sections"]) == {"health", "instances", "runs"}
+    _, token = issue_token(user_in("Ops viewers", staff=False, username="robot"), "monitor")
+    assert client.get("/api/ops/status/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+
+
+PAGES = ["admin:index", "admin:ops_health", "admin:opsadmin_instance_changelist", "admin:opsadmin_opsrun_changelist"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_ops_pages_permission_matrix(client, page):
+    url = reverse(page)
+    assert client.get(url).status_code == 302  # anonymous: to the login page
+    assert logged_in(user_in(staff=False, username="nonstaff")).get(url).status_code == 302
+    assert logged_in(user_in("Ops viewers", username="viewer")).get(url).status_code == 200
+    assert logged_in(user_in("Ops operators", username="operator")).get(url).status_code == 200
+
+
+@pytest.mark.parametrize("page", PAGES[1:])
+def test_staff_without_ops_permissions_are_refused(page):
+    assert logged_in(user_in(username="staff")).get(reverse(page)).status_code == 403
+
+
+def test_dashboard_shows_health_instances_and_runs():
+    record_heartbeat("web1", "8000", force=True)
+    call_command("drain", "web1:8000", stdout=StringIO())
+    page = logged_in(user_in("Ops viewers")).get(reverse("admin:index")).content.decode()
+    assert 'id="health-checks"' in page
+    assert "web1:8000" in page
+    assert "Drained web1:8000" in page
+
+
+def test_staff_without_view_ops_get_the_plain_dashboard():
+    page = logged_in(user_in(username="staff")).get(reverse("admin:index")).content.decode()
+    assert 'id="ops-dashboard"' not in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_queued_run_is_performed_by_the_task_worker():
+    record_heartbeat("web1", "8000", force=True)
+    run = submit(
+        get_write("drain"),
+        {"instances": ["web1:8000"], "action": "drain"},
+        actor=Actor.cli(),
+        door=OpsRun.Door.API,
+        background=True,
+    )
+    assert run.status == OpsRun.Status.QUEUED
+    call_command("ops_worker", "--batch", stdout=StringIO(), stderr=StringIO())
+    run.refresh_from_db()
+    assert run.status == OpsRun.Status.SUCCEEDED
+    assert run.summary == "Drained web1:8000"
+    assert run.finished_at >= run.started_at
+
+
+def test_a_token_created_in_the_admin_is_shown_once_and_works():
+    admin = User.objects.create_superuser("root", password="pw-for-tests-123")
+    client = logged_in(admin)
+    response = client.post(
+        reverse("admin:opsadmin_apitoken_add"), {"user": admin.pk, "name": "deploy script"}, follow=True
+    )
+    token = re.search(r"Token for root: (\S+)", response.content.decode()).group(1)
+    record = check_token(token)
+    assert record.name == "deploy script"
+    assert token not in client.get(reverse("admin:opsadmin_apitoken_change", args=[record.pk])).content.decode()
+    assert ApiToken.objects.get().digest != token
