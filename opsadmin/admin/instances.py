@@ -2,8 +2,9 @@
 
 from django.contrib import admin, messages
 from unfold.admin import ModelAdmin
-from unfold.decorators import action
+from unfold.decorators import action, display
 
+from opsadmin.admin.dashboard import STATUS_VARIANTS
 from opsadmin.models import Instance, OpsRun
 from opsadmin.operations.declaration import get_write
 from opsadmin.operations.instances import DRAIN, RESUME
@@ -41,7 +42,7 @@ class InstanceAdmin(ModelAdmin):
     def has_drain_instance_permission(self, request):
         return request.user.has_perm(get_write("drain").permission_name)
 
-    @admin.display(description="State")
+    @display(description="State", label=STATUS_VARIANTS)
     def state(self, instance):
         return instance_state(instance)
 

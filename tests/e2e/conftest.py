@@ -97,7 +97,7 @@ def screenshot(page, request):
 
 
 @pytest.fixture
-def ops_groups(live_server):
+def ops_groups(transactional_db):
     """The two ops groups, as the data migration creates them.
 
     Live-server tests are transactional: the database is flushed after each, which
