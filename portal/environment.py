@@ -25,6 +25,17 @@ def env_bool(name, default=False):
     raise ValueError(f"{name}={raw!r} is not a boolean; use 1/true/yes/on or 0/false/no/off")
 
 
+def env_number(name, default, kind=float):
+    """A number (`kind` float or int); anything else is an error naming the variable."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return kind(raw.strip())
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a{'n integer' if kind is int else ' number'}") from None
+
+
 def env_list(name, default=()):
     """A comma-separated list, blanks dropped."""
     raw = os.environ.get(name)

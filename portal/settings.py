@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from portal.environment import env_bool, env_list, local_secret
+from portal.environment import env_bool, env_list, env_number, local_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_STATE_DIR = BASE_DIR / ".local"  # ignored by git: generated secrets, SQLite file
@@ -75,7 +75,7 @@ if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
             DATABASE_URL,
-            conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
+            conn_max_age=env_number("DATABASE_CONN_MAX_AGE", 60, int),
             conn_health_checks=True,
         )
     }
@@ -139,6 +139,7 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "admin:index"
 
 # Long operations run on Django's tasks framework, queued in the database so the
 # same worker (`manage.py db_worker`) serves SQLite and PostgreSQL alike.
@@ -178,11 +179,11 @@ PORTAL_HEALTH_CHECKS = [
 PORTAL_CRITICAL_CHECKS = env_list("PORTAL_CRITICAL_CHECKS")
 # Seconds: each check's budget; the whole readiness answer's (under 1 s, whatever a
 # dependency does); and how long a readiness verdict is reused by this process.
-PORTAL_HEALTH_CHECK_TIMEOUT = float(os.environ.get("PORTAL_HEALTH_CHECK_TIMEOUT", "0.5"))
-PORTAL_READINESS_BUDGET = float(os.environ.get("PORTAL_READINESS_BUDGET", "0.8"))
-PORTAL_READINESS_CACHE_SECONDS = float(os.environ.get("PORTAL_READINESS_CACHE_SECONDS", "2"))
+PORTAL_HEALTH_CHECK_TIMEOUT = env_number("PORTAL_HEALTH_CHECK_TIMEOUT", 0.5)
+PORTAL_READINESS_BUDGET = env_number("PORTAL_READINESS_BUDGET", 0.8)
+PORTAL_READINESS_CACHE_SECONDS = env_number("PORTAL_READINESS_CACHE_SECONDS", 2.0)
 if not 0 < PORTAL_READINESS_BUDGET < 1:
     raise ValueError("PORTAL_READINESS_BUDGET must be between 0 and 1 second")
 if unknown_checks := set(PORTAL_CRITICAL_CHECKS) - {entry[0] for entry in PORTAL_HEALTH_CHECKS}:
-    raise ValueError(f"PORTAL_CRITICAL_CHECKS names unknown checks: {', '.join(sorted(unknown_checks))}")
+    raise ValueError(f"PORTAL_CRITICAL_CHECKS names checks not configured here: {', '.join(sorted(unknown_checks))}")
 # End of health checks ---------------------------------------------------------------

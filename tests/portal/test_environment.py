@@ -2,7 +2,7 @@
 
 import pytest
 
-from portal.environment import env_bool, env_list, local_secret
+from portal.environment import env_bool, env_list, env_number, local_secret
 
 
 @pytest.mark.parametrize(("raw", "expected"), [("1", True), ("TRUE", True), ("yes", True), ("0", False), ("", False)])
@@ -36,3 +36,13 @@ def test_local_secret_is_created_once_and_private(tmp_path):
     assert len(first) > 40
     assert local_secret(path) == first
     assert path.stat().st_mode & 0o077 == 0
+
+
+def test_env_number_parses_or_names_the_variable(monkeypatch):
+    monkeypatch.setenv("BUDGET", "0.25")
+    assert env_number("BUDGET", 1.0) == 0.25
+    monkeypatch.setenv("BUDGET", "")
+    assert env_number("BUDGET", 1.0) == 1.0
+    monkeypatch.setenv("AGE", "1.5")
+    with pytest.raises(ValueError, match=r"AGE='1\.5' is not an integer"):
+        env_number("AGE", 60, int)
