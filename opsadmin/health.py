@@ -63,7 +63,11 @@ class Draining(HealthCheck):
         # Imported here: the runtime module may load after this one (and it touches the database).
         from opsadmin.runtime.instances import current_instance_is_draining
 
-        if current_instance_is_draining():
+        try:
+            draining = current_instance_is_draining()
+        except DatabaseError as error:
+            raise ServiceUnavailable("drain state unknown: database error") from error
+        if draining:
             raise ServiceUnavailable("draining")
 
 
@@ -76,7 +80,10 @@ class TaskWorker(HealthCheck):
     def run(self):
         from opsadmin.runtime.instances import task_worker_last_seen
 
-        last_seen = task_worker_last_seen()
+        try:
+            last_seen = task_worker_last_seen()
+        except DatabaseError as error:
+            raise ServiceWarning("task worker heartbeat unknown: database error") from error
         if last_seen is None:
             raise ServiceWarning("no task worker has been seen")
         age = (timezone.now() - last_seen).total_seconds()

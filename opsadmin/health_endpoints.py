@@ -22,6 +22,7 @@ import functools
 import inspect
 import json
 import logging
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -58,6 +59,12 @@ DETAIL_EXECUTOR = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health-d
 
 # --- Running checks -----------------------------------------------------------------
 
+HOST = socket.gethostname()  # as HeartbeatMiddleware names this host
+BEAT_WAIT_SECONDS = 0.05
+
+UNEXPECTED_LOG_SECONDS = 60
+_unexpected_logged_at = {}  # check name -> when its last traceback was logged
+
 
 def run_check(check):
     """Run one `NamedCheck` in this thread; a `HealthCheckResult`.
@@ -75,9 +82,21 @@ def run_check(check):
     except HealthCheckException as problem:
         error = problem  # logged by `Readiness` when the answer changes, not on every run
     except Exception:
-        logger.exception("Unexpected exception in health check %r", check)
         error = HealthCheckException("unknown error")
+        now = time.monotonic()
+        if now - _unexpected_logged_at.get(check.name, -UNEXPECTED_LOG_SECONDS) >= UNEXPECTED_LOG_SECONDS:
+            _unexpected_logged_at[check.name] = now  # a traceback per check per minute, not per run
+            logger.exception("Unexpected exception in health check %r", check)
     return HealthCheckResult(check=check, error=error, time_taken=time.perf_counter() - start)
+
+
+def beat_as_web_process(port):
+    try:
+        from opsadmin.runtime.instances import WEB, record_heartbeat
+
+        record_heartbeat(HOST, port, WEB)  # rate-limited by itself; never raises
+    finally:
+        connections.close_all()
 
 
 def run_pooled(check):
@@ -179,7 +198,8 @@ class Readiness:
             self._verdict = None
             self._fresh_until = 0.0
 
-    def verdict(self):
+    def verdict(self, port=None):
+        """The current verdict; `port`: the port a probe came in on, so this process beats as that instance."""
         with self._lock:
             if self._verdict is not None and time.monotonic() < self._fresh_until:
                 return self._verdict
@@ -192,6 +212,8 @@ class Readiness:
                 return run.verdict
             return Verdict(results=[], failing=["readiness"])  # the leading request vanished: not ready
         try:
+            if port:
+                self._beat(port)
             run.verdict = self._check()
             self._log_change(run.verdict)
         except Exception:
@@ -205,6 +227,18 @@ class Readiness:
                 self._run = None
             run.done.set()
         return run.verdict
+
+    def _beat(self, port):
+        """This process's heartbeat as HOST:port, from a pool thread, before the checks run.
+
+        HeartbeatMiddleware, which beats on every other request, never sees a probe (the probe
+        middleware answers first). Without this, a process that only ever gets probes (a drained
+        instance after a restart: the load balancer sends it nothing else) would never learn
+        which instance it is, and its drain check would answer "not draining". The heartbeat
+        names the instance before it writes anything, so a short wait is enough even when the
+        database hangs; the write itself never delays the answer.
+        """
+        wait([self.executor.submit(beat_as_web_process, port)], timeout=BEAT_WAIT_SECONDS)
 
     def _log_change(self, verdict):
         """One log line when the answer changes, rather than a line per check per run or per 503 probe."""
@@ -252,8 +286,11 @@ setting_changed.connect(_forget_verdict)
 # --- Load-balancer probes -----------------------------------------------------------
 
 
-def no_store(response):
+def probe_response(content, content_type, status=200):
+    """A probe's answer: no caching anywhere, and its length (CommonMiddleware, which would add it, is skipped)."""
+    response = HttpResponse(content, content_type=content_type, status=status)
     response["Cache-Control"] = "no-store"
+    response["Content-Length"] = str(len(content))
     return response
 
 
@@ -261,7 +298,7 @@ def live(request):
     """200 while this process can serve; nothing outside the process is asked."""
     if request.method not in PROBE_METHODS:
         return HttpResponseNotAllowed(PROBE_METHODS)
-    return no_store(HttpResponse(LIVE_BODY, content_type="application/json"))
+    return probe_response(LIVE_BODY, "application/json")
 
 
 def wants_text(request):
@@ -276,15 +313,16 @@ class ReadinessView(View):
     http_method_names = ["get", "head"]
 
     def get(self, request):
-        verdict = readiness.verdict()  # shared by every request until it expires, bodies included
+        # Shared by every request until it expires, bodies included.
+        verdict = readiness.verdict(port=request.META.get("SERVER_PORT"))
         if wants_text(request):
-            response = HttpResponse(verdict.text, content_type="text/plain; charset=utf-8", status=verdict.http_status)
+            response = probe_response(verdict.text, "text/plain; charset=utf-8", verdict.http_status)
         else:
-            response = HttpResponse(verdict.json, content_type="application/json", status=verdict.http_status)
+            response = probe_response(verdict.json, "application/json", verdict.http_status)
         # A 503 here is an answer, not a server error: `Readiness` logs changes once instead
         # of django.request logging an error for every probe of a draining instance.
         response._has_been_logged = True
-        return no_store(response)
+        return response
 
     def get_checks(self):
         """The checks behind this route, for `manage.py health_check health_ready --no-http`."""
