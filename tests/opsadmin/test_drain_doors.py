@@ -1,6 +1,7 @@
 """Draining through the three doors: one permission, one form, one audit row per write."""
 
 import json
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -8,6 +9,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from opsadmin.models import ApiToken, Instance, OpsRun
 from opsadmin.runtime.instances import record_heartbeat
@@ -69,10 +71,13 @@ def test_token_permission_matrix(client, instance, group, expected):
     assert response.status_code == expected
 
 
-def test_revoked_and_malformed_tokens_get_401(client, instance):
-    record, token = issue_token(user_in("Ops operators"), "script")
+def test_revoked_expired_and_malformed_tokens_get_401(client, instance):
+    operator = user_in("Ops operators")
+    record, revoked = issue_token(operator, "script")
     revoke_tokens(ApiToken.objects.filter(pk=record.pk))
-    for header in (f"Bearer {token}", "Bearer", "Basic abc"):
+    record, expired = issue_token(operator, "short-lived", expires_in=timedelta(days=1))
+    ApiToken.objects.filter(pk=record.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    for header in (f"Bearer {revoked}", f"Bearer {expired}", "Bearer", "Basic abc"):
         assert post_json(client, DRAIN_URL, drain_body(instance), HTTP_AUTHORIZATION=header).status_code == 401
 
 
