@@ -24,7 +24,6 @@ import http.client
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,11 +39,8 @@ GUNICORN_FLAGS += ["--log-level", "warning"]
 JSON = "application/json"
 PLAIN = "/bench/plain-health/"
 
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+sys.path.insert(0, str(REPO))
+from tests.services import HangingServer, free_port, stop_process  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -66,12 +62,7 @@ def gunicorn(app, environment, log):
             time.sleep(0.1)
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=15)
 
 
 def request(port, path, accept=JSON, timeout=30):
@@ -195,24 +186,6 @@ def show_prober(label, statuses, latencies):
 # --- a Redis that never answers --------------------------------------------------------
 
 
-class HangingListener:
-    def __init__(self):
-        self.listener = socket.create_server(("127.0.0.1", 0), backlog=1024)
-        self.port = self.listener.getsockname()[1]
-        self.accepted = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        with contextlib.suppress(OSError):
-            while True:
-                self.accepted.append(self.listener.accept()[0])
-
-    def close(self):
-        self.listener.close()
-        for conn in self.accepted:
-            conn.close()
-
-
 # --- main -----------------------------------------------------------------------------
 
 
@@ -273,7 +246,7 @@ def main():
         show("/health/ready/", ready)
         print(f"  ratio ready / plain: {ready['rps'] / plain['rps']:.1f}x  (target >= 10x)")
 
-        hanging = HangingListener()
+        hanging = HangingServer(backlog=1024)
         try:
             environment["REDIS_URL"] = f"redis://127.0.0.1:{hanging.port}/0"
             print(f"\n3. REDIS_URL at a listener that accepts and never answers (127.0.0.1:{hanging.port})")

@@ -21,6 +21,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -189,7 +190,7 @@ def throwaway_redis():
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         if process is not None:
-            _stop(process)
+            stop_process(process)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -198,7 +199,7 @@ def _start_redis(root):
     (root / "redis.log").unlink(missing_ok=True)  # a retry must not read the last attempt's errors
     command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     command += ["--daemonize", "no", "--dir", str(root), "--logfile", str(root / "redis.log")]
-    # Own session: Ctrl-C reaches us, not Redis, so tests still running get a clean shutdown in _stop.
+    # Own session: Ctrl-C reaches us, not Redis, so tests still running get a clean shutdown in stop_process.
     return subprocess.Popen(command, cwd=root, stdin=subprocess.DEVNULL, start_new_session=True), port
 
 
@@ -215,17 +216,45 @@ def _wait_for_ping(process, port, log, timeout=10):
                     return
             except redis.ConnectionError:
                 if time.monotonic() > deadline:
-                    _stop(process)
+                    stop_process(process)
                     raise RuntimeError(f"redis-server did not answer PING on port {port} within {timeout} s") from None
                 time.sleep(0.02)
     finally:
         client.close()
 
 
-def _stop(process):
+def stop_process(process, timeout=10):
+    """Terminate `process`, and kill it if it has not exited within `timeout` seconds."""
     process.terminate()
     try:
-        process.wait(timeout=10)
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+class HangingServer:
+    """A TCP listener that accepts connections and never answers (a hung PostgreSQL or Redis)."""
+
+    def __init__(self, backlog=128):
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=backlog)
+        self.port = self.listener.getsockname()[1]
+        self.accepted = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.listener.accept()
+                self.accepted.append(conn)  # held open, never read or written
+
+    def close(self):
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        for conn in self.accepted:  # the stuck clients get EOF and their threads end
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+        self.thread.join(2)

@@ -39,7 +39,7 @@ from opsadmin.health import Migrations, NamedCheck, Redis, TaskWorker, configure
 from opsadmin.health_endpoints import READINESS_EXECUTOR, readiness, run_pooled
 from opsadmin.models import ApiToken
 from opsadmin.tokens import issue_token, revoke_tokens
-from tests.services import redis_unavailable, skip_or_fail, throwaway_redis
+from tests.services import HangingServer, redis_unavailable, skip_or_fail, throwaway_redis
 
 pytestmark = pytest.mark.django_db
 
@@ -117,33 +117,6 @@ def runtime(monkeypatch):
     yield state
     Blocks.release.set()
     readiness.reset()
-
-
-class HangingServer:
-    """A TCP listener that accepts connections and never answers (a hung PostgreSQL or Redis)."""
-
-    def __init__(self):
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.accepted = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self):
-        with contextlib.suppress(OSError):
-            while True:
-                conn, _ = self.listener.accept()
-                self.accepted.append(conn)  # held open, never read or written
-
-    def close(self):
-        with contextlib.suppress(OSError):
-            self.listener.shutdown(socket.SHUT_RDWR)
-        self.listener.close()
-        for conn in self.accepted:  # the stuck clients get EOF and their threads end
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            conn.close()
-        self.thread.join(2)
 
 
 @pytest.fixture

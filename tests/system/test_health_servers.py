@@ -13,13 +13,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.services import free_port
+from tests.services import HangingServer, free_port, stop_process
 
 pytestmark = pytest.mark.sqlite
 
@@ -66,12 +65,7 @@ def gunicorn(environment, port=None):
             time.sleep(0.1)
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def get(port, path, timeout=10):
@@ -84,28 +78,6 @@ def get(port, path, timeout=10):
         return response.status, response.read(), time.monotonic() - start
     finally:
         connection.close()
-
-
-class HangingServer:
-    """Accepts TCP connections and never answers (a hung PostgreSQL or Redis)."""
-
-    def __init__(self):
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.accepted = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        with contextlib.suppress(OSError):
-            while True:
-                self.accepted.append(self.listener.accept()[0])
-
-    def close(self):
-        with contextlib.suppress(OSError):
-            self.listener.shutdown(socket.SHUT_RDWR)
-        self.listener.close()
-        for conn in self.accepted:
-            conn.close()
 
 
 @pytest.fixture
