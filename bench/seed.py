@@ -8,13 +8,9 @@ Prints, never asserts: timings depend on the machine.
 """
 
 import argparse
-import contextlib
-import os
 import statistics
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from common import django_on_postgres
 
 
 def main():
@@ -24,35 +20,13 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    sys.path.insert(0, str(REPO))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-    with contextlib.ExitStack() as stack:
-        if not os.environ.get("DATABASE_URL"):
-            os.environ["DATABASE_URL"] = stack.enter_context(throwaway_postgres())
-        run(args)
+    with django_on_postgres() as connection:
+        run(args, connection)
 
 
-def throwaway_postgres():
-    try:
-        from tests.services import throwaway_postgres
-    except ImportError as error:
-        sys.exit(f"Set DATABASE_URL to a PostgreSQL database (no throwaway server available: {error}).")
-    print("DATABASE_URL not set: starting a throwaway PostgreSQL", flush=True)
-    return throwaway_postgres()
-
-
-def run(args):
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-    from django.db import connection
-
+def run(args, connection):
     from stocks.seeding import seed_stocks
 
-    if connection.vendor != "postgresql":
-        sys.exit(f"This benchmark needs PostgreSQL; DATABASE_URL points at {connection.vendor}.")
-    call_command("migrate", verbosity=0)
     print(
         f"PostgreSQL {connection.pg_version // 10000}, {args.stocks:,} stocks x {args.days:,} days "
         f"= {args.stocks * args.days:,} bars, {args.runs} runs"
