@@ -30,15 +30,35 @@ class WriteCommand(BaseCommand):
         """Human output for a finished run; the summary line by default."""
         self.stdout.write(run.summary or run.status)
 
+    def problem(self, run):
+        """A message when a run that succeeded still leaves a problem (exit 1), else None."""
+        return None
+
+    def show_progress(self, **progress):
+        """Progress as the operation records it, on stderr so --json output stays clean."""
+        self.stderr.write("  " + ", ".join(f"{key}: {value}" for key, value in progress.items()))
+
     def handle(self, *args, **options):
         operation = get_write(self.operation_name)
+        background = options.get("enqueue", False)
         try:
-            run = submit(operation, self.form_data(options), actor=Actor.cli(), door=OpsRun.Door.CLI, background=False)
+            run = submit(
+                operation,
+                self.form_data(options),
+                actor=Actor.cli(),
+                door=OpsRun.Door.CLI,
+                background=background,
+                on_progress=None if options["json"] or options["verbosity"] == 0 else self.show_progress,
+            )
         except InvalidArguments as invalid:
             raise CommandError(str(invalid), returncode=2) from None
         if options["json"]:
             self.stdout.write(json.dumps(run_to_dict(run), indent=2))
+        elif run.status == OpsRun.Status.QUEUED:
+            self.stdout.write(f"Queued as run #{run.pk}; the task worker (manage.py ops_worker) will perform it.")
         elif run.status == OpsRun.Status.SUCCEEDED:
             self.render(run)
         if run.status == OpsRun.Status.FAILED:
             raise CommandError(f"{operation.title} failed: {run.error}", returncode=1)
+        if run.status == OpsRun.Status.SUCCEEDED and (message := self.problem(run)):
+            raise CommandError(message, returncode=1)

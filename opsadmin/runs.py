@@ -54,11 +54,12 @@ def validate(operation, data):
     return form.cleaned_data
 
 
-def submit(operation, data, *, actor, door, background=None):
+def submit(operation, data, *, actor, door, background=None, on_progress=None):
     """Validate, record and run (or enqueue) `operation`; returns its OpsRun.
 
     `background` defaults to the operation's own `long_running`; the command line
-    passes False to do the work itself and wait.
+    passes False to do the work itself and wait, and `on_progress` to show progress
+    as it is recorded.
     """
     validate(operation, data)
     background = operation.long_running if background is None else background
@@ -75,17 +76,17 @@ def submit(operation, data, *, actor, door, background=None):
 
         transaction.on_commit(lambda: perform_run.enqueue(run.pk))
         return run
-    return perform(run, operation)
+    return perform(run, operation, on_progress)
 
 
-def perform(run, operation):
+def perform(run, operation, on_progress=None):
     """Do the work of a recorded run and record how it ended. Never raises for the operation's errors."""
     if run.status != OpsRun.Status.RUNNING:
         run.status, run.started_at = OpsRun.Status.RUNNING, timezone.now()
         run.save(update_fields=["status", "started_at"])
     try:
         cleaned = validate(operation, run.arguments)
-        report = operation.function(**cleaned, actor=run.actor, progress=_progress_recorder(run))
+        report = operation.function(**cleaned, actor=run.actor, progress=_progress_recorder(run, on_progress))
     except OperationFailed as error:
         _finish(run, OpsRun.Status.FAILED, error=str(error), summary=str(error))
     except Exception as error:
@@ -102,11 +103,13 @@ def _finish(run, status, *, summary="", result=None, error=""):
     run.save(update_fields=["status", "summary", "result", "error", "finished_at"])
 
 
-def _progress_recorder(run):
+def _progress_recorder(run, on_progress=None):
     """A callable the operation uses to publish progress (a small dict) on its run row."""
 
     def record(**progress):
         OpsRun.objects.filter(pk=run.pk).update(progress=progress)
+        if on_progress is not None:
+            on_progress(**progress)
 
     return record
 
