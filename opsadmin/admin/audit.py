@@ -11,11 +11,11 @@ from opsadmin.models import OpsRun
 
 @admin.register(OpsRun)
 class OpsRunAdmin(ModelAdmin):
+    change_form_template = "opsadmin/opsrun_change_form.html"
     list_display = ("id", "operation", "status", "door", "actor", "summary", "started_at", "finished_at")
     list_filter = ("status", "operation", "door")
     search_fields = ("actor", "operation")
     list_select_related = ("user",)
-    date_hierarchy = None
     readonly_fields = (
         "operation",
         "status",

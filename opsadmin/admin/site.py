@@ -10,7 +10,15 @@ class OpsAdminSite(UnfoldAdminSite):
     index_title = "Dashboard"
 
     def get_urls(self):
+        from opsadmin.admin.operation_page import OperationPage
         from opsadmin.admin.pages import HealthPage
 
-        pages = [path("ops/health/", self.admin_view(HealthPage.as_view(admin_site=self)), name="ops_health")]
+        pages = [
+            path("ops/health/", self.admin_view(HealthPage.as_view(admin_site=self)), name="ops_health"),
+            path(
+                "ops/run/<slug:operation_name>/",
+                self.admin_view(OperationPage.as_view(admin_site=self)),
+                name="ops_operation",
+            ),
+        ]
         return pages + super().get_urls()

@@ -122,3 +122,39 @@ def test_a_token_created_in_the_admin_is_shown_once_and_works():
     assert record.name == "deploy script"
     assert token not in client.get(reverse("admin:opsadmin_apitoken_change", args=[record.pk])).content.decode()
     assert ApiToken.objects.get().digest != token
+
+
+def operation_page(name):
+    return reverse("admin:ops_operation", args=[name])
+
+
+def test_an_operation_page_runs_its_write_and_shows_the_run():
+    record_heartbeat("web1", "8000", force=True)
+    client = logged_in(user_in("Ops operators", username="carol"))
+    page = client.get(operation_page("drain") + "?instances=web1:8000&action=drain")
+    assert page.status_code == 200
+    assert page.context["form"].initial == {"instances": ["web1:8000"], "action": "drain"}
+    response = client.post(operation_page("drain"), {"instances": ["web1:8000"], "action": "drain"}, follow=True)
+    run = OpsRun.objects.get()
+    assert (run.door, run.actor, run.status) == ("admin", "carol", "succeeded")
+    assert response.redirect_chain[-1][0] == reverse("admin:opsadmin_opsrun_change", args=[run.pk])
+    assert "Drained web1:8000" in response.content.decode()
+
+
+def test_an_operation_page_shows_form_errors_and_runs_nothing():
+    client = logged_in(user_in("Ops operators"))
+    response = client.post(operation_page("drain"), {"instances": ["nope:1"], "action": "drain"})
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert not OpsRun.objects.exists()
+
+
+def test_operation_pages_check_the_operation_permission():
+    assert logged_in(user_in("Ops viewers")).get(operation_page("drain")).status_code == 403
+    assert logged_in(user_in("Ops operators", username="op")).get(operation_page("no-such-thing")).status_code == 404
+
+
+def test_a_running_run_refreshes_its_page():
+    run = OpsRun.objects.create(operation="drain", door="api", actor="x", status=OpsRun.Status.RUNNING)
+    page = logged_in(user_in("Ops viewers")).get(reverse("admin:opsadmin_opsrun_change", args=[run.pk]))
+    assert 'http-equiv="refresh"' in page.content.decode()
