@@ -5,9 +5,11 @@ every endpoint names the ops permission it needs. 401 without credentials, 403
 without the permission, 400 with field errors for bad input.
 """
 
+import dataclasses
 import json
 from functools import wraps
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.cache import never_cache
@@ -15,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from opsadmin.authentication import authenticated_caller
 from opsadmin.models import OpsRun
+from opsadmin.operations.database.analysis import analyze_database
 from opsadmin.operations.declaration import get_write
 from opsadmin.operations.instances import instances_status
 from opsadmin.operations.status import system_status
@@ -123,3 +126,9 @@ def instances(request):
 @ops_endpoint("view_ops")
 def status(request):
     return JsonResponse(system_status())
+
+
+@ops_endpoint("view_ops")
+def database_health(request):
+    """The database analysis: drift, invalid/duplicate/unused indexes, tables, suggestions."""
+    return JsonResponse(dataclasses.asdict(analyze_database()), encoder=DjangoJSONEncoder)

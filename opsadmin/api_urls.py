@@ -12,4 +12,6 @@ urlpatterns = [
     path("runs/<int:run_id>/", api.run, name="run"),
     path("instances/", api.instances, name="instances"),
     path("drain/", api.write_endpoint("drain"), name="drain"),
+    path("health/database/", api.database_health, name="database_health"),
+    path("optimize/indexes/", api.write_endpoint("optimize_database"), name="optimize_indexes"),
 ]

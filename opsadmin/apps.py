@@ -22,6 +22,7 @@ class OpsAdminConfig(AppConfig):
         "opsadmin.admin.users",
         "opsadmin.admin.instances",
         "opsadmin.operations.instances",
+        "opsadmin.operations.database.writes",
     )
 
     def ready(self):

@@ -30,6 +30,10 @@ class WriteCommand(BaseCommand):
         """Human output for a finished run; the summary line by default."""
         self.stdout.write(run.summary or run.status)
 
+    def json_payload(self, run):
+        """What `--json` prints: the run."""
+        return run_to_dict(run)
+
     def problem(self, run):
         """A message when a run that succeeded still leaves a problem (exit 1), else None."""
         return None
@@ -53,7 +57,7 @@ class WriteCommand(BaseCommand):
         except InvalidArguments as invalid:
             raise CommandError(str(invalid), returncode=2) from None
         if options["json"]:
-            self.stdout.write(json.dumps(run_to_dict(run), indent=2))
+            self.stdout.write(json.dumps(self.json_payload(run), indent=2, default=str))
         elif run.status == OpsRun.Status.QUEUED:
             self.stdout.write(f"Queued as run #{run.pk}; the task worker (manage.py ops_worker) will perform it.")
         elif run.status == OpsRun.Status.SUCCEEDED:

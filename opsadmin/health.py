@@ -14,6 +14,7 @@ A check reports a problem by raising: `ServiceUnavailable` (failing), or
 import dataclasses
 import datetime
 import functools
+import inspect
 from typing import ClassVar
 
 from django.conf import settings
@@ -69,6 +70,27 @@ class Draining(HealthCheck):
             raise ServiceUnavailable("drain state unknown: database error") from error
         if draining:
             raise ServiceUnavailable("draining")
+
+
+@dataclasses.dataclass
+class DeclaredIndexes(HealthCheck):
+    """A warning while indexes the models declare are missing or INVALID: a detail for staff.
+
+    Never fails readiness: a missing index makes queries slower, not wrong, and taking
+    every instance out of the load balancer for it would be an outage.
+    """
+
+    def run(self):
+        from opsadmin.operations.database.analysis import index_health
+
+        try:
+            health = index_health()
+        except DatabaseError as error:
+            raise ServiceWarning("declared indexes unknown: database error") from error
+        problems = [f"missing: {', '.join(health.missing)}"] if health.missing else []
+        problems += [f"invalid: {', '.join(health.invalid)}"] if health.invalid else []
+        if problems:
+            raise ServiceWarning("; ".join(problems) + " (run optimize_database)")
 
 
 @dataclasses.dataclass
@@ -130,8 +152,15 @@ class NamedCheck(HealthCheck):
     key: tuple = ()  # what identifies this configuration, to spot a run of it still going
 
     def __post_init__(self):
-        self.run = self.inner.run
+        self.run = self.inner.run if inspect.iscoroutinefunction(self.inner.run) else self._run_and_close
         self.timeout = datetime.timedelta(seconds=self.budget)
+
+    def _run_and_close(self):
+        """Sync checks run in pool threads: close the connections they opened there, or they stay open."""
+        try:
+            return self.inner.run()
+        finally:
+            connections.close_all()
 
     def run(self):  # replaced per instance in __post_init__
         return self.inner.run()

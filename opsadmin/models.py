@@ -125,7 +125,8 @@ class InstanceWorker(models.Model):
         WEB = "web", "Web"
         TASK = "task", "Task worker"
 
-    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="workers")
+    # No index of its own: instanceworker_instance_pid_uniq leads with instance_id.
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="workers", db_index=False)
     pid = models.PositiveIntegerField()
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.WEB)
     started_at = models.DateTimeField()

@@ -93,7 +93,16 @@ def perform(run, operation, on_progress=None):
         logger.exception("ops run %s (%s) crashed", run.pk, run.operation)
         _finish(run, OpsRun.Status.FAILED, error="".join(traceback.format_exception_only(error)).strip())
     else:
-        _finish(run, OpsRun.Status.SUCCEEDED, summary=report.summary, result=dataclasses.asdict(report))
+        # A report can say some of its steps failed (ok=False): the run failed, its result still shows what was done.
+        failed = getattr(report, "ok", True) is False
+        status = OpsRun.Status.FAILED if failed else OpsRun.Status.SUCCEEDED
+        _finish(
+            run,
+            status,
+            summary=report.summary,
+            result=dataclasses.asdict(report),
+            error=report.summary if failed else "",
+        )
     return run
 
 

@@ -5,6 +5,7 @@ are split) are written once and can be tested without loading Django.
 """
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -34,6 +35,14 @@ def env_number(name, default, kind=float):
         return kind(raw.strip())
     except ValueError:
         raise ValueError(f"{name}={raw!r} is not a{'n integer' if kind is int else ' number'}") from None
+
+
+def env_duration(name, default):
+    """A PostgreSQL duration (500ms, 5s, 30min, 2h), checked here rather than failing at the first SET."""
+    value = os.environ.get(name, "").strip() or default
+    if not re.fullmatch(r"\d+(ms|s|min|h)?", value):
+        raise ValueError(f"{name}={value!r} is not a PostgreSQL duration such as 500ms, 5s, 30min or 2h")
+    return value
 
 
 def env_list(name, default=()):

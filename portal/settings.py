@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from portal.environment import env_bool, env_list, env_number, local_secret
+from portal.environment import env_bool, env_duration, env_list, env_number, local_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_STATE_DIR = BASE_DIR / ".local"  # ignored by git: generated secrets, SQLite file
@@ -141,6 +141,12 @@ STORAGES = {
 LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "admin:index"
 
+# Index builds (optimize_database): how long to wait for a table lock, and for one statement.
+PORTAL_INDEX_LOCK_TIMEOUT = env_duration("PORTAL_INDEX_LOCK_TIMEOUT", "5s")
+PORTAL_INDEX_STATEMENT_TIMEOUT = env_duration("PORTAL_INDEX_STATEMENT_TIMEOUT", "30min")
+# Index advice: an index with no scans is reported as unused only from this size up.
+PORTAL_UNUSED_INDEX_MIN_BYTES = env_number("PORTAL_UNUSED_INDEX_MIN_BYTES", 10 * 1024 * 1024, int)
+
 # Long operations run on Django's tasks framework, queued in the database so the
 # same worker (`manage.py db_worker`) serves SQLite and PostgreSQL alike.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
@@ -175,6 +181,7 @@ PORTAL_HEALTH_CHECKS = [
     ("disk", "health_check.contrib.psutil.Disk", {"path": str(BASE_DIR), "max_disk_usage_percent": 90}, False),
     ("memory", "health_check.contrib.psutil.Memory", {"max_memory_usage_percent": 90}, False),
     ("task_worker", "opsadmin.health.TaskWorker", {"max_age_seconds": 60}, False),
+    ("indexes", "opsadmin.health.DeclaredIndexes", {}, False),
 ]
 PORTAL_CRITICAL_CHECKS = env_list("PORTAL_CRITICAL_CHECKS")
 # Seconds: each check's budget; the whole readiness answer's (under 1 s, whatever a

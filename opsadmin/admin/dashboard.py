@@ -93,3 +93,16 @@ def instances_tile(status):
         reverse("admin:opsadmin_instance_changelist"),
         "draining" if draining else "ok",
     )
+
+
+@dashboard_tile
+def database_tile(status):
+    section = status["sections"]["database"]
+    broken = section["missing_indexes"] + section["invalid_indexes"]
+    return Tile(
+        "Database",
+        "indexes ok" if section["ok"] else f"{len(broken)} index problem{'s' if len(broken) != 1 else ''}",
+        ", ".join(broken) or "every declared index is present and valid",
+        reverse("admin:ops_database"),
+        "ok" if section["ok"] else "warning",
+    )

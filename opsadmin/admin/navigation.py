@@ -28,6 +28,10 @@ def sidebar(request):
             "items": [_item("Health", "monitor_heart", "admin:ops_health", "opsadmin.view_ops")],
         },
         {
+            "title": "Database",
+            "items": [_item("Indexes and tables", "database", "admin:ops_database", "opsadmin.view_ops")],
+        },
+        {
             "title": "Runtime",
             "items": [_item("Instances", "dns", "admin:opsadmin_instance_changelist", "opsadmin.view_ops")],
         },

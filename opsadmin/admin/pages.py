@@ -3,6 +3,8 @@
 from django.views.generic import TemplateView
 from unfold.views import UnfoldSiteViewMixin
 
+from opsadmin.operations.database.analysis import analyze_database
+from opsadmin.operations.database.drift import declared_indexes
 from opsadmin.operations.health import health_status
 
 
@@ -15,3 +17,27 @@ class HealthPage(UnfoldSiteViewMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(health=health_status(), **kwargs)
+
+
+class DatabasePage(UnfoldSiteViewMixin, TemplateView):
+    """Indexes and tables as PgHero shows them, with the writes one click away."""
+
+    title = "Database"
+    permission_required = ("opsadmin.view_ops",)
+    template_name = "opsadmin/database.html"
+
+    def get_context_data(self, **kwargs):
+        analysis = analyze_database()
+        declared = {index.name for index in declared_indexes()}
+        duplicates = {row.name: row.covered_by for row in analysis.duplicate_indexes or ()}
+        unused = {row.name for row in analysis.unused_indexes or ()}
+        indexes = [
+            {
+                "row": row,
+                "declared": row.name in declared,
+                "duplicate_of": duplicates.get(row.name),
+                "unused": row.name in unused,
+            }
+            for row in analysis.indexes
+        ]
+        return super().get_context_data(analysis=analysis, index_entries=indexes, **kwargs)

@@ -11,10 +11,11 @@ class OpsAdminSite(UnfoldAdminSite):
 
     def get_urls(self):
         from opsadmin.admin.operation_page import OperationPage
-        from opsadmin.admin.pages import HealthPage
+        from opsadmin.admin.pages import DatabasePage, HealthPage
 
         pages = [
             path("ops/health/", self.admin_view(HealthPage.as_view(admin_site=self)), name="ops_health"),
+            path("ops/database/", self.admin_view(DatabasePage.as_view(admin_site=self)), name="ops_database"),
             path(
                 "ops/run/<slug:operation_name>/",
                 self.admin_view(OperationPage.as_view(admin_site=self)),

@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from opsadmin.models import OpsRun
+from opsadmin.operations.database.analysis import index_health
 from opsadmin.operations.health import health_status
 from opsadmin.operations.instances import instances_status
 
@@ -47,6 +48,12 @@ def _instances():
         "gone": states.count("gone"),
         "instances": instances,
     }
+
+
+@status_section("database")
+def _database():
+    health = index_health()
+    return {"ok": health.ok, "missing_indexes": health.missing, "invalid_indexes": health.invalid}
 
 
 @status_section("runs")

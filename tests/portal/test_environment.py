@@ -2,7 +2,7 @@
 
 import pytest
 
-from portal.environment import env_bool, env_list, env_number, local_secret
+from portal.environment import env_bool, env_duration, env_list, env_number, local_secret
 
 
 @pytest.mark.parametrize(("raw", "expected"), [("1", True), ("TRUE", True), ("yes", True), ("0", False), ("", False)])
@@ -46,3 +46,13 @@ def test_env_number_parses_or_names_the_variable(monkeypatch):
     monkeypatch.setenv("AGE", "1.5")
     with pytest.raises(ValueError, match=r"AGE='1\.5' is not an integer"):
         env_number("AGE", 60, int)
+
+
+def test_env_duration_accepts_postgresql_durations_only(monkeypatch):
+    monkeypatch.setenv("WAIT", "250ms")
+    assert env_duration("WAIT", "5s") == "250ms"
+    monkeypatch.delenv("WAIT")
+    assert env_duration("WAIT", "5s") == "5s"
+    monkeypatch.setenv("WAIT", "5s; DROP TABLE x")
+    with pytest.raises(ValueError, match="is not a PostgreSQL duration"):
+        env_duration("WAIT", "5s")

@@ -1,0 +1,309 @@
+"""Index suggestions from the real workload (PostgreSQL), by Dexter's method.
+
+pg_stat_statements finds the slow, frequent queries; hypopg lets the planner price indexes
+that don't exist. For each query: EXPLAIN its generic plan (normalised queries carry $1,
+$2... in place of values), take the columns its single table is filtered and sorted on,
+create hypothetical one- and two-column btree indexes on them, EXPLAIN again, and keep
+the index that the plan uses and that cuts the planned cost by half or more. Nothing is
+built and nothing runs: PREPARE and EXPLAIN without ANALYZE plan a statement only, and
+hypothetical indexes live in this backend's memory until `hypopg_reset()`.
+
+Without the extensions there are no suggestions; `extension_status` says what is missing
+and how to enable it.
+"""
+
+import itertools
+import json
+import re
+from dataclasses import dataclass
+
+from django.db import DatabaseError, connection, transaction
+
+from opsadmin.operations.database import catalog
+
+PG_STAT_STATEMENTS, HYPOPG = "pg_stat_statements", "hypopg"
+STATEMENT_NAME = "opsadmin_index_suggestion"  # PREPAREd and deallocated for each plan
+MAX_CANDIDATE_COLUMNS = 6  # 6 columns: 6 single and 30 two-column candidates per query
+PLAN_CONDITIONS = ("Index Cond", "Recheck Cond", "Filter")
+PLAN_SORT_KEYS = ("Sort Key", "Presorted Key")
+CREATE_HYPOPG = "CREATE EXTENSION hypopg in this database."
+
+
+@dataclass
+class ExtensionStatus:
+    name: str
+    ready: bool
+    problem: str  # "" when ready
+    how_to_enable: str  # "" when ready
+
+
+@dataclass
+class SlowQuery:
+    query: str  # normalised: values replaced by $1, $2...
+    calls: int
+    mean_ms: float
+    total_ms: float
+    rows: int
+
+
+@dataclass
+class Suggestion:
+    table: str
+    columns: list[str]
+    name: str  # Django's name for an index on these columns
+    create_sql: str  # plain CREATE INDEX; the write side builds it CONCURRENTLY
+    cost_before: float  # the planner's total cost of the query without, then with the index
+    cost_after: float
+    query: str
+
+
+def extension_status():
+    """pg_stat_statements (loaded via shared_preload_libraries and created here) and hypopg (created here)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name, installed_version IS NOT NULL FROM pg_available_extensions WHERE name = ANY(%s)",
+            [[PG_STAT_STATEMENTS, HYPOPG]],
+        )
+        created = dict(cursor.fetchall())  # absent: the server has no such extension installed
+        loaded = created.get(PG_STAT_STATEMENTS) and _can_read_statements(cursor)
+    return [_statements_status(created.get(PG_STAT_STATEMENTS), loaded), _hypopg_status(created.get(HYPOPG))]
+
+
+def _can_read_statements(cursor):
+    """Created is not enough: without shared_preload_libraries the view raises an error."""
+    try:
+        with transaction.atomic():
+            cursor.execute("SELECT 1 FROM pg_stat_statements LIMIT 1")
+    except DatabaseError:
+        return False
+    return True
+
+
+def _statements_status(created, loaded):
+    preload = "add pg_stat_statements to shared_preload_libraries in postgresql.conf and restart PostgreSQL"
+    create = "CREATE EXTENSION pg_stat_statements in this database"
+    if loaded:
+        return ExtensionStatus(PG_STAT_STATEMENTS, True, "", "")
+    if created is None:
+        problem = "pg_stat_statements is not installed on the database server"
+        how = f"Install PostgreSQL's contrib modules on the server, {preload}, then run {create}."
+    elif not created:
+        problem = "pg_stat_statements is not created in this database"
+        how = f"Run {create} (and, if it isn't there yet, {preload})."
+    else:
+        problem = "pg_stat_statements is created but not loaded"
+        how = f"A{preload[1:]}."
+    return ExtensionStatus(PG_STAT_STATEMENTS, False, problem, how)
+
+
+def _hypopg_status(created):
+    if created:
+        return ExtensionStatus(HYPOPG, True, "", "")
+    if created is None:
+        package = f"postgresql-{connection.pg_version // 10000}-hypopg"
+        how = f"Install hypopg on the database server (Debian/Ubuntu: apt-get install {package}), then run "
+        return ExtensionStatus(HYPOPG, False, "hypopg is not installed on the database server", how + CREATE_HYPOPG)
+    return ExtensionStatus(HYPOPG, False, "hypopg is not created in this database", "Run " + CREATE_HYPOPG)
+
+
+def slow_queries(min_calls=50, min_mean_ms=20, limit=20):
+    """This database's statements from pg_stat_statements called at least `min_calls` times at `min_mean_ms` or more.
+
+    Most total time first. Needs pg_stat_statements ready (see `extension_status`).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT query, calls, mean_exec_time, total_exec_time, rows
+            FROM pg_stat_statements
+            WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+              AND calls >= %s AND mean_exec_time >= %s
+            ORDER BY total_exec_time DESC
+            LIMIT %s
+            """,
+            [min_calls, min_mean_ms, limit],
+        )
+        return [SlowQuery(*row) for row in cursor.fetchall()]
+
+
+def suggest_indexes(queries=None, *, min_calls=50, min_mean_ms=20, limit=20, min_cost=100):
+    """Indexes that would halve the planned cost of `queries` (default: the slow queries), one per table and columns.
+
+    Queries the planner already prices under `min_cost` are left alone (Dexter's 100).
+    Only single SELECT (or WITH) statements are considered. Without hypopg (or, for the
+    default queries, pg_stat_statements) the answer is empty.
+    """
+    if queries is not None and not (queries := [query for query in queries if _plannable(query)]):
+        return []
+    ready = {status.name for status in extension_status() if status.ready}
+    if HYPOPG not in ready or (queries is None and PG_STAT_STATEMENTS not in ready):
+        return []
+    if queries is None:
+        queries = [slow.query for slow in slow_queries(min_calls, min_mean_ms, limit) if _plannable(slow.query)]
+    if not queries:
+        return []
+    columns, covered = _indexable_columns(), _covered_prefixes()
+    suggestions = {}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('plan_cache_mode')")
+        (plan_cache_mode,) = cursor.fetchone()
+        # The generic plan: what the planner does not knowing the $n values, as for a normalised query.
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+        try:
+            for query in queries:
+                suggestion = _suggest_for(cursor, query, columns, covered, min_cost)
+                if suggestion is not None:
+                    suggestions.setdefault((suggestion.table, tuple(suggestion.columns)), suggestion)
+        finally:
+            cursor.execute("SELECT set_config('plan_cache_mode', %s, false)", [plan_cache_mode])
+    return list(suggestions.values())
+
+
+def _plannable(query):
+    """One SELECT or WITH statement: PREPARE can take it, and a `;` can't smuggle in a second statement."""
+    return bool(re.match(r"\s*(select|with)\b", query, re.IGNORECASE)) and ";" not in query.strip().rstrip(";")
+
+
+def _suggest_for(cursor, query, columns, covered, min_cost):
+    """The best index for one query, or None. Errors (an odd statement, a dropped table) skip the query."""
+    try:
+        with transaction.atomic():  # a failing statement rolls back to here, not the caller's transaction
+            return _best_index(cursor, query.strip().rstrip(";"), columns, covered, min_cost)
+    except DatabaseError:
+        return None
+    finally:
+        cursor.execute("SELECT hypopg_reset()")
+
+
+def _best_index(cursor, query, columns, covered, min_cost):
+    plan = _plan(cursor, query)
+    cost = plan["Total Cost"]
+    tables = {node["Relation Name"] for node in _nodes(plan) if "Relation Name" in node}
+    if cost < min_cost or len(tables) != 1:
+        return None
+    (table,) = tables
+    mentioned = _mentioned_columns(plan, columns.get(table, set()))[:MAX_CANDIDATE_COLUMNS]
+    candidates = [(column,) for column in mentioned] + list(itertools.permutations(mentioned, 2))
+    candidates = [candidate for candidate in candidates if candidate not in covered.get(table, set())]
+    if not candidates:
+        return None
+    # All at once first: if the planner uses none of them, or saves less than half, we are done.
+    hypothetical = _create_hypothetical(cursor, table, candidates)
+    together = _plan(cursor, query)
+    used = [hypothetical[name] for name in _index_names(together) if name in hypothetical]
+    if not used or together["Total Cost"] > cost / 2:
+        return None
+    # Then each index the plan used, alone: the plan may have combined several.
+    best = None
+    for candidate in dict.fromkeys(used):
+        cursor.execute("SELECT hypopg_reset()")
+        names = _create_hypothetical(cursor, table, [candidate])
+        alone = _plan(cursor, query)
+        saving = alone["Total Cost"] <= cost / 2 and names.keys() & set(_index_names(alone))
+        if saving and (best is None or alone["Total Cost"] < best[1]):
+            best = candidate, alone["Total Cost"]
+    if best is None:
+        return None
+    return _suggestion(table, list(best[0]), cost, best[1], query)
+
+
+def _plan(cursor, query):
+    """The generic plan of `query`, prepared afresh: a prepared statement keeps its plan, blind to new indexes."""
+    parameters = max((int(number) for number in re.findall(r"\$(\d+)", query)), default=0)
+    arguments = f"({', '.join(['NULL'] * parameters)})" if parameters else ""
+    prepared = False
+    try:
+        with transaction.atomic():
+            cursor.execute(f"PREPARE {STATEMENT_NAME} AS {query}")
+            prepared = True
+            cursor.execute(f"EXPLAIN (FORMAT JSON) EXECUTE {STATEMENT_NAME}{arguments}")
+            (result,) = cursor.fetchone()
+    finally:
+        if prepared:  # a prepared statement belongs to the session: rolling back doesn't remove it
+            cursor.execute(f"DEALLOCATE {STATEMENT_NAME}")
+    return (json.loads(result) if isinstance(result, str) else result)[0]["Plan"]
+
+
+def _nodes(plan):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
+
+
+def _index_names(plan):
+    return [node["Index Name"] for node in _nodes(plan) if "Index Name" in node]
+
+
+def _mentioned_columns(plan, table_columns):
+    """The table's columns named in the plan's conditions, then its sort keys, in order of appearance."""
+    nodes = list(_nodes(plan))
+    texts = [node[key] for node in nodes for key in PLAN_CONDITIONS if key in node]
+    texts += [key for node in nodes for name in PLAN_SORT_KEYS for key in node.get(name, [])]
+    mentioned = {}
+    for text in texts:
+        text = re.sub(r"'(?:[^']|'')*'", "''", text)  # a string literal names no column
+        for quoted, plain in re.findall(r'"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_$]*)', text):
+            name = quoted.replace('""', '"') if quoted else plain
+            if name in table_columns:
+                mentioned[name] = True
+    return list(mentioned)
+
+
+def _create_hypothetical(cursor, table, candidates):
+    """Create hypothetical btree indexes; {hypopg's index name: columns}."""
+    quote = connection.ops.quote_name
+    statements = [
+        f"CREATE INDEX ON {quote(table)} USING btree ({', '.join(map(quote, columns))})" for columns in candidates
+    ]
+    cursor.execute(
+        """
+        SELECT h.indexname FROM unnest(%s::text[]) WITH ORDINALITY AS s(statement, n),
+        LATERAL hypopg_create_index(s.statement) AS h ORDER BY s.n
+        """,
+        [statements],
+    )
+    return {name: columns for (name,), columns in zip(cursor.fetchall(), candidates, strict=True)}
+
+
+def _indexable_columns():
+    """{table: columns a btree can index}, json/jsonb/point left out as Dexter does."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.relname, a.attname
+            FROM pg_attribute a
+            JOIN pg_class c ON c.oid = a.attrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(current_schemas(false))
+              AND a.attnum > 0 AND NOT a.attisdropped
+              AND a.atttypid NOT IN ('json'::regtype, 'jsonb'::regtype, 'point'::regtype)
+              AND EXISTS (
+                  SELECT 1 FROM pg_opclass o JOIN pg_am m ON m.oid = o.opcmethod
+                  WHERE m.amname = 'btree' AND o.opcdefault AND (
+                      o.opcintype = a.atttypid
+                      OR EXISTS (SELECT 1 FROM pg_cast k
+                                 WHERE k.castsource = a.atttypid AND k.casttarget = o.opcintype AND k.castmethod = 'b')
+                  )
+              )
+            """
+        )
+        columns = {}
+        for table, column in cursor.fetchall():
+            columns.setdefault(table, set()).add(column)
+    return columns
+
+
+def _covered_prefixes():
+    """{table: first column and first two columns of each valid, non-partial btree index}: Dexter skips those."""
+    covered = {}
+    for row in catalog.index_rows():
+        if row.method == "btree" and row.valid and row.predicate is None:
+            covered.setdefault(row.table, set()).update({tuple(row.columns[:1]), tuple(row.columns[:2])})
+    return covered
+
+
+def _suggestion(table, columns, cost_before, cost_after, query):
+    quote = connection.ops.quote_name
+    name = connection.schema_editor()._create_index_name(table, columns, suffix="_idx")
+    create_sql = f"CREATE INDEX {quote(name)} ON {quote(table)} ({', '.join(map(quote, columns))})"
+    return Suggestion(table, columns, name, create_sql, cost_before, cost_after, query)

@@ -1,0 +1,131 @@
+"""Index optimization through its doors: the API, `optimize_database`, the Database page, the health check."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+
+from opsadmin.models import OpsRun
+from opsadmin.operations.database.maintenance import create_missing_indexes
+from stocks.models import Stock
+
+pytestmark = pytest.mark.django_db
+
+DECLARED = "stock_movers_idx"
+
+
+def logged_in(group=None, *, username="someone"):
+    user = User.objects.create_user(username, password="pw-for-tests-123", is_staff=True)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def declared_indexes_restored():
+    """Transactional tests commit their DROP INDEX: build what is missing again afterwards."""
+    yield
+    create_missing_indexes()
+
+
+def drop_declared_index():
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP INDEX {connection.ops.quote_name(DECLARED)}")
+
+
+def test_analysis_endpoint_needs_view_ops(client):
+    assert client.get("/api/ops/health/database/").status_code == 401
+    assert logged_in(username="staff").get("/api/ops/health/database/").status_code == 403
+    body = logged_in("Ops viewers").get("/api/ops/health/database/").json()
+    assert body["vendor"] == connection.vendor
+    assert body["problems"] == []
+    assert DECLARED in {row["name"] for row in body["indexes"]}
+
+
+def test_analysis_endpoint_reports_a_missing_declared_index():
+    drop_declared_index()
+    body = logged_in("Ops viewers").get("/api/ops/health/database/").json()
+    assert DECLARED in [index["name"] for index in body["drift"]["missing"]]
+    assert any(DECLARED in problem for problem in body["problems"])
+
+
+def post_optimize(client, body):
+    return client.post("/api/ops/optimize/indexes/", json.dumps(body), content_type="application/json")
+
+
+def test_optimize_endpoint_queues_a_run_and_answers_202():
+    drop_declared_index()
+    client = logged_in("Ops operators")
+    response = post_optimize(client, {"indexes": [DECLARED]})
+    assert response.status_code == 202
+    run = OpsRun.objects.get()
+    assert (run.operation, run.status, run.door) == ("optimize_database", "queued", "api")
+    assert response.json()["url"] == f"/api/ops/runs/{run.pk}/"
+
+
+def test_optimize_endpoint_rejects_unknown_index_names():
+    client = logged_in("Ops operators")
+    response = post_optimize(client, {"indexes": ["no_such_index; DROP TABLE stocks_stock"]})
+    assert response.status_code == 400
+    assert "indexes" in response.json()["fields"]
+    assert not OpsRun.objects.exists()
+    assert logged_in("Ops viewers", username="viewer").post("/api/ops/optimize/indexes/").status_code == 403
+
+
+def test_command_dry_run_changes_nothing():
+    drop_declared_index()
+    out = StringIO()
+    call_command("optimize_database", "--dry-run", stdout=out)
+    assert DECLARED in out.getvalue()
+    with connection.cursor() as cursor:
+        names = {
+            name
+            for name, info in connection.introspection.get_constraints(cursor, Stock._meta.db_table).items()
+            if info["index"]
+        }
+    assert DECLARED not in names
+
+
+def test_command_rejects_an_unknown_index_with_exit_2():
+    with pytest.raises(CommandError, match="no_such_index") as error:
+        call_command("optimize_database", "--index", "no_such_index", stdout=StringIO())
+    assert error.value.returncode == 2
+    assert not OpsRun.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)  # CREATE INDEX CONCURRENTLY cannot run in a transaction
+def test_command_recreates_a_missing_declared_index(declared_indexes_restored):
+    drop_declared_index()
+    out = StringIO()
+    call_command("optimize_database", "--json", stdout=out)
+    payload = json.loads(out.getvalue())
+    assert payload["status"] == "succeeded"
+    assert DECLARED in payload["result"]["created"]
+    assert payload["analysis"]["problems"]
+    call_command("optimize_database", stdout=StringIO())  # nothing left to do: exit 0
+
+
+def test_database_page_permissions_and_content(client):
+    url = reverse("admin:ops_database")
+    assert client.get(url).status_code == 302
+    assert logged_in(username="staff").get(url).status_code == 403
+    page = logged_in("Ops viewers").get(url).content.decode()
+    assert 'id="database-indexes"' in page
+    assert DECLARED in page
+
+
+@pytest.mark.django_db(transaction=True)  # the checks run in other threads: they must see the drop
+def test_the_indexes_check_warns_in_the_detail_without_failing_readiness(client, declared_indexes_restored):
+    drop_declared_index()
+    viewer = Client()
+    viewer.force_login(User.objects.create_superuser("root", password="pw-for-tests-123"))  # groups are flushed here
+    detail = viewer.get("/health/", HTTP_ACCEPT="application/json").json()
+    assert "indexes" in json.dumps(detail)
+    assert client.get("/health/ready/").status_code == 200
