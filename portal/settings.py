@@ -144,6 +144,10 @@ LOGIN_REDIRECT_URL = "admin:index"
 # Index builds (optimize_database): how long to wait for a table lock, and for one statement.
 PORTAL_INDEX_LOCK_TIMEOUT = env_duration("PORTAL_INDEX_LOCK_TIMEOUT", "5s")
 PORTAL_INDEX_STATEMENT_TIMEOUT = env_duration("PORTAL_INDEX_STATEMENT_TIMEOUT", "30min")
+# Index advice: slow queries (pg_stat_statements) are those called this often at this mean time;
+# suggestions are tested on them with hypopg.
+PORTAL_SLOW_QUERY_MIN_CALLS = env_number("PORTAL_SLOW_QUERY_MIN_CALLS", 50, int)
+PORTAL_SLOW_QUERY_MIN_MEAN_MS = env_number("PORTAL_SLOW_QUERY_MIN_MEAN_MS", 20.0)
 # Index advice: an index with no scans is reported as unused only from this size up.
 PORTAL_UNUSED_INDEX_MIN_BYTES = env_number("PORTAL_UNUSED_INDEX_MIN_BYTES", 10 * 1024 * 1024, int)
 

@@ -25,7 +25,8 @@ class Command(WriteCommand):
 
     def handle(self, *args, **options):
         self.analysis = analyze_database()
-        if not options["json"]:
+        self.quiet = options["verbosity"] == 0
+        if not options["json"] and not self.quiet:
             self.stdout.write(self.analysis.summary)
             for line in self.analysis.advice:
                 self.stdout.write(f"  advice: {line}")
@@ -43,6 +44,8 @@ class Command(WriteCommand):
         return {**super().json_payload(run), "analysis": analysis}
 
     def render(self, run):
+        if self.quiet:
+            return
         result = run.result
         for step in result["index_steps"]:
             self.stdout.write(f"  {step['status']:<8} {step['action']} {step['name']}: {'; '.join(step['sql'])}")

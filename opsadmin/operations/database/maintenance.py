@@ -35,7 +35,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, models
 
-from opsadmin.operations.database import catalog, drift
+from opsadmin.operations.database import catalog, drift, suggestions
 from opsadmin.runs import OperationFailed
 
 logger = logging.getLogger(__name__)
@@ -309,6 +309,39 @@ def _constraint_statements(declared, editor):
         f"CREATE UNIQUE INDEX CONCURRENTLY {name} ON {table} ({columns}){nulls}",
         f"ALTER TABLE {table} ADD CONSTRAINT {name} {kind} USING INDEX {name}{deferrable}",
     ]
+
+
+def suggested_index_names():
+    """The names of the indexes suggestions.suggest_indexes() proposes right now (PostgreSQL with hypopg)."""
+    return [suggestion.name for suggestion in suggestions.suggest_indexes()]
+
+
+@_bounded_catalog_reads
+def create_suggested_indexes(names, *, dry_run=False, progress=None):
+    """Build suggested indexes by name, CONCURRENTLY, as the missing declared ones are built.
+
+    The suggestions are computed again here, so an index is only built while it still
+    halves the cost of a slow query. It is not declared by a model: declare it in
+    Meta.indexes if it should stay (drift lists it as undeclared until then).
+    """
+    started = time.monotonic()
+    proposed = {suggestion.name: suggestion for suggestion in suggestions.suggest_indexes()}
+    unknown = [name for name in _unique_names(names) if name not in proposed]
+    if unknown:
+        raise UnknownNames("not a current index suggestion", unknown)
+    steps = [
+        IndexStep(
+            CREATE,
+            name,
+            proposed[name].table,
+            [_CREATE_INDEX.sub(r"CREATE \1INDEX CONCURRENTLY ", proposed[name].create_sql, count=1)],
+        )
+        for name in _unique_names(names)
+    ]
+    if not dry_run and steps:
+        with _maintenance(builds=True) as session:
+            _run_index_steps(session, steps, progress)
+    return _index_report(CREATE, dry_run, steps, started)
 
 
 # --- Rebuild the invalid ones ----------------------------------------------------------------------

@@ -17,6 +17,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from opsadmin.operations.database import catalog
@@ -106,11 +107,15 @@ def _hypopg_status(created):
     return ExtensionStatus(HYPOPG, False, "hypopg is not created in this database", "Run " + CREATE_HYPOPG)
 
 
-def slow_queries(min_calls=50, min_mean_ms=20, limit=20):
+def slow_queries(min_calls=None, min_mean_ms=None, limit=20):
     """This database's statements from pg_stat_statements called at least `min_calls` times at `min_mean_ms` or more.
 
-    Most total time first. Needs pg_stat_statements ready (see `extension_status`).
+    Most total time first; the thresholds default to settings PORTAL_SLOW_QUERY_MIN_CALLS
+    (PgHero's 50) and PORTAL_SLOW_QUERY_MIN_MEAN_MS (20). Needs pg_stat_statements ready
+    (see `extension_status`).
     """
+    min_calls = settings.PORTAL_SLOW_QUERY_MIN_CALLS if min_calls is None else min_calls
+    min_mean_ms = settings.PORTAL_SLOW_QUERY_MIN_MEAN_MS if min_mean_ms is None else min_mean_ms
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -126,7 +131,7 @@ def slow_queries(min_calls=50, min_mean_ms=20, limit=20):
         return [SlowQuery(*row) for row in cursor.fetchall()]
 
 
-def suggest_indexes(queries=None, *, min_calls=50, min_mean_ms=20, limit=20, min_cost=100):
+def suggest_indexes(queries=None, *, min_calls=None, min_mean_ms=None, limit=20, min_cost=100):
     """Indexes that would halve the planned cost of `queries` (default: the slow queries), one per table and columns.
 
     Queries the planner already prices under `min_cost` are left alone (Dexter's 100).

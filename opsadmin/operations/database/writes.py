@@ -81,6 +81,14 @@ class DropForm(forms.Form):
         return cleaned
 
 
+class SuggestedForm(forms.Form):
+    indexes = NameListField(
+        choices=_choices(maintenance.suggested_index_names),
+        unknown_message="Not a current index suggestion",
+        help_text="Suggested indexes to build (CONCURRENTLY on PostgreSQL).",
+    )
+
+
 class TablesForm(forms.Form):
     tables = NameListField(
         required=False,
@@ -107,6 +115,17 @@ def optimize_database(*, dry_run, indexes, actor, progress):
 )
 def rebuild_indexes(*, indexes, actor, progress):
     return maintenance.rebuild_invalid_indexes(indexes or None, progress=progress)
+
+
+@declare_write(
+    "create_suggested_indexes",
+    title="Create suggested indexes",
+    permission=PERMISSION,
+    form_class=SuggestedForm,
+    long_running=True,
+)
+def create_suggested_indexes(*, indexes, actor, progress):
+    return maintenance.create_suggested_indexes(indexes, progress=progress)
 
 
 @declare_write("drop_indexes", title="Drop indexes", permission=PERMISSION, form_class=DropForm)

@@ -11,8 +11,13 @@ from django.test import Client
 from django.urls import reverse
 
 from opsadmin.models import OpsRun
+from opsadmin.operations.database import catalog
 from opsadmin.operations.database.maintenance import create_missing_indexes
+from opsadmin.operations.database.suggestions import suggest_indexes
+from opsadmin.operations.declaration import get_write
+from opsadmin.runs import Actor, submit
 from stocks.models import Stock
+from stocks.seeding import seed_stocks
 
 pytestmark = pytest.mark.django_db
 
@@ -129,3 +134,46 @@ def test_the_indexes_check_warns_in_the_detail_without_failing_readiness(client,
     detail = viewer.get("/health/", HTTP_ACCEPT="application/json").json()
     assert "indexes" in json.dumps(detail)
     assert client.get("/health/ready/").status_code == 200
+
+
+def test_the_drop_page_refuses_a_declared_index_and_a_wrong_confirmation():
+    client = logged_in("Ops operators")
+    url = reverse("admin:ops_operation", args=["drop_indexes"])
+    refused = client.post(url, {"indexes": [DECLARED], "confirm": DECLARED})
+    assert "a model declares it" in refused.content.decode()
+    unknown = client.post(url, {"indexes": ["nope"], "confirm": "nope"})
+    assert "Unknown index: nope" in unknown.content.decode()
+    assert not OpsRun.objects.exists()
+
+
+@pytest.fixture
+def slow_volume_query(settings):
+    """A query pg_stat_statements has seen often, which an index on volume would make much cheaper."""
+    settings.PORTAL_SLOW_QUERY_MIN_CALLS, settings.PORTAL_SLOW_QUERY_MIN_MEAN_MS = 5, 0
+    seed_stocks(stocks=40, days=500, seed=1)  # 20,000 bars, ANALYZEd
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_statements_reset()")
+        for volume in range(6):
+            cursor.execute("SELECT id, date, close FROM stocks_dailybar WHERE volume = %s", [volume])
+    yield
+    with connection.cursor() as cursor:  # the built index outlives the (transactional) test: drop it
+        for row in catalog.index_rows():
+            if row.table == "stocks_dailybar" and row.columns == ["volume"]:
+                cursor.execute(f"DROP INDEX {connection.ops.quote_name(row.name)}")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # built CONCURRENTLY, outside a transaction
+def test_a_suggested_index_is_built_from_its_suggestion(slow_volume_query):
+    (suggestion,) = [s for s in suggest_indexes() if s.table == "stocks_dailybar" and s.columns == ["volume"]]
+    run = submit(
+        get_write("create_suggested_indexes"),
+        {"indexes": [suggestion.name]},
+        actor=Actor.cli(),
+        door=OpsRun.Door.CLI,
+        background=False,
+    )
+    assert run.status == OpsRun.Status.SUCCEEDED, run.error
+    built = {row.name: row for row in catalog.index_rows()}[suggestion.name]
+    assert built.valid
+    assert built.columns == ["volume"]

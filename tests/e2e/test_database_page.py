@@ -1,0 +1,32 @@
+"""The Database page in a browser: an operator reads the analysis and ANALYZEs a table from it."""
+
+import pytest
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the `browser` fixture skips (or, in CI, fails) with the reason
+    expect = None
+
+pytestmark = pytest.mark.sqlite  # one pass is enough: see tests/e2e/conftest.py
+
+
+def test_an_operator_analyzes_a_table_from_the_database_page(page, user_in, log_in, screenshot):
+    log_in(user_in("Ops operators"))
+
+    page.get_by_role("link", name="Indexes and tables").click()
+    expect(page.locator("#database-summary")).to_contain_text("every declared index is present and valid")
+    expect(page.locator('#database-indexes tr[data-index="stock_movers_idx"]')).to_contain_text("declared")
+    screenshot("database")
+
+    page.get_by_role("link", name="Optimize now…").click()
+    expect(page.locator("#content").get_by_role("heading", name="Optimize database indexes")).to_be_visible()
+    page.get_by_role("button", name="Run").click()
+    expect(page.get_by_text("queued as run")).to_be_visible()
+    expect(page.get_by_text("Queued", exact=True)).to_be_visible()
+    screenshot("optimize-queued")
+
+    page.goto("/admin/ops/run/analyze_tables/?tables=stocks_stock")
+    expect(page.get_by_label("stocks_stock")).to_be_checked()
+    page.get_by_role("button", name="Run").click()
+    expect(page.get_by_text("ANALYZE of 1 of 1 table done.").first).to_be_visible()
+    screenshot("analyzed")
