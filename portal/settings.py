@@ -92,23 +92,34 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Caches: REDIS_URL (redis://host:port/db) or the process-local memory cache.
+# Caches: REDIS_URL (redis://host:port/db) or the process-local memory cache. Each alias
+# has its own key prefix, so clearing one never touches another sharing the Redis
+# database; PORTAL_CACHE_PURPOSES says what each holds (shown on the Caches page).
 REDIS_URL = os.environ.get("REDIS_URL", "")
+PORTAL_CACHE_PURPOSES = {
+    "default": "Scanner results: stock snapshots, screens and lists",
+    "ratelimit": "Rate-limit counters of the scanner API",
+}
+CACHE_KEY_PREFIXES = {"default": "scanner", "ratelimit": "ratelimit"}
 if REDIS_URL:
     CACHES = {
-        "default": {
+        alias: {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "portal",
+            "KEY_PREFIX": prefix,
             "OPTIONS": {
                 # Fail fast: a hung Redis must not hang the requests that use it.
                 "SOCKET_CONNECT_TIMEOUT": 1,
                 "SOCKET_TIMEOUT": 1,
             },
         }
+        for alias, prefix in CACHE_KEY_PREFIXES.items()
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        alias: {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": alias, "KEY_PREFIX": prefix}
+        for alias, prefix in CACHE_KEY_PREFIXES.items()
+    }
 
 # Sessions live in the database, never in a cache that an operator may clear.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
