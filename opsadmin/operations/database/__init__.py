@@ -1,1 +1,1 @@
-"""Database index and table health: catalog reads, drift, suggestions (reads) and maintenance (writes)."""
+"""Database index and table health: catalog, drift, suggestions (reads); maintenance, reports, sessions (writes)."""

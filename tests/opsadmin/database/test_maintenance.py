@@ -13,7 +13,7 @@ import pytest
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 
 from opsadmin.models import OpsRun
-from opsadmin.operations.database import catalog, drift, maintenance
+from opsadmin.operations.database import catalog, drift, maintenance, sessions
 from opsadmin.operations.database.maintenance import AlreadyRunning, Refused, UnknownNames
 from opsadmin.operations.declaration import get_write
 from opsadmin.runs import Actor, InvalidArguments, submit
@@ -67,7 +67,7 @@ def schema():
 
 @pytest.fixture
 def fast_progress(monkeypatch):
-    monkeypatch.setattr(maintenance, "PROGRESS_INTERVAL", 0.05)
+    monkeypatch.setattr(sessions, "PROGRESS_INTERVAL", 0.05)
 
 
 def wait_for(condition, timeout=10):
@@ -306,7 +306,7 @@ def test_analyze_without_names_takes_every_table():
 def test_a_second_run_is_refused_while_the_lock_is_held_and_nothing_runs():
     execute(f'DROP INDEX "{DECLARED}"')
     with other_connection() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s), pg_backend_pid()", [maintenance.ADVISORY_LOCK_KEY])
+        cursor.execute("SELECT pg_advisory_lock(%s), pg_backend_pid()", [sessions.ADVISORY_LOCK_KEY])
         holder = cursor.fetchone()[1]
         for run in (
             maintenance.create_missing_indexes,
@@ -410,7 +410,7 @@ def test_a_table_locked_exclusively_fails_the_run_fast_before_anything_runs(sett
 def test_the_timeouts_apply_to_the_maintenance_session_only(settings):
     settings.PORTAL_INDEX_STATEMENT_TIMEOUT = "7min"
     show = "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')"
-    with maintenance._maintenance(builds=True) as session, session.connection.cursor() as cursor:
+    with sessions.maintenance_session(builds=True) as session, session.connection.cursor() as cursor:
         cursor.execute(show)
         assert cursor.fetchone() == ("5s", "7min")
         with connection.cursor() as callers:

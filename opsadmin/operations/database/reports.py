@@ -1,0 +1,184 @@
+"""What index and table maintenance returns: each step with its SQL and outcome, and the run's report.
+
+The operations in `maintenance` build the steps, `sessions` runs them, and the builders here
+total them into a report whose `summary` a page or a command shows as it is.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+PLANNED, DONE, FAILED = "planned", "done", "failed"  # a step's status
+CREATE, REBUILD, DROP = "create", "rebuild", "drop"  # an index step's action
+
+
+@dataclass
+class IndexStep:
+    """One index and what happened to it: its SQL, the outcome, the time, any cleanup after a failure."""
+
+    action: str  # create | rebuild | drop
+    name: str
+    table: str
+    sql: list[str]  # the statements, in order (a unique constraint: its index, then the constraint)
+    schema: str | None = None  # None: the table is found through the search path, like migrate does
+    status: str = PLANNED  # planned | done | failed
+    seconds: float | None = None
+    error: str = ""  # the database's message, first line only (its DETAIL can quote row data)
+    cleanup: str = ""  # after a failure: the leftover dropped, or left (and why)
+    note: str = ""
+
+
+@dataclass
+class IndexReport:
+    action: str  # create | rebuild | drop
+    dry_run: bool
+    steps: list[IndexStep]
+    done: list[str]
+    failed: list[str]
+    ok: bool  # no step failed
+    seconds: float
+    summary: str
+
+
+@dataclass
+class TableStep:
+    table: str
+    sql: str
+    status: str = PLANNED
+    seconds: float | None = None
+    error: str = ""
+
+
+@dataclass
+class TableReport:
+    vacuum: bool
+    dry_run: bool
+    steps: list[TableStep]
+    done: list[str]
+    failed: list[str]
+    ok: bool
+    seconds: float
+    summary: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class OptimizeReport:
+    """The default maintenance: create the missing declared indexes, rebuild the invalid ones, ANALYZE."""
+
+    dry_run: bool
+    created: list[str]
+    rebuilt: list[str]
+    dropped: list[str]  # leftovers of failed REINDEX CONCURRENTLY (*_ccnew, *_ccold)
+    failed: list[str]  # indexes whose step failed
+    failed_tables: list[str]  # tables whose ANALYZE failed
+    analyzed: list[str]
+    index_steps: list[IndexStep]  # the plan, on a dry run
+    table_steps: list[TableStep]
+    still_missing: list[str]  # declared indexes missing after the run (on a dry run: now)
+    still_invalid: list[str]  # INVALID indexes after the run (on a dry run: now)
+    problems_remaining: bool  # declared indexes still missing, or indexes still invalid
+    ok: bool  # no step failed (problems_remaining says whether declared indexes are still missing or invalid)
+    timings: dict[str, float]  # seconds: indexes (create and rebuild), analyze (both when run), total
+    summary: str
+
+
+def index_report(action, dry_run, steps, started, nothing=None):
+    done = [step.name for step in steps if step.status == DONE]
+    failed = [step.name for step in steps if step.status == FAILED]
+    if not steps:
+        summary = (
+            nothing
+            or {
+                CREATE: "No declared index is missing: nothing to create.",
+                REBUILD: "No invalid index: nothing to rebuild.",
+                DROP: "Nothing to drop.",
+            }[action]
+        )
+    elif dry_run:
+        summary = "Would run: " + "; ".join(f"{step.action} {step.name}" for step in steps) + "."
+    else:
+        past = {CREATE: "Created", REBUILD: "Rebuilt", DROP: "Dropped"}[action]
+        summary = f"{past} {len(done)} of {_count(len(steps), 'index')}" + (f": {', '.join(done)}." if done else ".")
+        if failed:
+            summary += f" Failed: {_failures(steps)}."
+    return IndexReport(action, dry_run, steps, done, failed, not failed, since(started), summary)
+
+
+def table_report(vacuum, dry_run, steps, started, notes):
+    done = [step.table for step in steps if step.status == DONE]
+    failed = [step.table for step in steps if step.status == FAILED]
+    verb = "VACUUM (ANALYZE)" if vacuum else "ANALYZE"
+    if not steps:
+        summary = "No table to analyze."
+    elif dry_run:
+        summary = f"Would {verb} {_count(len(steps), 'table')}: {', '.join(step.table for step in steps)}."
+    else:
+        summary = f"{verb} of {len(done)} of {_count(len(steps), 'table')} done."
+        if failed:
+            summary += f" Failed: {_failures(steps, 'table')}."
+    return TableReport(vacuum, dry_run, steps, done, failed, not failed, since(started), summary, notes)
+
+
+def optimize_report(dry_run, index_steps, table_steps, still_missing, still_invalid, timings):
+    def names(action, status=DONE):
+        return [
+            step.name for step in index_steps if step.action == action and (status is None or step.status == status)
+        ]
+
+    failed = [step.name for step in index_steps if step.status == FAILED]
+    failed_tables = [step.table for step in table_steps if step.status == FAILED]
+    analyzed = [step.table for step in table_steps if step.status == DONE]
+    problems = bool(still_missing or still_invalid)
+    if dry_run:
+        plan = [
+            f"create {', '.join(names(CREATE, None))}" if names(CREATE, None) else "",
+            f"rebuild {', '.join(names(REBUILD, None))}" if names(REBUILD, None) else "",
+            f"drop the leftovers {', '.join(names(DROP, None))}" if names(DROP, None) else "",
+            f"ANALYZE {_count(len(table_steps), 'table')}" if table_steps else "",
+        ]
+        summary = "Dry run: would " + ("; ".join(filter(None, plan)) or "do nothing") + "."
+    else:
+        created, rebuilt = len(names(CREATE)), len(names(REBUILD))
+        summary = f"Created {created}, rebuilt {rebuilt} {'index' if rebuilt == 1 else 'indexes'}"
+        if names(DROP):
+            summary += f", dropped {len(names(DROP))} leftover(s)"
+        summary += f"; analyzed {_count(len(analyzed), 'table')}."
+        if failed or failed_tables:
+            summary += f" Failed: {'; '.join(filter(None, [_failures(index_steps), _failures(table_steps, 'table')]))}."
+    if still_missing:
+        summary += f" {'Missing' if dry_run else 'Still missing'}: {', '.join(still_missing)}."
+    if still_invalid:
+        summary += f" {'Invalid' if dry_run else 'Still invalid'}: {', '.join(still_invalid)}."
+    if not problems and not failed and not failed_tables:
+        summary += " No declared index is missing or invalid."
+    return OptimizeReport(
+        dry_run=dry_run,
+        created=names(CREATE),
+        rebuilt=names(REBUILD),
+        dropped=names(DROP),
+        failed=failed,
+        failed_tables=failed_tables,
+        analyzed=analyzed,
+        index_steps=index_steps,
+        table_steps=table_steps,
+        still_missing=still_missing,
+        still_invalid=still_invalid,
+        problems_remaining=problems,
+        ok=not (failed or failed_tables),
+        timings=timings,
+        summary=summary,
+    )
+
+
+def since(started):
+    """The seconds since `started` (a time.monotonic()), as the reports give them."""
+    return round(time.monotonic() - started, 3)
+
+
+def _count(number, noun):
+    plural = {"index": "indexes", "table": "tables"}[noun]
+    return f"{number} {noun if number == 1 else plural}"
+
+
+def _failures(steps, key="name"):
+    return "; ".join(f"{getattr(step, key)} ({step.error})" for step in steps if step.status == FAILED)
