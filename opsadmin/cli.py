@@ -43,15 +43,19 @@ class WriteCommand(BaseCommand):
         self.stderr.write("  " + ", ".join(f"{key}: {value}" for key, value in progress.items()))
 
     def handle(self, *args, **options):
-        operation = get_write(self.operation_name)
-        background = options.get("enqueue", False)
+        run = self.run_write(self.operation_name, self.form_data(options), options)
+        self.exit_for([run])
+
+    def run_write(self, operation_name, data, options):
+        """Submit one write from the command line and print its outcome; bad input exits 2."""
+        operation = get_write(operation_name)
         try:
             run = submit(
                 operation,
-                self.form_data(options),
+                data,
                 actor=Actor.cli(),
                 door=OpsRun.Door.CLI,
-                background=background,
+                background=options.get("enqueue", False),
                 on_progress=None if options["json"] or options["verbosity"] == 0 else self.show_progress,
             )
         except InvalidArguments as invalid:
@@ -62,7 +66,17 @@ class WriteCommand(BaseCommand):
             self.stdout.write(f"Queued as run #{run.pk}; the task worker (manage.py ops_worker) will perform it.")
         elif run.status == OpsRun.Status.SUCCEEDED:
             self.render(run)
-        if run.status == OpsRun.Status.FAILED:
-            raise CommandError(f"{operation.title} failed: {run.error}", returncode=1)
-        if run.status == OpsRun.Status.SUCCEEDED and (message := self.problem(run)):
-            raise CommandError(message, returncode=1)
+        return run
+
+    def exit_for(self, runs):
+        """Exit 1 when a run failed or left a problem behind."""
+        failures = [
+            f"{get_write(run.operation).title} failed: {run.error}"
+            for run in runs
+            if run.status == OpsRun.Status.FAILED
+        ]
+        failures += [
+            message for run in runs if run.status == OpsRun.Status.SUCCEEDED and (message := self.problem(run))
+        ]
+        if failures:
+            raise CommandError("; ".join(failures), returncode=1)
