@@ -1,7 +1,8 @@
-"""What every PostgreSQL benchmark needs first: Django set up on a migrated PostgreSQL database.
+"""What benchmarks need first: Django set up on a migrated PostgreSQL database, or with its caches on Redis.
 
 With DATABASE_URL set, that database is used (benchmarks may replace its data); without
-it, a throwaway server from tests/services.py is started and removed afterwards.
+it, a throwaway server from tests/services.py is started and removed afterwards. Redis
+benchmarks always get a throwaway Redis: they fill it with millions of keys and flush it.
 """
 
 import contextlib
@@ -35,3 +36,21 @@ def django_on_postgres():
             sys.exit(f"This benchmark needs PostgreSQL; DATABASE_URL points at {connection.vendor}.")
         call_command("migrate", verbosity=0)
         yield connection
+
+
+@contextlib.contextmanager
+def django_with_redis():
+    """Set up Django with its cache aliases on a throwaway Redis (REDIS_URL is ignored); yields its URL."""
+    sys.path.insert(0, str(REPO))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    from tests.services import redis_unavailable, throwaway_redis
+
+    if reason := redis_unavailable():
+        sys.exit(f"This benchmark starts its own Redis: {reason}")
+    with throwaway_redis() as url:
+        print(f"Throwaway Redis at {url}", flush=True)
+        os.environ["REDIS_URL"] = url  # read by portal/settings.py when django.setup() imports it
+        import django
+
+        django.setup()
+        yield url

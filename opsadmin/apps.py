@@ -23,6 +23,7 @@ class OpsAdminConfig(AppConfig):
         "opsadmin.admin.instances",
         "opsadmin.operations.instances",
         "opsadmin.operations.database.writes",
+        "opsadmin.operations.caches.writes",
     )
 
     def ready(self):

@@ -57,12 +57,12 @@ def validate(operation, data):
 def submit(operation, data, *, actor, door, background=None, on_progress=None):
     """Validate, record and run (or enqueue) `operation`; returns its OpsRun.
 
-    `background` defaults to the operation's own `long_running`; the command line
+    `background` defaults to what the operation declares; the command line
     passes False to do the work itself and wait, and `on_progress` to show progress
     as it is recorded.
     """
-    validate(operation, data)
-    background = operation.long_running if background is None else background
+    cleaned = validate(operation, data)
+    background = operation.in_background(cleaned) if background is None else background
     run = OpsRun.objects.create(
         operation=operation.name,
         door=door,

@@ -101,6 +101,13 @@ PORTAL_CACHE_PURPOSES = {
     "ratelimit": "Rate-limit counters of the scanner API",
 }
 CACHE_KEY_PREFIXES = {"default": "scanner", "ratelimit": "ratelimit"}
+# Other components keeping state in a cache's Redis database ({name: alias or Redis URL}),
+# listed before a flush; later features (circuit breakers) add theirs.
+PORTAL_REDIS_SHARED_COMPONENTS = {}
+# Counting an alias's keys: SCAN them all up to this database size, else estimate from a sample.
+PORTAL_CACHE_COUNT_SCAN_LIMIT = env_number("PORTAL_CACHE_COUNT_SCAN_LIMIT", 200_000, int)
+PORTAL_CACHE_COUNT_SAMPLE = env_number("PORTAL_CACHE_COUNT_SAMPLE", 2000, int)
+PORTAL_STOCK_CACHE_SECONDS = env_number("PORTAL_STOCK_CACHE_SECONDS", 60, int)
 if REDIS_URL:
     CACHES = {
         alias: {
@@ -148,6 +155,12 @@ STORAGES = {
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
+
+# Instances: each process beats this often; drain state is re-read this often; an instance
+# not seen for this long is gone.
+PORTAL_HEARTBEAT_SECONDS = 5
+PORTAL_DRAIN_CACHE_SECONDS = 2
+PORTAL_INSTANCE_GONE_SECONDS = 60
 
 LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "admin:index"

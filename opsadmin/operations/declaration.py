@@ -14,7 +14,8 @@ class WriteOperation:
 
     `function(**cleaned_data, actor=label, progress=callable)` does the work and returns a
     dataclass report with a `summary` string. Long-running writes are handed to
-    the task worker by the admin and API doors.
+    the task worker by the admin and API doors; `long_running` may be a function of the
+    cleaned data when that depends on the arguments.
     """
 
     name: str
@@ -22,11 +23,15 @@ class WriteOperation:
     permission: str
     form_class: type[forms.Form]
     function: Callable
-    long_running: bool = False
+    long_running: bool | Callable = False
 
     @property
     def permission_name(self):
         return f"opsadmin.{self.permission}"
+
+    def in_background(self, cleaned_data):
+        """Whether the admin and API doors hand this run to the task worker."""
+        return self.long_running(cleaned_data) if callable(self.long_running) else self.long_running
 
 
 def declare_write(name, *, title, permission, form_class, long_running=False):

@@ -6,7 +6,7 @@ admin reads them back with `list_instances`. Draining is a column of the instanc
 not process memory, so it survives a restart until someone resumes the instance;
 readiness reads it through a short in-process cache (`current_instance_is_draining`).
 
-Settings (all optional): PORTAL_HEARTBEAT_SECONDS (5), PORTAL_DRAIN_CACHE_SECONDS (2),
+Settings: PORTAL_HEARTBEAT_SECONDS (5), PORTAL_DRAIN_CACHE_SECONDS (2),
 PORTAL_INSTANCE_GONE_SECONDS (60). The version shown is PORTAL_VERSION from the
 environment, else the checked-out git commit, else "dev".
 """
@@ -48,15 +48,15 @@ _shutting_down = False
 
 
 def heartbeat_interval():
-    return float(getattr(settings, "PORTAL_HEARTBEAT_SECONDS", 5))
+    return float(settings.PORTAL_HEARTBEAT_SECONDS)
 
 
 def drain_cache_seconds():
-    return float(getattr(settings, "PORTAL_DRAIN_CACHE_SECONDS", 2))
+    return float(settings.PORTAL_DRAIN_CACHE_SECONDS)
 
 
 def gone_seconds():
-    return float(getattr(settings, "PORTAL_INSTANCE_GONE_SECONDS", 60))
+    return float(settings.PORTAL_INSTANCE_GONE_SECONDS)
 
 
 # --- this process -------------------------------------------------------------------------

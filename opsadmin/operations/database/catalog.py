@@ -17,7 +17,6 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection
 
-UNUSED_INDEX_MIN_BYTES = 10 * 1024 * 1024  # PgHero's 10 MB: smaller unused indexes aren't worth the noise
 SEQ_SCAN_MIN_ROWS = 10_000
 SEQ_SCAN_MAX_INDEX_USE_PERCENT = 95
 
@@ -158,7 +157,7 @@ def unused_indexes(min_bytes=None):
     `stats_reset_at` for how long the counters have been running.
     """
     if min_bytes is None:
-        min_bytes = getattr(settings, "PORTAL_UNUSED_INDEX_MIN_BYTES", UNUSED_INDEX_MIN_BYTES)
+        min_bytes = settings.PORTAL_UNUSED_INDEX_MIN_BYTES
     unused = (
         "x.indisvalid AND NOT x.indisunique AND NOT x.indisprimary AND con.conname IS NULL"
         " AND coalesce(s.idx_scan, 0) = 0 AND pg_relation_size(x.indexrelid) >= %s"

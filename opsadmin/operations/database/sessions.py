@@ -26,8 +26,6 @@ logger = logging.getLogger(__name__)
 # The pg_try_advisory_lock key of index and table maintenance ("OPSI"). In pg_locks it shows
 # as locktype 'advisory', classid 0, objid ADVISORY_LOCK_KEY, objsubid 1.
 ADVISORY_LOCK_KEY = 0x4F505349
-DEFAULT_LOCK_TIMEOUT = "5s"
-DEFAULT_STATEMENT_TIMEOUT = "30min"
 PROGRESS_INTERVAL = 1.0  # seconds between two polls of pg_stat_progress_create_index
 LOCK_NOT_AVAILABLE = "55P03"  # the SQLSTATE of a lock timeout
 
@@ -42,15 +40,15 @@ class AlreadyRunning(OperationFailed):
 
 
 _TIMEOUTS = (
-    ("lock_timeout", "PORTAL_INDEX_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT),
-    ("statement_timeout", "PORTAL_INDEX_STATEMENT_TIMEOUT", DEFAULT_STATEMENT_TIMEOUT),
+    ("lock_timeout", "PORTAL_INDEX_LOCK_TIMEOUT"),
+    ("statement_timeout", "PORTAL_INDEX_STATEMENT_TIMEOUT"),
 )
 
 
 def _set_timeouts(cursor, timeouts=_TIMEOUTS):
     """This session's lock_timeout and statement_timeout from settings, in PostgreSQL's units ("5s", "30min")."""
-    for parameter, setting, default in timeouts:
-        value = str(getattr(settings, setting, default))
+    for parameter, setting in timeouts:
+        value = str(getattr(settings, setting))
         try:
             cursor.execute("SELECT set_config(%s, %s, false)", [parameter, value])
         except DatabaseError as error:
@@ -79,7 +77,7 @@ def bounded_catalog_reads(function):
         except DatabaseError as error:
             if _sqlstate(error) != LOCK_NOT_AVAILABLE:
                 raise
-            timeout = getattr(settings, "PORTAL_INDEX_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT)
+            timeout = settings.PORTAL_INDEX_LOCK_TIMEOUT
             raise OperationFailed(
                 f"could not read the catalog within the lock timeout ({timeout}): a table is locked by another "
                 f"session ({_first_line(error)})"

@@ -1,0 +1,456 @@
+"""The cache aliases as staff see them (reads): one panel per alias, and the hit ratio for the dashboard.
+
+A panel says what an alias is (backend, location with the password masked, key prefix and
+version, declared purpose) and, for Redis, how its server is doing (INFO and DBSIZE) and how
+many keys are this alias's own: counted with SCAN MATCH in batches, or, above
+PORTAL_CACHE_COUNT_SCAN_LIMIT keys in the database, estimated from a RANDOMKEY sample. It also
+names everything else living in the same Redis database (other aliases, and the components
+of PORTAL_REDIS_SHARED_COMPONENTS), so the page can warn before a FLUSHDB.
+
+Nothing here raises for a Redis that is down or hung: the panel carries an `error` instead,
+and every call is bounded by the client's own socket timeouts (settings: 1 s). The helpers
+that find an alias's Redis database and its neighbours are shared with `clearing`.
+"""
+
+import math
+import re
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis
+from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
+from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+
+from opsadmin.runs import OperationFailed
+
+REDIS, LOCMEM, OTHER = "redis", "locmem", "other"
+REDIS_ERRORS = (redis.RedisError, OSError)  # OSError: socket errors redis-py lets through
+SCAN_BATCH = 1000  # SCAN COUNT: keys Redis looks at per call, so no single call is long
+MASK = "***"
+SECRET_QUERY_PARAMETERS = {"password", "passwd", "pass", "secret", "token", "auth"}
+CACHE_SESSION_ENGINES = {
+    "django.contrib.sessions.backends.cache": "sessions",
+    "django.contrib.sessions.backends.cached_db": "sessions (cached copies; the database keeps them)",
+}
+
+
+_GLOB_SPECIAL = re.compile(r"([\\*?\[\]])")
+
+
+def glob_escape(text):
+    """`text` as a literal in a Redis glob: backslash before * ? [ ] and backslash itself."""
+    return _GLOB_SPECIAL.sub(r"\\\1", text)
+
+
+class Unscopable(OperationFailed):
+    """The alias's KEY_FUNCTION doesn't start keys with a fixed prefix: its keys can't be told apart."""
+
+
+@dataclass
+class RedisStats:
+    """One alias's Redis database and its server. hits, misses, evictions and clients are server-wide."""
+
+    server: str
+    db: int
+    redis_version: str
+    uptime_seconds: int
+    used_memory: int
+    used_memory_human: str
+    peak_memory: int
+    peak_memory_human: str
+    maxmemory: int  # 0: no limit
+    maxmemory_policy: str
+    keys_in_db: int
+    keys_with_expiry: int
+    keys_under_prefix: int | None  # None when the alias's keys can't be told apart (custom KEY_FUNCTION)
+    keys_under_prefix_estimated: bool  # True: from a random sample of keys_sample keys, ± keys_under_prefix_margin
+    keys_under_prefix_margin: int
+    keys_sample: int
+    hits: int
+    misses: int
+    hit_ratio: float | None  # None before the first lookup
+    evicted_keys: int
+    expired_keys: int
+    connected_clients: int
+
+
+@dataclass
+class CachePanel:
+    """What one cache alias is and holds; `error` instead of statistics when its server doesn't answer."""
+
+    alias: str
+    backend: str
+    kind: str  # "redis", "locmem" or "other"
+    location: str  # passwords masked
+    key_prefix: str
+    version: int
+    key_pattern: str  # what this alias's keys look like, e.g. "scanner:1:*"
+    purpose: str
+    holds_sessions: bool
+    shared_with: list[str] = field(default_factory=list)  # other aliases in the same Redis database / memory store
+    shared_components: list[str] = field(default_factory=list)  # other state kept there (sessions, breakers...)
+    overlapping: list[str] = field(default_factory=list)  # aliases whose keys also match this alias's pattern
+    redis: RedisStats | None = None
+    entries: int | None = None  # local memory: entries in the store (of this process)
+    entries_under_prefix: int | None = None
+    max_entries: int | None = None
+    note: str = ""
+    error: str = ""
+
+
+@dataclass
+class HitRatio:
+    """Keyspace hits / (hits + misses) over every Redis server behind an alias, each server counted once."""
+
+    ratio: float | None  # None: no lookups yet
+    hits: int
+    misses: int
+    servers: list[str]
+    aliases: list[str]
+    errors: list[str]
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """The raw client of an alias's primary, and the server and database number it points at."""
+
+    client: redis.Redis
+    address: str  # host:port, or the socket path
+    db: int
+
+
+@dataclass(frozen=True)
+class KeyScope:
+    """An alias's keys: each starts with `literal`; `match` is the Redis glob of that prefix (specials escaped)."""
+
+    literal: str
+    match: str
+
+    def pattern(self, glob="*"):
+        return self.match + glob
+
+
+# --- Reads ------------------------------------------------------------------------------------------
+
+
+def cache_panels():
+    """One panel per alias of settings.CACHES, in their order. Each server is asked for INFO once."""
+    memo = {}
+    return [_panel(alias, memo) for alias in settings.CACHES]
+
+
+def cache_panel(alias):
+    """The panel of one alias (KeyError for an unknown alias)."""
+    if alias not in settings.CACHES:
+        raise KeyError(alias)
+    return _panel(alias, {})
+
+
+def hit_ratio_summary():
+    """The dashboard tile's hit ratio across the Redis aliases' servers; None when no Redis alias answered."""
+    memo, seen, hits, misses, servers, aliases, errors = {}, set(), 0, 0, [], [], []
+    for alias in settings.CACHES:
+        target = redis_target(caches[alias])
+        if target is None:
+            continue
+        info = server_info(target, memo)
+        if isinstance(info, Exception):
+            errors.append(redis_problem(target, info))
+            continue
+        aliases.append(alias)
+        server = info.get("run_id") or target.address
+        if server in seen:
+            continue
+        seen.add(server)
+        servers.append(target.address)
+        hits += int(info.get("keyspace_hits", 0))
+        misses += int(info.get("keyspace_misses", 0))
+    if not servers:
+        return None
+    return HitRatio(_ratio(hits, misses), hits, misses, servers, aliases, list(dict.fromkeys(errors)))
+
+
+def session_storage():
+    """Where sessions live, in one sentence for the Caches page."""
+    engine = settings.SESSION_ENGINE
+    if engine in CACHE_SESSION_ENGINES:
+        alias = settings.SESSION_CACHE_ALIAS
+        lost = "logs everyone out" if engine.endswith(".cache") else "only drops cached copies"
+        return f"Sessions are kept in the cache alias {alias!r} ({engine}): clearing or flushing it {lost}."
+    return f"Sessions are not kept in a cache ({engine}): clearing a cache never logs anyone out."
+
+
+# --- Shared with clearing ---------------------------------------------------------------------------
+
+
+def cache_kind(cache):
+    if isinstance(cache, LocMemCache):
+        return LOCMEM
+    return REDIS if redis_target(cache) is not None else OTHER
+
+
+def backend_path(alias):
+    return settings.CACHES[alias]["BACKEND"]
+
+
+def redis_target(cache):
+    """The RedisTarget behind a django-redis or Django RedisCache (primary server), else None. No I/O."""
+    client = None
+    if isinstance(cache, DjangoRedisCache):
+        client = cache._cache.get_client(write=True)
+    else:
+        try:
+            from django_redis.cache import RedisCache as DjangoRedisRedisCache
+            from django_redis.client import ShardClient
+        except ImportError:  # django-redis not installed: only Django's own backend then
+            return None
+        # A sharded client spreads keys over several servers: there is no one database to report or scan.
+        if isinstance(cache, DjangoRedisRedisCache) and not isinstance(cache.client, ShardClient):
+            client = cache.client.get_client(write=True)
+    if client is None:
+        return None
+    pool = client.connection_pool
+    kwargs = pool.connection_kwargs
+    if kwargs.get("path"):
+        address = kwargs["path"]
+    elif kwargs.get("host"):
+        address = f"{kwargs['host']}:{kwargs.get('port', 6379)}"
+    else:  # e.g. a Sentinel pool: named by its service
+        address = f"sentinel:{getattr(pool, 'service_name', '?')}"
+    return RedisTarget(client, address, int(kwargs.get("db") or 0))
+
+
+def key_scope(cache):
+    """The fixed start of every key of this alias (KEY_PREFIX and VERSION through its KEY_FUNCTION).
+
+    Built like django-redis's make_pattern: the key function applied to a glob with the prefix
+    and version glob-escaped. Raises Unscopable when the key function doesn't put them first.
+    """
+    literal = cache.key_func("", cache.key_prefix, cache.version)
+    match = cache.key_func("", glob_escape(cache.key_prefix), glob_escape(str(cache.version)))
+    probe = "\x00probe"
+    if not (
+        cache.key_func(probe, cache.key_prefix, cache.version) == literal + probe
+        and cache.key_func(probe, glob_escape(cache.key_prefix), glob_escape(str(cache.version))) == match + probe
+    ):
+        raise Unscopable(f"the KEY_FUNCTION of this alias doesn't start its keys with a fixed prefix ({literal!r})")
+    return KeyScope(literal, match)
+
+
+def server_info(target, memo):
+    """INFO (default sections) of the target's server, or the exception it raised; once per address per memo."""
+    if target.address not in memo:
+        try:
+            memo[target.address] = target.client.info()
+        except REDIS_ERRORS as error:
+            memo[target.address] = error
+    return memo[target.address]
+
+
+def redis_problem(target, error):
+    """A short, safe sentence for a Redis error (no traceback, no password: redis-py's messages carry none)."""
+    if isinstance(error, redis.ResponseError):
+        return f"Redis at {target.address} refused the command: {error}"
+    return f"Redis at {target.address} is not answering: {error or type(error).__name__}"
+
+
+def neighbours(alias, memo):
+    """(other aliases, components) keeping state in the same Redis database or local-memory store as `alias`."""
+    identity = _store_identity(alias, memo)
+    if identity is None:
+        return [], []
+    aliases = [other for other in settings.CACHES if other != alias and _store_identity(other, memo) == identity]
+    components = [name for name, where in shared_components().items() if _place_identity(where, memo) == identity]
+    return aliases, components
+
+
+def overlapping_aliases(alias, memo, neighbour_aliases=None):
+    """Aliases sharing the store whose keys also start with this alias's prefix: a clear of it would take theirs."""
+    if neighbour_aliases is None:
+        neighbour_aliases, _ = neighbours(alias, memo)
+    try:
+        mine = key_scope(caches[alias]).literal
+    except Unscopable:
+        return []
+    overlapping = []
+    for other in neighbour_aliases:
+        try:
+            if key_scope(caches[other]).literal.startswith(mine):
+                overlapping.append(other)
+        except Unscopable:
+            overlapping.append(other)  # can't tell: assume the worst
+    return overlapping
+
+
+def shared_components():
+    """{component: cache alias or Redis URL} from PORTAL_REDIS_SHARED_COMPONENTS, plus cache-backed sessions."""
+    components = dict(settings.PORTAL_REDIS_SHARED_COMPONENTS)
+    if label := CACHE_SESSION_ENGINES.get(settings.SESSION_ENGINE):
+        components.setdefault(label, settings.SESSION_CACHE_ALIAS)
+    return components
+
+
+def mask_location(location):
+    """LOCATION with passwords masked: redis://:***@host:6379/0, redis://user:***@host, ?password=***."""
+    if isinstance(location, list | tuple):
+        return ",".join(mask_location(part) for part in location)
+    location = str(location or "")
+    if "," in location:
+        return ",".join(mask_location(part) for part in location.split(","))
+    if "://" not in location:
+        return location
+    parts = urlsplit(location)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}:{MASK}@{hostport}" if colon else f"{MASK}@{hostport}"  # a lone userinfo may be a password
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, MASK if k.lower() in SECRET_QUERY_PARAMETERS else v) for k, v in pairs], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+# --- Panels -----------------------------------------------------------------------------------------
+
+
+def _panel(alias, memo):
+    cache = caches[alias]
+    kind = cache_kind(cache)
+    try:
+        scope = key_scope(cache)
+        key_pattern, scope_problem = scope.pattern(), ""
+    except Unscopable as error:
+        scope, key_pattern, scope_problem = None, "", str(error)
+    panel = CachePanel(
+        alias=alias,
+        backend=backend_path(alias),
+        kind=kind,
+        location=mask_location(settings.CACHES[alias].get("LOCATION", "")),
+        key_prefix=cache.key_prefix,
+        version=cache.version,
+        key_pattern=key_pattern,
+        purpose=settings.PORTAL_CACHE_PURPOSES.get(alias, ""),
+        holds_sessions=settings.SESSION_ENGINE in CACHE_SESSION_ENGINES and alias == settings.SESSION_CACHE_ALIAS,
+        note=scope_problem,
+    )
+    if kind == REDIS:
+        _fill_redis(panel, redis_target(cache), scope, memo)
+    elif kind == LOCMEM:
+        _fill_locmem(panel, cache, scope)
+    else:
+        panel.note = panel.note or "Statistics are not available for this backend."
+    if not panel.error:
+        panel.shared_with, panel.shared_components = neighbours(alias, memo)
+        panel.overlapping = overlapping_aliases(alias, memo, panel.shared_with)
+    return panel
+
+
+def _fill_redis(panel, target, scope, memo):
+    info = server_info(target, memo)
+    if isinstance(info, Exception):
+        panel.error = redis_problem(target, info)
+        return
+    try:
+        keys_in_db = target.client.dbsize()
+        count = _count_keys(target.client, scope, keys_in_db) if scope else (None, False, 0, 0)
+    except REDIS_ERRORS as error:
+        panel.error = redis_problem(target, error)
+        return
+    keyspace = info.get(f"db{target.db}") or {}
+    hits, misses = int(info.get("keyspace_hits", 0)), int(info.get("keyspace_misses", 0))
+    panel.redis = RedisStats(
+        server=target.address,
+        db=target.db,
+        redis_version=str(info.get("redis_version", "")),
+        uptime_seconds=int(info.get("uptime_in_seconds", 0)),
+        used_memory=int(info.get("used_memory", 0)),
+        used_memory_human=str(info.get("used_memory_human", "")),
+        peak_memory=int(info.get("used_memory_peak", 0)),
+        peak_memory_human=str(info.get("used_memory_peak_human", "")),
+        maxmemory=int(info.get("maxmemory", 0)),
+        maxmemory_policy=str(info.get("maxmemory_policy", "")),
+        keys_in_db=keys_in_db,
+        keys_with_expiry=int(keyspace.get("expires", 0)) if isinstance(keyspace, dict) else 0,
+        keys_under_prefix=count[0],
+        keys_under_prefix_estimated=count[1],
+        keys_under_prefix_margin=count[2],
+        keys_sample=count[3],
+        hits=hits,
+        misses=misses,
+        hit_ratio=_ratio(hits, misses),
+        evicted_keys=int(info.get("evicted_keys", 0)),
+        expired_keys=int(info.get("expired_keys", 0)),
+        connected_clients=int(info.get("connected_clients", 0)),
+    )
+
+
+def _count_keys(client, scope, keys_in_db):
+    """(count, estimated?, ± margin, sample size): SCAN MATCH in batches, or a RANDOMKEY sample when huge."""
+    limit = settings.PORTAL_CACHE_COUNT_SCAN_LIMIT
+    if keys_in_db <= limit:
+        count, cursor = 0, 0
+        while True:
+            cursor, keys = client.scan(cursor=cursor, match=scope.pattern(), count=SCAN_BATCH)
+            count += len(keys)
+            if cursor == 0:
+                return count, False, 0, 0
+    sample = settings.PORTAL_CACHE_COUNT_SAMPLE
+    pipeline = client.pipeline(transaction=False)
+    for _ in range(sample):
+        pipeline.randomkey()
+    keys = [key for key in pipeline.execute() if key is not None]
+    if not keys:
+        return 0, True, 0, 0
+    literal = scope.literal.encode()
+    share = sum(1 for key in keys if _as_bytes(key).startswith(literal)) / len(keys)
+    # 95 % normal interval; at 0 % or 100 % the rule of three (3/n) stands in for it.
+    spread = max(1.96 * math.sqrt(share * (1 - share) / len(keys)), 3 / len(keys))
+    return round(share * keys_in_db), True, math.ceil(spread * keys_in_db), len(keys)
+
+
+def _fill_locmem(panel, cache, scope):
+    with cache._lock:
+        panel.entries = len(cache._cache)
+        if scope:
+            panel.entries_under_prefix = sum(1 for key in cache._cache if key.startswith(scope.literal))
+    panel.max_entries = cache._max_entries
+    panel.note = panel.note or "Local memory: this process's entries only; every process has its own."
+
+
+def _store_identity(alias, memo):
+    """What two aliases share when they share storage: a Redis server (by run_id when it answers) and db."""
+    cache = caches[alias]
+    if isinstance(cache, LocMemCache):
+        return ("locmem", id(cache._cache))
+    target = redis_target(cache)
+    if target is None:
+        return None
+    info = server_info(target, memo)
+    server = info.get("run_id") if isinstance(info, dict) else None
+    return ("redis", server or target.address, target.db)
+
+
+def _place_identity(where, memo):
+    """A component's place: a cache alias, or a Redis URL (compared by address, or run_id if an alias answered)."""
+    if where in settings.CACHES:
+        return _store_identity(where, memo)
+    try:
+        kwargs = redis.ConnectionPool.from_url(str(where)).connection_kwargs
+    except ValueError:
+        return None
+    address = kwargs.get("path") or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+    info = memo.get(address)
+    server = info.get("run_id") if isinstance(info, dict) else None
+    return ("redis", server or address, int(kwargs.get("db") or 0))
+
+
+def _ratio(hits, misses):
+    return hits / (hits + misses) if hits + misses else None
+
+
+def _as_bytes(key):
+    return key if isinstance(key, bytes) else str(key).encode()
