@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from opsadmin.authentication import authenticated_caller
 from opsadmin.models import OpsRun
+from opsadmin.operations.caches.inventory import cache_panels
 from opsadmin.operations.database.analysis import analyze_database
 from opsadmin.operations.declaration import get_write
 from opsadmin.operations.instances import instances_status
@@ -132,3 +133,9 @@ def status(request):
 def database_health(request):
     """The database analysis: drift, invalid/duplicate/unused indexes, tables, suggestions."""
     return JsonResponse(dataclasses.asdict(analyze_database()), encoder=DjangoJSONEncoder)
+
+
+@ops_endpoint("view_ops")
+def caches(request):
+    """Every cache alias: backend, location (masked), prefix, what it holds, and its statistics."""
+    return JsonResponse({"caches": [dataclasses.asdict(panel) for panel in cache_panels()]})

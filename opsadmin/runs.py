@@ -129,6 +129,6 @@ def _arguments(operation, data):
     arguments = {}
     for name, field in operation.form_class.base_fields.items():
         if name in data:
-            multiple = getlist is not None and field.widget.allow_multiple_selected
+            multiple = getlist is not None and getattr(field.widget, "allow_multiple_selected", False)
             arguments[name] = getlist(name) if multiple else data[name]
     return arguments

@@ -1,9 +1,13 @@
 """Admin for the market data: fast change lists at millions of rows."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from unfold.admin import ModelAdmin
+from unfold.decorators import action
 
 from opsadmin.admin.pagination import EstimatedCountPaginator
+from opsadmin.models import OpsRun
+from opsadmin.operations.declaration import get_write
+from opsadmin.runs import Actor, InvalidArguments, submit
 from stocks.models import DailyBar, Membership, Stock
 from stocks.tickers import TICKER_PATTERN
 
@@ -42,6 +46,7 @@ class StockAdmin(ModelAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     readonly_fields = ("updated_at",)
+    actions = ["invalidate_cached_data"]
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -53,6 +58,25 @@ class StockAdmin(ModelAdmin):
         # Not a ticker, or no ticker starts with it: the company name. The stock
         # table is small (thousands of rows), so a scan of names is cheap.
         return queryset.filter(name__icontains=term), False
+
+    def has_clear_cache_permission(self, request):
+        return request.user.has_perm(get_write("invalidate_stocks").permission_name)
+
+    @action(description="Invalidate cached data of selected stocks", permissions=["clear_cache"])
+    def invalidate_cached_data(self, request, queryset):
+        tickers = list(queryset.values_list("ticker", flat=True))
+        try:
+            run = submit(
+                get_write("invalidate_stocks"),
+                {"tickers": tickers},
+                actor=Actor.for_user(request.user),
+                door=OpsRun.Door.ADMIN,
+            )
+        except InvalidArguments as invalid:
+            self.message_user(request, str(invalid), messages.ERROR)
+            return
+        level = messages.SUCCESS if run.status == OpsRun.Status.SUCCEEDED else messages.ERROR
+        self.message_user(request, run.summary or run.error, level)
 
 
 @admin.register(DailyBar)

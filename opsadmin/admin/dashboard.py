@@ -106,3 +106,18 @@ def database_tile(status):
         reverse("admin:ops_database"),
         "ok" if section["ok"] else "warning",
     )
+
+
+@dashboard_tile
+def caches_tile(status):
+    section = status["sections"]["caches"]
+    ratio = section["hit_ratio"]
+    if section["errors"]:
+        value, detail, state = "unreachable", "; ".join(section["errors"]), "failing"
+    elif "hits" not in section:
+        value, detail, state = "local memory", "no Redis cache configured", "ok"
+    elif ratio is None:
+        value, detail, state = "no lookups yet", "Redis has answered no cache lookup since it started", "ok"
+    else:
+        value, detail, state = f"{ratio:.1%} hits", f"{section['hits']:,} hits, {section['misses']:,} misses", "ok"
+    return Tile("Caches", value, detail, reverse("admin:ops_caches"), state)

@@ -32,6 +32,10 @@ def sidebar(request):
             "items": [_item("Indexes and tables", "database", "admin:ops_database", "opsadmin.view_ops")],
         },
         {
+            "title": "Caches",
+            "items": [_item("Caches", "memory", "admin:ops_caches", "opsadmin.view_ops")],
+        },
+        {
             "title": "Runtime",
             "items": [_item("Instances", "dns", "admin:opsadmin_instance_changelist", "opsadmin.view_ops")],
         },

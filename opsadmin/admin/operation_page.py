@@ -58,7 +58,7 @@ class OperationPage(UnfoldSiteViewMixin, FormView):
         initial = {}
         for name, field in form_class.base_fields.items():
             if name in self.request.GET:
-                multiple = field.widget.allow_multiple_selected
+                multiple = getattr(field.widget, "allow_multiple_selected", False)
                 initial[name] = self.request.GET.getlist(name) if multiple else self.request.GET[name]
         return initial
 

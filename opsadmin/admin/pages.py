@@ -3,6 +3,7 @@
 from django.views.generic import TemplateView
 from unfold.views import UnfoldSiteViewMixin
 
+from opsadmin.operations.caches.inventory import cache_panels, session_storage
 from opsadmin.operations.database.analysis import analyze_database
 from opsadmin.operations.database.drift import declared_indexes
 from opsadmin.operations.health import health_status
@@ -41,3 +42,14 @@ class DatabasePage(UnfoldSiteViewMixin, TemplateView):
             for row in analysis.indexes
         ]
         return super().get_context_data(analysis=analysis, index_entries=indexes, **kwargs)
+
+
+class CachesPage(UnfoldSiteViewMixin, TemplateView):
+    """One panel per cache alias: what it holds and how it is doing, with clear and flush one click away."""
+
+    title = "Caches"
+    permission_required = ("opsadmin.view_ops",)
+    template_name = "opsadmin/caches.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(panels=cache_panels(), sessions=session_storage(), **kwargs)

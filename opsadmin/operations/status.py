@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from opsadmin.models import OpsRun
+from opsadmin.operations.caches.inventory import hit_ratio_summary
 from opsadmin.operations.database.analysis import index_health
 from opsadmin.operations.health import health_status
 from opsadmin.operations.instances import instances_status
@@ -54,6 +55,20 @@ def _instances():
 def _database():
     health = index_health()
     return {"ok": health.ok, "missing_indexes": health.missing, "invalid_indexes": health.invalid}
+
+
+@status_section("caches")
+def _caches():
+    summary = hit_ratio_summary()
+    if summary is None:
+        return {"ok": True, "hit_ratio": None, "errors": []}
+    return {
+        "ok": not summary.errors,
+        "hit_ratio": summary.ratio,
+        "hits": summary.hits,
+        "misses": summary.misses,
+        "errors": summary.errors,
+    }
 
 
 @status_section("runs")

@@ -38,7 +38,7 @@ def test_status_command_reports_every_section():
     out = StringIO()
     call_command("system_status", "--json", stdout=out)
     status = json.loads(out.getvalue())
-    assert set(status["sections"]) == {"health", "instances", "database", "runs"}
+    assert set(status["sections"]) == {"health", "instances", "database", "caches", "runs"}
     names = {check["name"] for check in status["sections"]["health"]["checks"]}
     assert {"database", "migrations", "draining"} <= names
     assert status["sections"]["instances"]["serving"] >= 1
@@ -57,7 +57,7 @@ def test_status_endpoint_needs_view_ops(client):
     assert client.get("/api/ops/status/").status_code == 401
     assert logged_in(user_in(username="plain")).get("/api/ops/status/").status_code == 403
     body = logged_in(user_in("Ops viewers")).get("/api/ops/status/").json()
-    assert set(body["sections"]) == {"health", "instances", "database", "runs"}
+    assert set(body["sections"]) == {"health", "instances", "database", "caches", "runs"}
     _, token = issue_token(user_in("Ops viewers", staff=False, username="robot"), "monitor")
     assert client.get("/api/ops/status/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
 

@@ -1,0 +1,39 @@
+"""The Caches page in a browser: an operator clears one alias and sees its count drop, the other's stay."""
+
+import re
+
+import pytest
+from django.core.cache import caches
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the `browser` fixture skips (or, in CI, fails) with the reason
+    expect = None
+
+pytestmark = pytest.mark.sqlite  # one pass is enough: see tests/e2e/conftest.py
+
+
+def test_an_operator_clears_an_alias_and_sees_the_count_drop(page, user_in, log_in, screenshot):
+    # The live server runs in this process, so it sees these local-memory entries.
+    caches["default"].set_many({f"screen:{number}": number for number in range(25)})
+    caches["ratelimit"].set_many({f"user:{number}": number for number in range(3)})
+    log_in(user_in("Ops operators"))
+
+    page.locator("#nav-sidebar, nav").get_by_role("link", name="Caches").first.click()
+    default = page.locator('[data-alias="default"]')
+    # 25 of ours, and the dashboard's health check may have left one of its own.
+    expect(default.locator(".keys-under-prefix")).to_contain_text(re.compile(r"^2[56] under this prefix"))
+    expect(page.locator("#sessions-note")).to_contain_text("Sessions are not kept in a cache")
+    ratelimit_before = page.locator('[data-alias="ratelimit"] .keys-under-prefix').inner_text()
+    assert int(ratelimit_before.split()[0]) >= 3
+    screenshot("caches-before")
+
+    default.get_by_role("link", name="Clear default…").click()
+    page.get_by_role("button", name="Run").click()
+    expect(page.get_by_text(re.compile(r"Deleted 2[56] keys of default")).first).to_be_visible()
+    screenshot("cleared-run")
+
+    page.goto("/admin/ops/caches/")
+    expect(page.locator('[data-alias="default"] .keys-under-prefix')).to_contain_text("0 under this prefix")
+    expect(page.locator('[data-alias="ratelimit"] .keys-under-prefix')).to_have_text(ratelimit_before)
+    screenshot("caches-after")
