@@ -78,7 +78,7 @@ def health_tile(status):
         health["status"],
         "; ".join(problems) or f"{len(health['checks'])} checks pass",
         reverse("admin:ops_health"),
-        health["status"],
+        "warning" if health["status"] == "ok" and health["warnings"] else health["status"],
     )
 
 
