@@ -89,6 +89,9 @@ def perform(run, operation, on_progress=None):
         report = operation.function(**cleaned, actor=run.actor, progress=_progress_recorder(run, on_progress))
     except OperationFailed as error:
         _finish(run, OpsRun.Status.FAILED, error=str(error), summary=str(error))
+    except InvalidArguments as invalid:  # valid when queued, no longer when the worker got to it
+        message = f"arguments no longer valid: {invalid}"
+        _finish(run, OpsRun.Status.FAILED, error=message, summary=message)
     except Exception as error:
         logger.exception("ops run %s (%s) crashed", run.pk, run.operation)
         _finish(run, OpsRun.Status.FAILED, error="".join(traceback.format_exception_only(error)).strip())

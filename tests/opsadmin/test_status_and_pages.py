@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
-from opsadmin.models import ApiToken, OpsRun
+from opsadmin.models import ApiToken, Instance, OpsRun
 from opsadmin.operations.declaration import get_write
 from opsadmin.runs import Actor, submit
 from opsadmin.runtime.instances import record_heartbeat, reset_process_state
@@ -158,3 +158,20 @@ def test_a_running_run_refreshes_its_page():
     run = OpsRun.objects.create(operation="drain", door="api", actor="x", status=OpsRun.Status.RUNNING)
     page = logged_in(user_in("Ops viewers")).get(reverse("admin:opsadmin_opsrun_change", args=[run.pk]))
     assert 'http-equiv="refresh"' in page.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_queued_run_whose_arguments_went_stale_fails_cleanly():
+    record_heartbeat("web1", "8000", force=True)
+    run = submit(
+        get_write("drain"),
+        {"instances": ["web1:8000"], "action": "drain"},
+        actor=Actor.cli(),
+        door=OpsRun.Door.API,
+        background=True,
+    )
+    Instance.objects.filter(pk="web1:8000").delete()  # gone before the worker runs the drain
+    call_command("ops_worker", "--batch", stdout=StringIO(), stderr=StringIO())
+    run.refresh_from_db()
+    assert run.status == OpsRun.Status.FAILED
+    assert run.error.startswith("arguments no longer valid: instances:")
