@@ -93,16 +93,16 @@ def test_staff_without_view_ops_get_the_plain_dashboard():
     assert 'id="ops-dashboard"' not in page
 
 
+def queue_drain_of_web1():
+    """A drain of the instance web1:8000, queued for the task worker as the API would queue it."""
+    record_heartbeat("web1", "8000", force=True)
+    data = {"instances": ["web1:8000"], "action": "drain"}
+    return submit(get_write("drain"), data, actor=Actor.cli(), door=OpsRun.Door.API, background=True)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_queued_run_is_performed_by_the_task_worker():
-    record_heartbeat("web1", "8000", force=True)
-    run = submit(
-        get_write("drain"),
-        {"instances": ["web1:8000"], "action": "drain"},
-        actor=Actor.cli(),
-        door=OpsRun.Door.API,
-        background=True,
-    )
+    run = queue_drain_of_web1()
     assert run.status == OpsRun.Status.QUEUED
     call_command("ops_worker", "--batch", stdout=StringIO(), stderr=StringIO())
     run.refresh_from_db()
@@ -162,14 +162,7 @@ def test_a_running_run_refreshes_its_page():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_queued_run_whose_arguments_went_stale_fails_cleanly():
-    record_heartbeat("web1", "8000", force=True)
-    run = submit(
-        get_write("drain"),
-        {"instances": ["web1:8000"], "action": "drain"},
-        actor=Actor.cli(),
-        door=OpsRun.Door.API,
-        background=True,
-    )
+    run = queue_drain_of_web1()
     Instance.objects.filter(pk="web1:8000").delete()  # gone before the worker runs the drain
     call_command("ops_worker", "--batch", stdout=StringIO(), stderr=StringIO())
     run.refresh_from_db()
