@@ -104,7 +104,7 @@ def runs(request):
             queryset = queryset.filter(**{field: request.GET[field]})
     before = request.GET.get("before", "")
     if before:
-        if not before.isdigit():
+        if not (before.isascii() and before.isdigit()):
             return error(400, "before must be a run id")
         queryset = queryset.filter(pk__lt=int(before))
     page = list(queryset.order_by("-pk")[:RUNS_PAGE_SIZE])

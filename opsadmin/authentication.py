@@ -11,12 +11,11 @@ BEARER = "bearer "
 
 
 def bearer_token(request):
-    """The token from `Authorization: Bearer <token>`, '' when absent, None when malformed."""
+    """The token from `Authorization: Bearer <token>`; '' for no header or another scheme (a proxy's
+    Basic auth must not hide a staff session), None for a Bearer header without a token."""
     header = request.headers.get("Authorization", "")
-    if not header:
+    if not header.lower().startswith(BEARER.strip()):
         return ""
-    if not header.lower().startswith(BEARER):
-        return None
     return header[len(BEARER) :].strip() or None
 
 

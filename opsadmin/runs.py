@@ -31,7 +31,7 @@ class Actor:
     @classmethod
     def for_user(cls, user, token=None):
         label = f"{user.get_username()} (token {token.prefix})" if token else user.get_username()
-        return cls(label, user)
+        return cls(label[: OpsRun._meta.get_field("actor").max_length], user)
 
 
 class InvalidArguments(Exception):
@@ -48,6 +48,8 @@ class OperationFailed(Exception):
 
 def validate(operation, data):
     """The form's cleaned data for `data`, or InvalidArguments with every field error."""
+    if nested := _nested_values(operation, data):
+        raise InvalidArguments(nested)
     form = operation.form_class(data)
     if not form.is_valid():
         raise InvalidArguments({field: [str(m) for m in messages] for field, messages in form.errors.items()})
@@ -76,17 +78,20 @@ def submit(operation, data, *, actor, door, background=None, on_progress=None):
 
         transaction.on_commit(lambda: perform_run.enqueue(run.pk))
         return run
-    return perform(run, operation, on_progress)
+    return perform(run, operation, on_progress, cleaned)
 
 
-def perform(run, operation, on_progress=None):
+def perform(run, operation, on_progress=None, cleaned=None):
     """Do the work of a recorded run and record how it ended. Never raises for the operation's errors."""
     if run.status != OpsRun.Status.RUNNING:
         run.status, run.started_at = OpsRun.Status.RUNNING, timezone.now()
         run.save(update_fields=["status", "started_at"])
     try:
-        cleaned = validate(operation, run.arguments)
+        if cleaned is None:  # a queued run: validated again against the catalog as it is now
+            cleaned = validate(operation, run.arguments)
         report = operation.function(**cleaned, actor=run.actor, progress=_progress_recorder(run, on_progress))
+        failed = getattr(report, "ok", True) is False  # some of its steps failed: so did the run
+        summary, result = report.summary, dataclasses.asdict(report)
     except OperationFailed as error:
         _finish(run, OpsRun.Status.FAILED, error=str(error), summary=str(error))
     except InvalidArguments as invalid:  # valid when queued, no longer when the worker got to it
@@ -96,16 +101,8 @@ def perform(run, operation, on_progress=None):
         logger.exception("ops run %s (%s) crashed", run.pk, run.operation)
         _finish(run, OpsRun.Status.FAILED, error="".join(traceback.format_exception_only(error)).strip())
     else:
-        # A report can say some of its steps failed (ok=False): the run failed, its result still shows what was done.
-        failed = getattr(report, "ok", True) is False
         status = OpsRun.Status.FAILED if failed else OpsRun.Status.SUCCEEDED
-        _finish(
-            run,
-            status,
-            summary=report.summary,
-            result=dataclasses.asdict(report),
-            error=report.summary if failed else "",
-        )
+        _finish(run, status, summary=summary, result=result, error=summary if failed else "")
     return run
 
 
@@ -119,11 +116,31 @@ def _progress_recorder(run, on_progress=None):
     """A callable the operation uses to publish progress (a small dict) on its run row."""
 
     def record(**progress):
+        run.progress = progress
         OpsRun.objects.filter(pk=run.pk).update(progress=progress)
         if on_progress is not None:
             on_progress(**progress)
 
     return record
+
+
+def takes_a_list(field):
+    """Whether a form field takes several values: a multiple-choice widget, or a field that says so."""
+    return getattr(field.widget, "allow_multiple_selected", False) or getattr(field, "takes_a_list", False)
+
+
+def _nested_values(operation, data):
+    """{field: [message]} for JSON objects or lists where the form expects one value (or a list of values)."""
+    errors = {}
+    for name, field in operation.form_class.base_fields.items():
+        value = data.get(name) if hasattr(data, "get") else None
+        if getattr(data, "getlist", None) is not None or value is None:
+            continue  # a form POST: values are strings
+        multiple = takes_a_list(field)
+        values = value if multiple and isinstance(value, list) else [value]
+        if isinstance(value, dict) or any(isinstance(item, dict | list) for item in values):
+            errors[name] = ["Enter a list of values." if multiple else "Enter a single value, not a list or an object."]
+    return errors
 
 
 def _arguments(operation, data):
@@ -132,6 +149,6 @@ def _arguments(operation, data):
     arguments = {}
     for name, field in operation.form_class.base_fields.items():
         if name in data:
-            multiple = getlist is not None and getattr(field.widget, "allow_multiple_selected", False)
+            multiple = getlist is not None and takes_a_list(field)
             arguments[name] = getlist(name) if multiple else data[name]
     return arguments

@@ -128,8 +128,10 @@ else:
         for alias, prefix in CACHE_KEY_PREFIXES.items()
     }
 
-# Sessions live in the database, never in a cache that an operator may clear.
+# Sessions live in the database, never in a cache that an operator may clear. Messages go
+# there too, not in a cookie: a new API token is shown once in a message.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -36,6 +36,10 @@ class InstanceAdmin(ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        # Deleting a drained instance's row would resume it on its next heartbeat, unaudited.
+        return False
+
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("opsadmin.view_ops")
 

@@ -20,7 +20,7 @@ from unfold.widgets import (
 
 from opsadmin.models import OpsRun
 from opsadmin.operations.declaration import WRITES
-from opsadmin.runs import Actor, InvalidArguments, submit
+from opsadmin.runs import Actor, InvalidArguments, submit, takes_a_list
 
 
 def styled(form):
@@ -58,7 +58,7 @@ class OperationPage(UnfoldSiteViewMixin, FormView):
         initial = {}
         for name, field in form_class.base_fields.items():
             if name in self.request.GET:
-                multiple = getattr(field.widget, "allow_multiple_selected", False)
+                multiple = takes_a_list(field)
                 initial[name] = self.request.GET.getlist(name) if multiple else self.request.GET[name]
         return initial
 

@@ -25,6 +25,12 @@ class ApiTokenAdmin(ModelAdmin):
     autocomplete_fields = ("user",)
     actions = ["revoke"]
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # A token acts with its user's permissions: only a superuser may issue one for someone else.
+        if db_field.name == "user" and not request.user.is_superuser:
+            kwargs["queryset"] = db_field.related_model.objects.filter(pk=request.user.pk)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     def has_change_permission(self, request, obj=None):
         # Existing tokens are read-only: revoke and create a new one instead.
         return obj is None and super().has_change_permission(request, obj)

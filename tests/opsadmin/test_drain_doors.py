@@ -5,7 +5,7 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
@@ -195,3 +195,34 @@ def test_audit_log_cannot_be_edited_or_deleted(instance):
     client.post(reverse("admin:opsadmin_opsrun_delete", args=[run.pk]), {"post": "yes"})
     assert OpsRun.objects.filter(pk=run.pk).exists()
     assert client.get(reverse("admin:opsadmin_opsrun_add")).status_code == 403
+
+
+def test_a_non_ascii_digit_in_before_is_a_400_not_a_500(instance):
+    viewer = session_client(user_in("Ops viewers"))
+    assert viewer.get("/api/ops/runs/?before=%C2%B2").status_code == 400
+
+
+def test_json_objects_where_a_value_is_expected_are_refused(instance):
+    client = session_client(user_in("Ops operators"))
+    response = post_json(client, DRAIN_URL, {"instances": [instance.pk], "action": {"a": 1}})
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"action": ["Enter a single value, not a list or an object."]}
+    nested = post_json(client, DRAIN_URL, {"instances": [[instance.pk]], "action": "drain"})
+    assert nested.json()["fields"] == {"instances": ["Enter a list of values."]}
+    assert not OpsRun.objects.exists()
+
+
+def test_a_proxy_basic_auth_header_does_not_hide_the_staff_session(instance):
+    client = session_client(user_in("Ops viewers"))
+    assert client.get("/api/ops/instances/", HTTP_AUTHORIZATION="Basic dXNlcjpwdw==").status_code == 200
+
+
+def test_staff_issue_tokens_only_for_themselves_unless_superuser():
+    staff = user_in(username="staffer")
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=["add_apitoken", "view_apitoken"]))
+    other = user_in("Ops operators", username="boss")
+    client = session_client(staff)
+    client.post(reverse("admin:opsadmin_apitoken_add"), {"user": other.pk, "name": "borrowed"})
+    assert not ApiToken.objects.filter(user=other).exists()
+    client.post(reverse("admin:opsadmin_apitoken_add"), {"user": staff.pk, "name": "mine"})
+    assert ApiToken.objects.filter(user=staff).exists()

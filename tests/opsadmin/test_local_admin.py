@@ -35,7 +35,9 @@ def test_generates_a_password_once_and_prints_it_every_run(local_state):
 def test_password_from_the_environment_wins(monkeypatch):
     ensure_admin()
     monkeypatch.setenv("PORTAL_ADMIN_PASSWORD", "correct horse battery")
-    assert "from PORTAL_ADMIN_PASSWORD" in ensure_admin()
+    output = ensure_admin()
+    assert "password from $PORTAL_ADMIN_PASSWORD" in output
+    assert "correct horse battery" not in output  # a secret from the environment is not echoed
     assert authenticate(username="admin", password="correct horse battery")
 
 

@@ -81,7 +81,11 @@ def test_command_json(operator):
 
 @pytest.mark.parametrize(
     ("arguments", "message"),
-    [(["nobody"], "no user named 'nobody'"), (["operator", "--expires-days", "0"], "1 or more")],
+    [
+        (["nobody"], "no user named 'nobody'"),
+        (["operator", "--expires-days", "0"], "between 1 and 36500"),
+        (["operator", "--expires-days", "3000000"], "between 1 and 36500"),
+    ],
 )
 def test_command_bad_usage_exits_2_and_creates_nothing(operator, arguments, message):
     with pytest.raises(CommandError, match=message) as error:

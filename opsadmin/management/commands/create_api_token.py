@@ -8,6 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from opsadmin.tokens import issue_token
 
+MAX_EXPIRES_DAYS = 36_500  # a century: beyond that, leave the expiry empty (never)
+
 
 class Command(BaseCommand):
     help = "Create an API token for USERNAME and print it once (only its digest is stored)."
@@ -19,8 +21,8 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print a JSON object instead of the bare token.")
 
     def handle(self, *args, username, name, expires_days, **options):
-        if expires_days is not None and expires_days < 1:
-            raise CommandError("--expires-days must be 1 or more", returncode=2)
+        if expires_days is not None and not 1 <= expires_days <= MAX_EXPIRES_DAYS:
+            raise CommandError(f"--expires-days must be between 1 and {MAX_EXPIRES_DAYS}", returncode=2)
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"no user named {username!r}", returncode=2)

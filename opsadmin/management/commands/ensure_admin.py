@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from opsadmin.local_admin import ensure_local_admin
+from opsadmin.local_admin import PASSWORD_ENV, ensure_local_admin
 
 
 class Command(BaseCommand):
@@ -14,7 +14,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         account = ensure_local_admin()
         state = "created" if account.created else "exists"
-        if account.password is None:
+        if account.source == PASSWORD_ENV:
+            self.stdout.write(f"Admin user '{account.username}' {state}; password from ${PASSWORD_ENV}.")
+        elif account.password is None:
             self.stdout.write(f"Admin user '{account.username}' {state}; password {account.source}.")
         else:
             self.stdout.write(

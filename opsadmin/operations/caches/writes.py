@@ -78,6 +78,7 @@ class TickerListField(forms.Field):
     """Tickers as a list, repeated values or one comma-separated string; each canonical and a listed Stock."""
 
     widget = forms.TextInput
+    takes_a_list = True  # also from JSON and the command line, as well as one comma-separated string
 
     def to_python(self, value):
         if value in self.empty_values:

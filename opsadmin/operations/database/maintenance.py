@@ -135,8 +135,13 @@ def _create_statements(declared):
     if isinstance(index, models.Index):
         return [str(index.create_sql(apps.get_model(declared.model), editor, concurrently=True))]
     if _CREATE_INDEX.match(declared.create_sql):  # field indexes, partial or expression unique constraints
-        return [_CREATE_INDEX.sub(r"CREATE \1INDEX CONCURRENTLY ", declared.create_sql, count=1)]
+        return [_concurrently(declared.create_sql)]
     return _constraint_statements(declared, editor)
+
+
+def _concurrently(create_sql):
+    """A plain CREATE [UNIQUE] INDEX statement, made to build without blocking writes."""
+    return _CREATE_INDEX.sub(r"CREATE \1INDEX CONCURRENTLY ", create_sql, count=1)
 
 
 def _constraint_statements(declared, editor):
@@ -173,18 +178,12 @@ def create_suggested_indexes(names, *, dry_run=False, progress=None):
     Meta.indexes if it should stay (drift lists it as undeclared until then).
     """
     started = time.monotonic()
+    wanted = _unique_names(names)
     proposed = {suggestion.name: suggestion for suggestion in suggestions.suggest_indexes()}
-    unknown = [name for name in _unique_names(names) if name not in proposed]
-    if unknown:
+    if unknown := [name for name in wanted if name not in proposed]:
         raise UnknownNames("not a current index suggestion", unknown)
     steps = [
-        IndexStep(
-            CREATE,
-            name,
-            proposed[name].table,
-            [_CREATE_INDEX.sub(r"CREATE \1INDEX CONCURRENTLY ", proposed[name].create_sql, count=1)],
-        )
-        for name in _unique_names(names)
+        IndexStep(CREATE, name, proposed[name].table, [_concurrently(proposed[name].create_sql)]) for name in wanted
     ]
     if not dry_run and steps:
         with maintenance_session(builds=True) as session:

@@ -138,6 +138,8 @@ def suggest_indexes(queries=None, *, min_calls=None, min_mean_ms=None, limit=20,
     Only single SELECT (or WITH) statements are considered. Without hypopg (or, for the
     default queries, pg_stat_statements) the answer is empty.
     """
+    if connection.vendor != "postgresql":
+        return []  # hypopg and pg_stat_statements are PostgreSQL's
     if queries is not None and not (queries := [query for query in queries if _plannable(query)]):
         return []
     ready = {status.name for status in extension_status() if status.ready}
