@@ -4,8 +4,9 @@ pytest-django loads the settings before any conftest runs, so a run's database a
 are chosen by the environment of the pytest process. Hence two pytest processes:
 
 1. SQLite + local-memory cache: DATABASE_URL and REDIS_URL removed; `-m "not postgres and not redis"`.
-2. PostgreSQL + Redis: DATABASE_URL/REDIS_URL from the environment when set, else throwaway
-   servers from tests/services.py; `-m "not sqlite"`.
+2. PostgreSQL + Redis: DATABASE_URL from the environment when set (pytest-django makes its
+   own test database there), else a throwaway server; Redis always a throwaway server, since
+   the tests empty the cache database before each test; `-m "not sqlite"`.
 
 Usage: python -m tests.matrix [pytest args]     (the args go to both passes; a `-m EXPR`
 among them narrows each pass's own selection instead of replacing it)

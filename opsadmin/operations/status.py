@@ -41,9 +41,9 @@ def _health():
 @status_section("instances")
 def _instances():
     instances = instances_status()
-    states = [instance["state"] for instance in instances]
+    states = [instance["state"] for instance in instances if instance["serves_traffic"]]
     return {
-        "ok": "serving" in states or not instances,
+        "ok": "serving" in states or not states,
         "serving": states.count("serving"),
         "draining": states.count("draining"),
         "gone": states.count("gone"),

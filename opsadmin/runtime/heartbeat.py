@@ -10,9 +10,7 @@ import threading
 
 from django.db import connection
 
-from opsadmin.runtime.instances import TASK, WEB, heartbeat_interval, record_heartbeat
-
-TASK_WORKER_PORT = "worker"  # task workers have no port: each host's workers form the instance "host:worker"
+from opsadmin.runtime.instances import TASK, TASK_WORKER_PORT, WEB, heartbeat_interval, record_heartbeat
 
 
 class HeartbeatMiddleware:

@@ -32,6 +32,7 @@ from opsadmin.models import Instance, InstanceWorker
 logger = logging.getLogger(__name__)
 
 SERVING, DRAINING, GONE = "serving", "draining", "gone"  # instance states
+TASK_WORKER_PORT = "worker"  # task workers have no port: each host's workers form the instance "host:worker"
 ALIVE = "alive"  # worker states: ALIVE or GONE
 WEB, TASK = InstanceWorker.Kind.WEB.value, InstanceWorker.Kind.TASK.value
 SHORT_COMMIT = 7
@@ -267,8 +268,8 @@ def _id_list(ids, shown=5):
 
 
 def known_instance_ids():
-    """Every recorded instance id, for validating what a caller asks to drain."""
-    return list(Instance.objects.order_by("pk").values_list("pk", flat=True))
+    """Every serving instance id (not the task workers'), for validating what a caller asks to drain."""
+    return list(Instance.objects.exclude(port=TASK_WORKER_PORT).order_by("pk").values_list("pk", flat=True))
 
 
 def drain(instance_ids, actor_label):
@@ -333,6 +334,7 @@ class InstanceStatus:
     drain_requested_at: datetime | None
     drained_by: str
     workers: list[WorkerStatus]
+    serves_traffic: bool  # False for a host's task workers: no load balancer sends them requests
 
     def to_dict(self):
         """A JSON-ready dict: datetimes as ISO 8601 strings."""
@@ -389,6 +391,7 @@ def list_instances(now=None):
                 drain_requested_at=instance.drain_requested_at,
                 drained_by=instance.drained_by,
                 workers=workers,
+                serves_traffic=instance.port != TASK_WORKER_PORT,
             )
         )
     return result

@@ -8,7 +8,10 @@ from django.core.cache import caches
 from django.core.management.base import CommandError
 
 from opsadmin.cli import WriteCommand
+from opsadmin.operations.caches.clearing import runs_in_process
 from opsadmin.operations.caches.inventory import redis_target
+from opsadmin.operations.declaration import get_write
+from opsadmin.runs import InvalidArguments, validate
 
 
 class Command(WriteCommand):
@@ -31,10 +34,28 @@ class Command(WriteCommand):
         else:
             if options["all"] and options["pattern"]:
                 raise CommandError("--all clears whole aliases; give --pattern with one --alias", returncode=2)
+            if options["pattern"] == "":
+                raise CommandError("--pattern is empty; leave it out to clear the whole alias", returncode=2)
             aliases = list(settings.CACHES) if options["all"] else [options["alias"]]
             data = {"pattern": options["pattern"] or "", "dry_run": options["dry_run"]}
-            runs = [self.run_write("clear_cache", {**data, "alias": alias}, options) for alias in aliases]
+            forms = [{**data, "alias": alias} for alias in aliases]
+            for form_data in forms:  # every alias checked before any is cleared: nothing half done
+                self.check_clearable(form_data)
+            runs = [self.run_write("clear_cache", form_data, options) for form_data in forms]
         self.exit_for(runs)
+
+    def check_clearable(self, form_data):
+        """Bad arguments, or a local-memory cache (it lives in each server process, not in this one), exit 2."""
+        try:
+            cleaned = validate(get_write("clear_cache"), form_data)
+        except InvalidArguments as invalid:
+            raise CommandError(str(invalid), returncode=2) from None
+        if runs_in_process(cleaned["alias"]):
+            raise CommandError(
+                f"{cleaned['alias']} is a local-memory cache: each server process has its own, and this command "
+                "would only clear its own. Clear it from the Caches page or the API of the running portal.",
+                returncode=2,
+            )
 
     def flush_data(self, options):
         """--yes stands for typing the database number; without it, say which database would go."""

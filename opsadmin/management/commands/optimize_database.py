@@ -5,8 +5,12 @@ Advice (unused or duplicate indexes, suggestions, a missing extension) is printe
 an error.
 """
 
+from django.core.management.base import CommandError
+
 from opsadmin.cli import WriteCommand
 from opsadmin.operations.database.analysis import analyze_database
+from opsadmin.operations.declaration import get_write
+from opsadmin.runs import InvalidArguments, validate
 
 
 class Command(WriteCommand):
@@ -24,11 +28,15 @@ class Command(WriteCommand):
         )
 
     def handle(self, *args, **options):
-        self.analysis = analyze_database()
+        try:  # bad arguments exit 2 before the (not free) analysis
+            validate(get_write(self.operation_name), self.form_data(options))
+        except InvalidArguments as invalid:
+            raise CommandError(str(invalid), returncode=2) from None
         self.quiet = options["verbosity"] == 0
         if not options["json"] and not self.quiet:
-            self.stdout.write(self.analysis.summary)
-            for line in self.analysis.advice:
+            analysis = analyze_database()
+            self.stdout.write(analysis.summary)
+            for line in analysis.advice:
                 self.stdout.write(f"  advice: {line}")
         return super().handle(*args, **options)
 
@@ -36,12 +44,10 @@ class Command(WriteCommand):
         return {"dry_run": options["dry_run"], "indexes": options["index"]}
 
     def json_payload(self, run):
-        analysis = {
-            "summary": self.analysis.summary,
-            "problems": self.analysis.problems,
-            "advice": self.analysis.advice,
-        }
-        return {**super().json_payload(run), "analysis": analysis}
+        """The run, and the analysis as it stands after it (its advice included)."""
+        analysis = analyze_database()
+        summary = {"summary": analysis.summary, "problems": analysis.problems, "advice": analysis.advice}
+        return {**super().json_payload(run), "analysis": summary}
 
     def render(self, run):
         if self.quiet:
@@ -52,9 +58,8 @@ class Command(WriteCommand):
         self.stdout.write(run.summary)
 
     def problem(self, run):
+        """Declared indexes still missing or invalid (on a dry run: now), or a failed step: exit 1."""
         result = run.result
-        if result["dry_run"]:
-            return None
         if result["problems_remaining"] or not result["ok"]:
             left = result["still_missing"] + result["still_invalid"] + result["failed"] + result["failed_tables"]
             return f"declared indexes still missing or invalid, or a step failed: {', '.join(left)}"

@@ -174,7 +174,7 @@ def run_index_steps(session, steps, progress):
             logger.warning("index %s of %s failed: %s", step.action, step.name, step.error)
             if before is not None:
                 # A failed CREATE leaves nothing of its own behind; a failed REINDEX only its invalid copies.
-                step.cleanup = _drop_leftovers(conn, table, before, only_invalid=step.action == REBUILD)
+                step.cleanup = _drop_leftovers(conn, table, before, step.name, only_invalid=step.action == REBUILD)
         else:
             step.status = DONE
         step.seconds = since(started)
@@ -201,8 +201,11 @@ def run_table_steps(session, steps, progress):
             step.status = DONE
         step.seconds = since(started)
     if session.connection.vendor == "sqlite" and steps:
-        with session.connection.cursor() as cursor:
-            cursor.execute("PRAGMA optimize")
+        try:
+            with session.connection.cursor() as cursor:
+                cursor.execute("PRAGMA optimize")
+        except DatabaseError:  # an optimisation hint: the ANALYZEs above are what was asked
+            logger.warning("PRAGMA optimize failed after ANALYZE", exc_info=True)
 
 
 def _indexes_on(conn, table):
@@ -217,15 +220,17 @@ def _indexes_on(conn, table):
         return {oid: (schema, name, valid) for oid, schema, name, valid in cursor.fetchall()}
 
 
-def _drop_leftovers(conn, table, before, *, only_invalid):
-    """Drop the indexes a failed step left on `table` (those not there before it); say what was done."""
+def _drop_leftovers(conn, table, before, name_built, *, only_invalid):
+    """Drop what a failed step left on `table`: new indexes under the name it built (or REINDEX's
+    `<name>_ccnew*`), never another session's new index on the same table; say what was done."""
     try:
         after = _indexes_on(conn, table)
     except DatabaseError as error:
         return f"could not look for leftovers: {_first_line(error)}"
     notes = []
     for oid, (schema, name, valid) in after.items():
-        if oid in before or (valid and only_invalid):
+        ours = name == name_built or name.startswith(f"{name_built}_ccnew")
+        if oid in before or not ours or (valid and only_invalid):
             continue
         state = "valid" if valid else "INVALID"
         try:
@@ -265,18 +270,24 @@ class _ProgressPoller:
     def run(self):
         try:
             while not self.stop.wait(PROGRESS_INTERVAL):
-                with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-                    cursor.execute(
-                        f"SELECT {', '.join(self.COLUMNS)} FROM pg_stat_progress_create_index WHERE pid = %s",
-                        [self.pid],
-                    )
-                    row = cursor.fetchone()
+                try:
+                    row = self.poll()
+                except Exception:  # one failed poll (a busy catalog, a dropped connection): try again next time
+                    logger.exception("polling the progress of %s failed", self.where["index"])
+                    connections.close_all()
+                    continue
                 if row and not self.stop.is_set():
                     self.publish(dict(zip(self.COLUMNS, row, strict=True)))
-        except Exception:
-            logger.exception("polling the progress of %s failed", self.where["index"])
         finally:
             connections.close_all()  # this thread's connections only
+
+    def poll(self):
+        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+            cursor.execute("SET statement_timeout = '2s'")  # never holds up the build's end (join)
+            cursor.execute(
+                f"SELECT {', '.join(self.COLUMNS)} FROM pg_stat_progress_create_index WHERE pid = %s", [self.pid]
+            )
+            return cursor.fetchone()
 
     def publish(self, row):
         percent = _percent(row)

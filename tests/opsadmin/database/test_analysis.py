@@ -23,7 +23,7 @@ from opsadmin.operations.database.analysis import (
 )
 from stocks.models import DailyBar, Stock
 from stocks.seeding import seed_stocks
-from tests.services import skip_or_fail
+from tests.opsadmin.database.extensions import require_extensions
 from tests.stocks.factories import make_stock
 
 pytestmark = pytest.mark.django_db
@@ -258,12 +258,6 @@ def test_a_big_table_read_by_sequential_scans_is_reported():
 
 
 # --- Suggestions (PostgreSQL, pg_stat_statements and hypopg) --------------------------------
-
-
-def require_extensions(*wanted):
-    for status in suggestions.extension_status():
-        if status.name in wanted and not status.ready:
-            skip_or_fail(f"needs {status.name}: {status.problem}. {status.how_to_enable}")
 
 
 @pytest.fixture
