@@ -59,12 +59,6 @@ class OpsRun(models.Model):
     def __str__(self):
         return f"{self.operation} #{self.pk} ({self.status})"
 
-    @property
-    def duration(self):
-        if self.finished_at is None:
-            return None
-        return self.finished_at - self.started_at
-
 
 class ApiToken(models.Model):
     """A bearer token for the ops API, acting as its user with that user's permissions.

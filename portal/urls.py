@@ -1,4 +1,4 @@
-"""URL map of the portal: the admin site; later issues add the ops and scanner APIs."""
+"""URL map of the portal: the admin site, the load-balancer health endpoints, the ops JSON API."""
 
 from django.contrib import admin
 from django.urls import include, path

@@ -1,13 +1,12 @@
 """Admin for the market data: fast change lists at millions of rows."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from unfold.admin import ModelAdmin
 from unfold.decorators import action
 
+from opsadmin.admin.operation_page import submit_from_admin
 from opsadmin.admin.pagination import EstimatedCountPaginator
-from opsadmin.models import OpsRun
 from opsadmin.operations.declaration import get_write
-from opsadmin.runs import Actor, InvalidArguments, submit
 from stocks.models import DailyBar, Membership, Stock
 from stocks.tickers import TICKER_PATTERN
 
@@ -64,19 +63,9 @@ class StockAdmin(ModelAdmin):
 
     @action(description="Invalidate cached data of selected stocks", permissions=["clear_cache"])
     def invalidate_cached_data(self, request, queryset):
-        tickers = list(queryset.values_list("ticker", flat=True))
-        try:
-            run = submit(
-                get_write("invalidate_stocks"),
-                {"tickers": tickers},
-                actor=Actor.for_user(request.user),
-                door=OpsRun.Door.ADMIN,
-            )
-        except InvalidArguments as invalid:
-            self.message_user(request, str(invalid), messages.ERROR)
-            return
-        level = messages.SUCCESS if run.status == OpsRun.Status.SUCCEEDED else messages.ERROR
-        self.message_user(request, run.summary or run.error, level)
+        submit_from_admin(
+            self, request, "invalidate_stocks", {"tickers": list(queryset.values_list("ticker", flat=True))}
+        )
 
 
 @admin.register(DailyBar)

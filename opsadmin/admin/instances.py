@@ -1,14 +1,14 @@
 """Instances in the admin: which processes serve, and the Drain / Resume actions."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
 from opsadmin.admin.dashboard import STATUS_VARIANTS
-from opsadmin.models import Instance, OpsRun
+from opsadmin.admin.operation_page import submit_from_admin
+from opsadmin.models import Instance
 from opsadmin.operations.declaration import get_write
 from opsadmin.operations.instances import DRAIN, RESUME
-from opsadmin.runs import Actor, InvalidArguments, submit
 from opsadmin.runtime.instances import instance_state
 
 
@@ -63,11 +63,6 @@ class InstanceAdmin(ModelAdmin):
         self._run_drain(request, queryset, RESUME)
 
     def _run_drain(self, request, queryset, what):
-        data = {"instances": list(queryset.values_list("pk", flat=True)), "action": what}
-        try:
-            run = submit(get_write("drain"), data, actor=Actor.for_user(request.user), door=OpsRun.Door.ADMIN)
-        except InvalidArguments as invalid:
-            self.message_user(request, str(invalid), messages.ERROR)
-            return
-        level = messages.SUCCESS if run.status == OpsRun.Status.SUCCEEDED else messages.ERROR
-        self.message_user(request, run.summary or run.error, level)
+        submit_from_admin(
+            self, request, "drain", {"instances": list(queryset.values_list("pk", flat=True)), "action": what}
+        )

@@ -19,7 +19,7 @@ from unfold.widgets import (
 )
 
 from opsadmin.models import OpsRun
-from opsadmin.operations.declaration import WRITES
+from opsadmin.operations.declaration import WRITES, get_write
 from opsadmin.runs import Actor, InvalidArguments, submit, takes_a_list
 
 
@@ -35,6 +35,27 @@ def styled(form):
         elif isinstance(field, forms.CharField):
             field.widget = UnfoldAdminTextInputWidget()
     return form
+
+
+def outcome_message(operation, run):
+    """(messages level, text) telling staff how a submitted run went: the page's and the admin actions'."""
+    if run.status == OpsRun.Status.QUEUED:
+        return messages.INFO, f"{operation.title}: queued as run #{run.pk}; its page follows it."
+    if run.status == OpsRun.Status.SUCCEEDED:
+        return messages.SUCCESS, run.summary or "Done."
+    return messages.ERROR, f"{operation.title} failed: {run.error}"
+
+
+def submit_from_admin(model_admin, request, operation_name, data):
+    """An admin action's door: submit the declared write, then say how it went (or why it was refused)."""
+    operation = get_write(operation_name)
+    try:
+        run = submit(operation, data, actor=Actor.for_user(request.user), door=OpsRun.Door.ADMIN)
+    except InvalidArguments as invalid:
+        model_admin.message_user(request, str(invalid), messages.ERROR)
+        return
+    level, text = outcome_message(operation, run)
+    model_admin.message_user(request, text, level)
 
 
 class OperationPage(UnfoldSiteViewMixin, FormView):
@@ -75,10 +96,6 @@ class OperationPage(UnfoldSiteViewMixin, FormView):
                 for error in errors:
                     form.add_error(field if field in form.fields else None, error)
             return self.form_invalid(form)
-        if run.status == OpsRun.Status.QUEUED:
-            messages.info(self.request, f"{self.operation.title}: queued as run #{run.pk}; this page follows it.")
-        elif run.status == OpsRun.Status.SUCCEEDED:
-            messages.success(self.request, run.summary or "Done.")
-        else:
-            messages.error(self.request, f"{self.operation.title} failed: {run.error}")
+        level, text = outcome_message(self.operation, run)
+        messages.add_message(self.request, level, text)
         return redirect(reverse("admin:opsadmin_opsrun_change", args=[run.pk]))

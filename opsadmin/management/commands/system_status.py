@@ -36,6 +36,14 @@ class Command(BaseCommand):
         )
         for instance in instances["instances"]:
             self.stdout.write(f"  {instance['id']:<28} {instance['state']:<9} {instance['version']}")
+        database = sections["database"]
+        broken = database["missing_indexes"] + database["invalid_indexes"]
+        self.stdout.write(
+            f"Database: {'declared indexes ok' if database['ok'] else 'index problems: ' + ', '.join(broken)}"
+        )
+        caches = sections["caches"]
+        ratio = "n/a" if caches["hit_ratio"] is None else f"{caches['hit_ratio']:.1%}"
+        self.stdout.write(f"Caches: hit ratio {ratio}" + "".join(f"; {error}" for error in caches["errors"]))
         runs = sections["runs"]
         self.stdout.write(f"Ops runs: {runs['running']} running, {runs['failed_last_24h']} failed in the last 24 h")
         for run in runs["recent"]:
