@@ -6,11 +6,12 @@ from django.contrib import admin
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin
 
+from opsadmin.admin.readonly import ReadOnlyAdminMixin
 from opsadmin.models import OpsRun
 
 
 @admin.register(OpsRun)
-class OpsRunAdmin(ModelAdmin):
+class OpsRunAdmin(ReadOnlyAdminMixin, ModelAdmin):
     change_form_template = "opsadmin/opsrun_change_form.html"
     list_display = ("id", "operation", "status", "door", "actor", "summary", "started_at", "finished_at")
     list_filter = ("status", "operation", "door")
@@ -31,15 +32,6 @@ class OpsRunAdmin(ModelAdmin):
         "finished_at",
     )
     exclude = ("arguments", "progress", "result")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Arguments")
     def pretty_arguments(self, run):

@@ -6,6 +6,7 @@ from unfold.decorators import action, display
 
 from opsadmin.admin.dashboard import STATUS_VARIANTS
 from opsadmin.admin.operation_page import submit_from_admin
+from opsadmin.admin.readonly import ReadOnlyAdminMixin
 from opsadmin.models import Instance
 from opsadmin.operations.declaration import get_write
 from opsadmin.operations.instances import DRAIN, RESUME
@@ -13,7 +14,9 @@ from opsadmin.runtime.instances import instance_state
 
 
 @admin.register(Instance)
-class InstanceAdmin(ModelAdmin):
+class InstanceAdmin(ReadOnlyAdminMixin, ModelAdmin):
+    """Read-only: deleting a drained instance's row would resume it on its next heartbeat, unaudited."""
+
     list_display = ("id", "state", "version", "worker_count", "started_at", "last_seen_at", "drained_by")
     readonly_fields = (
         "id",
@@ -29,16 +32,6 @@ class InstanceAdmin(ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("workers")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # Deleting a drained instance's row would resume it on its next heartbeat, unaudited.
-        return False
 
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("opsadmin.view_ops")

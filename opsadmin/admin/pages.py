@@ -5,7 +5,6 @@ from unfold.views import UnfoldSiteViewMixin
 
 from opsadmin.operations.caches.inventory import cache_panels, session_storage
 from opsadmin.operations.database.analysis import analyze_database
-from opsadmin.operations.database.drift import declared_indexes
 from opsadmin.operations.health import health_status
 
 
@@ -29,7 +28,7 @@ class DatabasePage(UnfoldSiteViewMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         analysis = analyze_database()
-        declared = {index.name for index in declared_indexes()}
+        declared = set(analysis.declared)
         duplicates = {row.name: row.covered_by for row in analysis.duplicate_indexes or ()}
         unused = {row.name for row in analysis.unused_indexes or ()}
         indexes = [

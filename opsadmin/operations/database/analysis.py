@@ -39,6 +39,7 @@ class DatabaseAnalysis:
     vendor: str
     summary: str
     problems: list[str]  # declared indexes missing or invalid
+    declared: list[str]  # the names of every index the models declare
     advice: list[str]
     not_available: list[str]  # "<section>: <why>", for each section left None
     drift: IndexDrift
@@ -77,6 +78,7 @@ def analyze_database():
         vendor=connection.vendor,
         summary="",
         problems=[],
+        declared=[index.name for index in declared],
         advice=[],
         not_available=[],
         drift=drift.index_drift(indexes, declared),
