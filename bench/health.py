@@ -19,7 +19,6 @@ Prints:
 """
 
 import argparse
-import contextlib
 import http.client
 import os
 import re
@@ -34,48 +33,23 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-GUNICORN_FLAGS = ["--workers", "2", "--worker-class", "gthread", "--threads", "4", "--no-control-socket"]
-GUNICORN_FLAGS += ["--log-level", "warning"]
+WORKERS, THREADS = 2, 4
 JSON = "application/json"
 PLAIN = "/bench/plain-health/"
 
 sys.path.insert(0, str(REPO))
-from tests.services import HangingServer, free_port, stop_process  # noqa: E402
+from tests.services import HangingServer, http  # noqa: E402
+from tests.services import gunicorn as serve  # noqa: E402
 
 
-@contextlib.contextmanager
 def gunicorn(app, environment, log):
-    port = free_port()
-    command = [str(BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", *GUNICORN_FLAGS]
-    with open(log, "ab") as output:
-        process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=output, stderr=output)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                sys.exit(f"gunicorn {app} exited; see {log}")
-            with contextlib.suppress(OSError):
-                request(port, "/")
-                break
-            if time.monotonic() > deadline:
-                sys.exit(f"gunicorn {app} did not answer within 30 s; see {log}")
-            time.sleep(0.1)
-        yield port
-    finally:
-        stop_process(process, timeout=15)
+    """The shared launcher (tests/services.py), with this benchmark's worker settings."""
+    return serve(environment, app=app, workers=WORKERS, threads=THREADS, log=log, extra=["--log-level", "warning"])
 
 
 def request(port, path, accept=JSON, timeout=30):
     """(status, body, seconds) of one GET on a new connection."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    start = time.perf_counter()
-    try:
-        connection.request("GET", path, headers={"Accept": accept})
-        response = connection.getresponse()
-        body = response.read()
-        return response.status, body, time.perf_counter() - start
-    finally:
-        connection.close()
+    return http(port, path, headers={"Accept": accept}, timeout=timeout)
 
 
 # --- load -----------------------------------------------------------------------------
@@ -210,7 +184,7 @@ def main():
         migrate = [sys.executable, "manage.py", "migrate", "--no-input", "-v0"]
         subprocess.run(migrate, cwd=REPO, env=environment, check=True)
 
-        print(f"gunicorn {' '.join(GUNICORN_FLAGS)}")
+        print(f"gunicorn: {WORKERS} gthread workers x {THREADS} threads")
         print(f"load: {client}, {args.connections} connections, {args.rounds} rounds of {args.seconds} s per target")
         cache_seconds = os.environ.get("PORTAL_READINESS_CACHE_SECONDS", "2")
         print(f"readiness verdicts reused for {cache_seconds} s (PORTAL_READINESS_CACHE_SECONDS)")

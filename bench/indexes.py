@@ -20,7 +20,7 @@ from common import django_on_postgres
 
 def shapes():
     """(name, queryset) for every query shape; the queryset is what the shape sends to the database."""
-    from stocks.models import Stock
+    from stocks.models import DailyBar, Stock
 
     active = Stock.objects.active().order_by("ticker")
     stock = active[active.count() // 2]  # a stock from the middle of the list
@@ -32,7 +32,7 @@ def shapes():
         ("screen(-volume, min_volume)", Stock.objects.screen(order_by="-volume", min_volume=1)),
         ("top_movers(up)", Stock.objects.top_movers(limit=10)),
         ("top_movers(down)", Stock.objects.top_movers(limit=10, direction="down")),
-        ("bars_between(1 month)", Stock.objects.bars_between(stock, end - datetime.timedelta(days=30), end)),
+        ("DailyBar.between(1 month)", DailyBar.objects.between(stock, end - datetime.timedelta(days=30), end)),
         ("export_rows() (all)", Stock.objects.active().order_by("ticker")),  # what export_rows() iterates
     ]
 

@@ -1,6 +1,7 @@
 from importlib import import_module
 
 from django.apps import AppConfig
+from django.conf import settings
 from django.contrib.admin.apps import AdminConfig
 
 
@@ -15,17 +16,24 @@ class OpsAdminConfig(AppConfig):
     label = "opsadmin"
     verbose_name = "Ops"
 
-    # Modules that register admin classes or declare operations when imported.
-    registering_modules = (
+    # The ops site's own model admins. Registered from here, not from opsadmin.admin's
+    # __init__: that package also holds the site class, which Django is still building then.
+    admin_modules = (
         "opsadmin.admin.audit",
         "opsadmin.admin.tokens",
         "opsadmin.admin.users",
         "opsadmin.admin.instances",
-        "opsadmin.operations.instances",
-        "opsadmin.operations.database.writes",
-        "opsadmin.operations.caches.writes",
     )
 
     def ready(self):
-        for module in self.registering_modules:
+        from opsadmin.runtime import heartbeat
+        from opsadmin.spine import channel, registry
+
+        registry.load(settings.PORTAL_CAPABILITIES)
+        if channel.tick not in heartbeat.ON_TICK:
+            heartbeat.ON_TICK.append(channel.tick)  # every process thread answers the command channel
+        import_module("opsadmin.health.checks")  # registers its system checks
+        for module in self.admin_modules:
             import_module(module)
+        # Last app to be ready, so every model admin is registered: add the capabilities' admin actions.
+        import_module("opsadmin.admin.actions").attach_declared_actions()

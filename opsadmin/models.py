@@ -1,4 +1,4 @@
-"""The ops portal's own records: the audit log of operations, API tokens, and the ops permissions."""
+"""The ops portal's own records: the audit log of operations, the fleet of instances, and the ops permissions."""
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -16,9 +16,11 @@ OPS_PERMISSIONS = [
 
 
 class OpsRun(models.Model):
-    """One write operation, recorded before it starts and updated when it ends.
+    """One write operation, recorded before it starts and updated until it ends (opsadmin.spine.runs).
 
-    A row left `running` after its process died is how a crash shows up.
+    Asked for (requested_at), started where it runs (started_at, ran_on), finished
+    (finished_at): three times kept apart, so a queued run shows how long it waited. A
+    row left `running` after its process died is how a crash shows up.
     """
 
     class Door(models.TextChoices):
@@ -28,64 +30,119 @@ class OpsRun(models.Model):
         TASK = "task", "Task worker"
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
+        REQUESTED = "requested", "Requested"  # recorded, not handed to where it runs yet
+        QUEUED = "queued", "Queued"  # handed over (task queue or command channel), not started
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        PARTLY_FAILED = "partly_failed", "Partly failed"  # some of its target processes failed or never answered
+
+    class Target(models.TextChoices):
+        HERE = "here", "Here"  # the process that took the request
+        TASK_WORKER = "task_worker", "Task worker"
+        EVERY_WEB_PROCESS = "every_web_process", "Every web process"
+        ONE_PROCESS = "one_process", "One process"
 
     operation = models.CharField(max_length=64)
     door = models.CharField(max_length=8, choices=Door.choices)
     actor = models.CharField(max_length=150, help_text="User name, token, or 'cli'.")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     arguments = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    target = models.CharField(max_length=20, choices=Target.choices, blank=True, help_text="Where it runs.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED)
     summary = models.CharField(max_length=500, blank=True)
     result = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     progress = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     error = models.TextField(blank=True)
-    started_at = models.DateTimeField(default=timezone.now)
+    ran_on = models.CharField(max_length=255, blank=True, help_text="The process that did the work.")
+    requested_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "ops run"
-        ordering = ["-started_at", "-id"]
+        ordering = ["-requested_at", "-id"]
         default_permissions = ("view",)
         permissions = OPS_PERMISSIONS
         indexes = [
-            models.Index(fields=["-started_at"], name="opsrun_recent_idx"),
-            models.Index(fields=["operation", "-started_at"], name="opsrun_operation_idx"),
+            models.Index(fields=["-requested_at"], name="opsrun_recent_idx"),
+            models.Index(fields=["operation", "-requested_at"], name="opsrun_operation_idx"),
         ]
 
     def __str__(self):
         return f"{self.operation} #{self.pk} ({self.status})"
 
+    @property
+    def finished(self):
+        return self.status in FINISHED_STATUSES
 
-class ApiToken(models.Model):
-    """A bearer token for the ops API, acting as its user with that user's permissions.
+    @property
+    def duration(self):
+        """Seconds from start to finish (or to now while running); None before it starts."""
+        if self.started_at is None:
+            return None
+        return ((self.finished_at or timezone.now()) - self.started_at).total_seconds()
 
-    Only a SHA-256 digest is stored; the token itself is shown once at creation.
-    `prefix` (the public first part of the token) finds the row without a scan.
+    @property
+    def problems(self):
+        """What the run left behind for someone to deal with (its report's `problems`)."""
+        return list((self.result or {}).get("problems") or []) if isinstance(self.result, dict) else []
+
+
+FINISHED_STATUSES = (OpsRun.Status.SUCCEEDED, OpsRun.Status.FAILED, OpsRun.Status.PARTLY_FAILED)
+
+
+class RunTarget(models.Model):
+    """One process a run was sent to over the command channel, and its answer.
+
+    The channel itself: each process reads its pending rows from its own thread
+    (opsadmin.spine.channel), does the work, and answers here; a row still open at
+    `expires_at` is marked as never answered.
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    name = models.CharField(max_length=100, help_text="What uses this token, e.g. 'deploy script'.")
-    prefix = models.CharField(max_length=16, unique=True, editable=False)
-    digest = models.CharField(max_length=64, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty means it does not expire.")
-    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        NO_ANSWER = "no_answer", "No answer"
+
+    # No index of its own: runtarget_run_process_uniq leads with run_id.
+    run = models.ForeignKey(OpsRun, on_delete=models.CASCADE, related_name="targets", db_index=False)
+    instance = models.CharField(max_length=255, help_text='The instance, "host:port".')
+    pid = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    summary = models.CharField(max_length=500, blank=True)
+    result = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    error = models.TextField(blank=True)
+    expires_at = models.DateTimeField(help_text="An answer later than this does not count.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        verbose_name = "API token"
-        ordering = ["-created_at"]
+        ordering = ["run", "instance", "pid"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "instance", "pid"], name="runtarget_run_process_uniq"),
+        ]
+        indexes = [
+            # Every process asks for its own pending work every second: only open rows are indexed.
+            models.Index(
+                fields=["instance", "pid"], name="runtarget_pending_idx", condition=models.Q(status="pending")
+            ),
+            # The sweep for targets that never answered.
+            models.Index(
+                fields=["expires_at"],
+                name="runtarget_open_idx",
+                condition=models.Q(status__in=["pending", "running"]),
+            ),
+        ]
 
     def __str__(self):
-        return f"{self.name} ({self.prefix}…)"
+        return f"run #{self.run_id} on {self.process}"
 
-    def is_usable(self, now=None):
-        now = now or timezone.now()
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+    @property
+    def process(self):
+        return f"{self.instance} pid {self.pid}"
 
 
 class Instance(models.Model):

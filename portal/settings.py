@@ -34,12 +34,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "health_check",
     "django_tasks_db",
+    "portal.accounts",
     "stocks",
     "opsadmin.apps.OpsAdminConfig",
 ]
 
 MIDDLEWARE = [
-    "opsadmin.health_endpoints.HealthProbeMiddleware",  # first: probes skip all other middleware
+    "opsadmin.health.views.HealthProbeMiddleware",  # first: probes skip all other middleware
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "opsadmin.runtime.heartbeat.HeartbeatMiddleware",
@@ -163,6 +164,22 @@ STORAGES = {
 PORTAL_HEARTBEAT_SECONDS = 5
 PORTAL_DRAIN_CACHE_SECONDS = 2
 PORTAL_INSTANCE_GONE_SECONDS = 60
+# The command channel: each process looks for work sent to it this often, and a process
+# that has not answered this long after a run was sent is reported as not answering.
+PORTAL_COMMAND_POLL_SECONDS = env_number("PORTAL_COMMAND_POLL_SECONDS", 1.0)
+PORTAL_COMMAND_TIMEOUT_SECONDS = env_number("PORTAL_COMMAND_TIMEOUT_SECONDS", 30.0)
+
+# The ops capabilities, each a package declaring itself in its `capability` module, in the
+# order the sidebar, the dashboard and `system_status` show them. Adding one is one line here.
+PORTAL_CAPABILITIES = [
+    "opsadmin.operations.health",
+    "opsadmin.operations.instances",
+    "opsadmin.operations.database",
+    "opsadmin.operations.caches",
+    "opsadmin.operations.runs",
+]
+# The largest JSON body the ops API reads (bytes); a larger one is answered 413.
+PORTAL_API_MAX_BODY_BYTES = 1024 * 1024
 
 LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "admin:index"
@@ -194,8 +211,9 @@ UNFOLD = {
 }
 
 # Health checks ----------------------------------------------------------------------
-# The one list of checks behind /health/ready/ (load balancers), /health/ (staff: every
-# check with status, message and timing) and `manage.py health_check health_ready`.
+# The platform's checks behind /health/ready/ (load balancers), /health/ (staff: every
+# check with status, message and timing) and `manage.py health_check health_ready`;
+# capabilities add their own after these (the database's "indexes").
 # Each entry: (name shown in the JSON, check class, its arguments, critical?).
 # A failing critical check makes readiness 503 "unavailable"; a failing non-critical one
 # keeps 200 with "degraded". Warnings (disk or memory nearly full, no task worker seen)
@@ -204,14 +222,17 @@ UNFOLD = {
 # PORTAL_CRITICAL_CHECKS=redis,cache:default makes more checks critical (names as below).
 PORTAL_HEALTH_CHECKS = [
     ("database", "health_check.checks.Database", {"alias": "default"}, True),
-    ("migrations", "opsadmin.health.Migrations", {"alias": "default"}, True),
-    ("draining", "opsadmin.health.Draining", {}, True),
+    ("migrations", "opsadmin.health.checks.Migrations", {"alias": "default"}, True),
+    ("draining", "opsadmin.health.checks.Draining", {}, True),
     *((f"cache:{alias}", "health_check.checks.Cache", {"alias": alias}, False) for alias in CACHES),
-    *([("redis", "opsadmin.health.Redis", {"url": REDIS_URL, "socket_timeout": 0.5}, False)] if REDIS_URL else []),
+    *(
+        [("redis", "opsadmin.health.checks.Redis", {"url": REDIS_URL, "socket_timeout": 0.5}, False)]
+        if REDIS_URL
+        else []
+    ),
     ("disk", "health_check.contrib.psutil.Disk", {"path": str(BASE_DIR), "max_disk_usage_percent": 90}, False),
     ("memory", "health_check.contrib.psutil.Memory", {"max_memory_usage_percent": 90}, False),
-    ("task_worker", "opsadmin.health.TaskWorker", {"max_age_seconds": 60}, False),
-    ("indexes", "opsadmin.health.DeclaredIndexes", {}, False),
+    ("task_worker", "opsadmin.health.checks.TaskWorker", {"max_age_seconds": 60}, False),
 ]
 PORTAL_CRITICAL_CHECKS = env_list("PORTAL_CRITICAL_CHECKS")
 # Seconds: each check's budget; the whole readiness answer's (under 1 s, whatever a
@@ -221,6 +242,5 @@ PORTAL_READINESS_BUDGET = env_number("PORTAL_READINESS_BUDGET", 0.8)
 PORTAL_READINESS_CACHE_SECONDS = env_number("PORTAL_READINESS_CACHE_SECONDS", 2.0)
 if not 0 < PORTAL_READINESS_BUDGET < 1:
     raise ValueError("PORTAL_READINESS_BUDGET must be between 0 and 1 second")
-if unknown_checks := set(PORTAL_CRITICAL_CHECKS) - {entry[0] for entry in PORTAL_HEALTH_CHECKS}:
-    raise ValueError(f"PORTAL_CRITICAL_CHECKS names checks not configured here: {', '.join(sorted(unknown_checks))}")
+# PORTAL_CRITICAL_CHECKS naming no configured check is a system check error (opsadmin.health.checks).
 # End of health checks ---------------------------------------------------------------

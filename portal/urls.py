@@ -7,6 +7,11 @@ from django.views.generic import RedirectView
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
-    path("health/", include("opsadmin.health_urls")),
-    path("api/ops/", include("opsadmin.api_urls")),
+    path("health/", include("opsadmin.health.urls")),
+    path("api/ops/", include("opsadmin.api.urls")),
 ]
+
+handler400 = "portal.errors.bad_request"
+handler403 = "portal.errors.permission_denied"
+handler404 = "portal.errors.page_not_found"
+handler500 = "portal.errors.server_error"

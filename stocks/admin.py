@@ -1,13 +1,14 @@
-"""Admin for the market data: fast change lists at millions of rows."""
+"""Admin for the market data: fast change lists at millions of rows.
+
+The ops portal adds its own actions to these lists from its capabilities' declarations
+(the caches capability's "invalidate cached data"); nothing here knows of it.
+"""
 
 from django.contrib import admin
 from unfold.admin import ModelAdmin
-from unfold.decorators import action
 
-from opsadmin.admin.operation_page import submit_from_admin
-from opsadmin.admin.pagination import EstimatedCountPaginator
-from opsadmin.operations.declaration import get_write
 from stocks.models import DailyBar, Membership, Stock
+from stocks.pagination import EstimatedCountPaginator
 from stocks.tickers import TICKER_PATTERN
 
 
@@ -45,7 +46,6 @@ class StockAdmin(ModelAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     readonly_fields = ("updated_at",)
-    actions = ["invalidate_cached_data"]
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -57,15 +57,6 @@ class StockAdmin(ModelAdmin):
         # Not a ticker, or no ticker starts with it: the company name. The stock
         # table is small (thousands of rows), so a scan of names is cheap.
         return queryset.filter(name__icontains=term), False
-
-    def has_clear_cache_permission(self, request):
-        return request.user.has_perm(get_write("invalidate_stocks").permission_name)
-
-    @action(description="Invalidate cached data of selected stocks", permissions=["clear_cache"])
-    def invalidate_cached_data(self, request, queryset):
-        submit_from_admin(
-            self, request, "invalidate_stocks", {"tickers": list(queryset.values_list("ticker", flat=True))}
-        )
 
 
 @admin.register(DailyBar)

@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models.functions import Upper
 from django.utils import timezone
 
-from stocks.querysets import OptimizedStockManager
+from stocks.querysets import DailyBarQuerySet, OptimizedStockManager
 from stocks.tickers import TICKER_MAX_LENGTH, validate_ticker
 
 PRICE = {"max_digits": 14, "decimal_places": 4}
@@ -69,6 +69,8 @@ class DailyBar(models.Model):
     close = models.DecimalField(**PRICE)
     volume = models.BigIntegerField()
 
+    objects = DailyBarQuerySet.as_manager()
+
     class Meta:
         ordering = ["-date", "stock_id"]
         constraints = [
@@ -78,7 +80,7 @@ class DailyBar(models.Model):
             models.CheckConstraint(condition=models.Q(low__lte=models.F("high")), name="dailybar_low_not_above_high"),
         ]
         indexes = [
-            # bars_between(stock, start, end): one stock's history, newest first.
+            # DailyBar.objects.between(stock, start, end): one stock's history.
             models.Index(fields=["stock", "-date"], name="dailybar_stock_date_idx"),
         ]
 

@@ -77,12 +77,6 @@ class StockQuerySet(models.QuerySet):
         ordering = "-change_percent" if direction == "up" else "change_percent"
         return self.active().exclude(change_percent=None).order_by(ordering, "ticker")[:limit]
 
-    def bars_between(self, stock, start, end):
-        """One stock's daily bars from `start` to `end` inclusive, oldest first; `dailybar_stock_date_idx`."""
-        from stocks.models import DailyBar
-
-        return DailyBar.objects.filter(stock=stock, date__range=(start, end)).order_by("date")
-
     def export_rows(self, chunk_size=2000):
         """Every active stock for an export, fetched `chunk_size` rows at a time.
 
@@ -94,3 +88,9 @@ class StockQuerySet(models.QuerySet):
 
 class OptimizedStockManager(models.Manager.from_queryset(StockQuerySet)):
     """`Stock.objects`: the query shapes above, available on the manager."""
+
+
+class DailyBarQuerySet(models.QuerySet):
+    def between(self, stock, start, end):
+        """One stock's daily bars from `start` to `end` inclusive, oldest first; `dailybar_stock_date_idx`."""
+        return self.filter(stock=stock, date__range=(start, end)).order_by("date")

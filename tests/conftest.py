@@ -12,7 +12,7 @@ from django.core.cache import caches
 from django.db import connection
 from django.test import override_settings
 
-from tests.services import in_ci
+from tests.services import HangingServer, in_ci
 
 POSTGRES_REASON = "needs PostgreSQL: run `make test` or set DATABASE_URL"
 REDIS_REASON = "needs Redis: run `make test` or set REDIS_URL"
@@ -60,12 +60,41 @@ def _clear_caches():
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state():
-    """Every test starts like a new process: no instance id yet, no cached drain state or readiness verdict."""
-    from opsadmin.health_endpoints import readiness
-    from opsadmin.runtime.instances import reset_process_state
+    """Every test starts like a new process: no instance yet, no cached drain state or readiness verdict."""
+    from opsadmin.health.readiness import readiness
+    from opsadmin.runtime import drain, heartbeat, identity
 
-    reset_process_state()
-    readiness.reset()
+    def forget():
+        identity.reset()
+        heartbeat.reset()
+        drain.reset()
+        readiness.reset()
+
+    forget()
     yield
-    reset_process_state()
-    readiness.reset()
+    forget()
+
+
+@pytest.fixture
+def ops_groups(transactional_db):
+    """The two ops groups, as the data migration creates them.
+
+    Transactional tests flush the database after each, which drops the migration's rows
+    (permissions come back, groups don't): recreate them.
+    """
+    from importlib import import_module
+
+    from django.contrib.auth.models import Group, Permission
+
+    groups = import_module("opsadmin.migrations.0002_ops_groups").GROUPS
+    for name, codenames in groups.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.set(Permission.objects.filter(content_type__app_label="opsadmin", codename__in=codenames))
+
+
+@pytest.fixture
+def hanging():
+    """A listener that accepts connections and never answers: a hung PostgreSQL or Redis."""
+    server = HangingServer()
+    yield server
+    server.close()

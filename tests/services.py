@@ -11,6 +11,9 @@ an exception or Ctrl-C.
 
 `postgres_unavailable()` / `redis_unavailable()` return a one-line reason when a server
 cannot be started here (None when it can), so callers can skip with that reason.
+
+`gunicorn(...)` serves the portal (or any WSGI app) for system tests and benchmarks alike;
+`http(...)` makes one request to it; `HangingServer` accepts and never answers.
 """
 
 import contextlib
@@ -20,14 +23,18 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+from http.client import HTTPConnection
 from pathlib import Path
 
 import psycopg2
 import redis
 
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent  # the virtual environment's scripts: gunicorn
 POSTGRES_BIN_GLOB = "/usr/lib/postgresql/*/bin"  # Debian keeps initdb/pg_ctl off PATH
 POSTGRES_USER = "postgres"  # the OS user that runs the server when we are root
 
@@ -258,3 +265,54 @@ class HangingServer:
                 conn.shutdown(socket.SHUT_RDWR)
             conn.close()
         self.thread.join(2)
+
+
+# --- gunicorn -----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def gunicorn(environment, *, app="portal.wsgi:application", workers=1, threads=4, log=None, extra=(), port=None):
+    """Serve `app` under gunicorn on 127.0.0.1 (a free port unless given), as production would; yields the port.
+
+    gthread workers, no control socket in the home directory. Output goes to `log` (a path)
+    or is kept and shown if the server fails to answer /health/live/ (or / for another app).
+    """
+    port = port or free_port()
+    command = [str(BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+    command += ["--worker-class", "gthread", "--threads", str(threads), "--no-control-socket", *extra]
+    output = open(log, "ab") if log else tempfile.TemporaryFile()  # noqa: SIM115  (closed below)
+    process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=output, stderr=output)
+    probe = "/health/live/" if app.startswith("portal.") else "/"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"gunicorn {app} exited:\n{_tail(output)}")
+            with contextlib.suppress(OSError):
+                http(port, probe)
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn {app} did not answer {probe} within 30 s:\n{_tail(output)}")
+            time.sleep(0.1)
+        yield port
+    finally:
+        stop_process(process, timeout=15)
+        output.close()
+
+
+def _tail(output, size=3000):
+    output.flush()
+    output.seek(0)
+    return output.read().decode(errors="replace")[-size:]
+
+
+def http(port, path, *, method="GET", body=None, headers=None, timeout=10):
+    """(status, body bytes, seconds) of one request to 127.0.0.1:`port`, on a new connection."""
+    connection = HTTPConnection("127.0.0.1", port, timeout=timeout)
+    start = time.monotonic()
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read(), time.monotonic() - start
+    finally:
+        connection.close()

@@ -1,123 +1,54 @@
-"""The dashboard (admin index): health, instances, recent runs, and a tile per capability.
+"""The dashboard (admin index): a tile per capability, then the capabilities' cards.
 
-A capability adds its tile with `@dashboard_tile`: a function of the system status
-(opsadmin.operations.status) returning a `Tile`. Data gathering stays in
-opsadmin.operations; this module only arranges it.
+Built from the status sections the user may read (opsadmin.spine.sections): each tile
+is its capability's section (headline, detail, status), linking to its page; a
+capability that declares a card template shows it below, with its section.
 """
 
 from dataclasses import dataclass
 
 from django.urls import reverse
 
-from opsadmin.operations.status import system_status
-
-TILES = []
-STATUS_VARIANTS = {
-    "ok": "success",
-    "serving": "success",
-    "succeeded": "success",
-    "warning": "warning",
-    "degraded": "warning",
-    "draining": "warning",
-    "queued": "info",
-    "running": "info",
-    "failing": "danger",
-    "unavailable": "danger",
-    "failed": "danger",
-    "gone": "default",
-}
+from opsadmin.spine.results import COLOURS
+from opsadmin.spine.sections import readable_sections
 
 
 @dataclass
 class Tile:
+    name: str
     title: str
     value: str
-    detail: str = ""
-    href: str = ""
-    status: str = "ok"
+    detail: str
+    status: str
+    href: str
 
     @property
-    def variant(self):
-        return STATUS_VARIANTS.get(self.status, "default")
+    def colour(self):
+        return COLOURS.get(self.status, "default")
 
 
-def dashboard_tile(function):
-    TILES.append(function)
-    return function
+def page_url(capability):
+    """Where a capability's tile and sidebar item lead: its page, or its model's change list."""
+    if capability.page:
+        return reverse(f"admin:ops_{capability.name}")
+    if capability.changelist:
+        app, model = capability.changelist.lower().split(".")
+        return reverse(f"admin:{app}_{model}_changelist")
+    return ""
 
 
 def dashboard_callback(request, context):
-    """UNFOLD["DASHBOARD_CALLBACK"]: adds the ops overview for users who may see it."""
-    if not request.user.has_perm("opsadmin.view_ops"):
+    """UNFOLD["DASHBOARD_CALLBACK"]: the ops overview, of what this user may read."""
+    sections = readable_sections(request.user.has_perm)
+    if not sections:
         return context
-    status = system_status()
-    context.update(
-        ops_status=status,
-        health=status["sections"]["health"],
-        instances=status["sections"]["instances"]["instances"],
-        recent_runs=status["sections"]["runs"]["recent"],
-        tiles=[tile(status) for tile in TILES],
-    )
-    return context
-
-
-@dashboard_tile
-def health_tile(status):
-    health = status["sections"]["health"]
-    problems = [
-        f"{kind}: {', '.join(names)}"
-        for kind, names in (
-            ("failing", health["failing"]),
-            ("degraded", health["degraded"]),
-            ("warning", health["warnings"]),
-        )
-        if names
+    context["tiles"] = [
+        Tile(capability.name, capability.title, section.headline, section.detail, section.status, page_url(capability))
+        for capability, section in sections
     ]
-    return Tile(
-        "Health",
-        health["status"],
-        "; ".join(problems) or f"{len(health['checks'])} checks pass",
-        reverse("admin:ops_health"),
-        "warning" if health["status"] == "ok" and health["warnings"] else health["status"],
-    )
-
-
-@dashboard_tile
-def instances_tile(status):
-    section = status["sections"]["instances"]
-    serving, draining = section["serving"], section["draining"]
-    return Tile(
-        "Instances",
-        f"{serving} serving",
-        f"{draining} draining" if draining else "none draining",
-        reverse("admin:opsadmin_instance_changelist"),
-        "draining" if draining else "ok",
-    )
-
-
-@dashboard_tile
-def database_tile(status):
-    section = status["sections"]["database"]
-    broken = section["missing_indexes"] + section["invalid_indexes"]
-    return Tile(
-        "Database",
-        "indexes ok" if section["ok"] else f"{len(broken)} index problem{'s' if len(broken) != 1 else ''}",
-        ", ".join(broken) or "every declared index is present and valid",
-        reverse("admin:ops_database"),
-        "ok" if section["ok"] else "warning",
-    )
-
-
-@dashboard_tile
-def caches_tile(status):
-    section = status["sections"]["caches"]
-    ratio = section["hit_ratio"]
-    if section["errors"]:
-        value, detail, state = "unreachable", "; ".join(section["errors"]), "failing"
-    elif "hits" not in section:
-        value, detail, state = "local memory", "no Redis cache configured", "ok"
-    elif ratio is None:
-        value, detail, state = "no lookups yet", "Redis has answered no cache lookup since it started", "ok"
-    else:
-        value, detail, state = f"{ratio:.1%} hits", f"{section['hits']:,} hits, {section['misses']:,} misses", "ok"
-    return Tile("Caches", value, detail, reverse("admin:ops_caches"), state)
+    context["cards"] = [
+        {"capability": capability, "section": section, "template": capability.card}
+        for capability, section in sections
+        if capability.card
+    ]
+    return context

@@ -1,62 +1,56 @@
-"""The admin sidebar, grouped by ops concern. A group is listed once it has a page."""
+"""The admin sidebar: a group per ops concern, built from the capabilities, then the data and the people.
+
+A capability shows under its declared group, linking to its page or its model's change
+list, for users with its page's (or status read's) permission.
+"""
 
 from django.urls import reverse_lazy
+
+from opsadmin.spine import registry
 
 
 def _has_perm(permission):
     return lambda request: request.user.has_perm(permission)
 
 
-def _item(title, icon, url_name, permission):
-    return {"title": title, "icon": icon, "link": reverse_lazy(url_name), "permission": _has_perm(permission)}
-
-
 def _model(title, icon, app_model, permission_app=None):
-    app, model = app_model.split(".")
-    return _item(title, icon, f"admin:{app}_{model}_changelist", f"{permission_app or app}.view_{model}")
+    app, model = app_model.lower().split(".")
+    link = reverse_lazy(f"admin:{app}_{model}_changelist")
+    return {
+        "title": title,
+        "icon": icon,
+        "link": link,
+        "permission": _has_perm(f"{permission_app or app}.view_{model}"),
+    }
+
+
+def capability_item(capability):
+    """A capability's sidebar item, or None when it has nowhere to link to."""
+    if capability.page:
+        link, permission = reverse_lazy(f"admin:ops_{capability.name}"), f"opsadmin.{capability.page.permission}"
+    elif capability.changelist:
+        app, model = capability.changelist.lower().split(".")
+        link = reverse_lazy(f"admin:{app}_{model}_changelist")
+        permission = capability.status_read.permission_name if capability.status_read else f"{app}.view_{model}"
+    else:
+        return None
+    return {"title": capability.title, "icon": capability.icon, "link": link, "permission": _has_perm(permission)}
 
 
 def sidebar(request):
     """UNFOLD["SIDEBAR"]["navigation"]: called per request, so items can depend on the user."""
-    return [
-        {
-            "title": "Dashboard",
-            "items": [{"title": "Dashboard", "icon": "dashboard", "link": reverse_lazy("admin:index")}],
-        },
-        {
-            "title": "Health",
-            "items": [_item("Health", "monitor_heart", "admin:ops_health", "opsadmin.view_ops")],
-        },
-        {
-            "title": "Database",
-            "items": [_item("Indexes and tables", "database", "admin:ops_database", "opsadmin.view_ops")],
-        },
-        {
-            "title": "Caches",
-            "items": [_item("Caches", "memory", "admin:ops_caches", "opsadmin.view_ops")],
-        },
-        {
-            "title": "Runtime",
-            "items": [_item("Instances", "dns", "admin:opsadmin_instance_changelist", "opsadmin.view_ops")],
-        },
-        {
-            "title": "Audit log",
-            "items": [_model("Ops runs", "history", "opsadmin.opsrun")],
-        },
-        {
-            "title": "Market data",
-            "items": [
-                _model("Stocks", "candlestick_chart", "stocks.stock"),
-                _model("Daily bars", "bar_chart", "stocks.dailybar"),
-                _model("Memberships", "workspace_premium", "stocks.membership"),
-            ],
-        },
-        {
-            "title": "Users and tokens",
-            "items": [
-                _model("Users", "person", "auth.user"),
-                _model("Groups", "group", "auth.group"),
-                _model("API tokens", "key", "opsadmin.apitoken"),
-            ],
-        },
+    groups = {"Dashboard": [{"title": "Dashboard", "icon": "dashboard", "link": reverse_lazy("admin:index")}]}
+    for capability in registry.capabilities():
+        if item := capability_item(capability):
+            groups.setdefault(capability.group, []).append(item)
+    groups["Market data"] = [
+        _model("Stocks", "candlestick_chart", "stocks.stock"),
+        _model("Daily bars", "bar_chart", "stocks.dailybar"),
+        _model("Memberships", "workspace_premium", "stocks.membership"),
     ]
+    groups["Users and tokens"] = [
+        _model("Users", "person", "auth.user"),
+        _model("Groups", "group", "auth.group"),
+        _model("API tokens", "key", "accounts.apitoken"),
+    ]
+    return [{"title": title, "items": items} for title, items in groups.items()]

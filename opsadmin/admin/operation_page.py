@@ -1,13 +1,15 @@
-"""Front door 1 for any declared write: its form as an admin page → submit → the run's page.
+"""The page of any declared write: its form, then what it will do (for a person to confirm), then the run's page.
 
 One view serves every write: the permission, title and form come from the declaration,
-so the page, the JSON endpoint and the command validate the same way.
+so the page, the JSON endpoint and the command validate the same way. A link may fill
+the form (the selections of an ops page), but never a typed confirmation: that is typed
+on the confirmation page, which shows what it confirms (Django's delete_selected pattern).
 """
 
 from django import forms
-from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.generic import FormView
 from unfold.views import UnfoldSiteViewMixin
@@ -18,9 +20,12 @@ from unfold.widgets import (
     UnfoldBooleanSwitchWidget,
 )
 
-from opsadmin.models import OpsRun
-from opsadmin.operations.declaration import WRITES, get_write
-from opsadmin.runs import Actor, InvalidArguments, submit, takes_a_list
+from opsadmin.admin.submitting import submit_as, tell
+from opsadmin.spine import registry
+from opsadmin.spine.arguments import confirmation_fields, initial_from_query, recorded_arguments, takes_a_list
+from opsadmin.spine.runs import InvalidArguments, validate_before_confirming
+
+CONFIRMED = "confirmed"  # the confirmation page's own field: a POST with it submits
 
 
 def styled(form):
@@ -32,70 +37,101 @@ def styled(form):
             field.widget = UnfoldAdminCheckboxSelectMultipleWidget(choices=field.choices)
         elif isinstance(field, forms.ChoiceField):
             field.widget = UnfoldAdminSelectWidget(choices=field.choices)
-        elif isinstance(field, forms.CharField):
+        elif isinstance(field, forms.CharField | forms.Field):
             field.widget = UnfoldAdminTextInputWidget()
     return form
 
 
-def outcome_message(operation, run):
-    """(messages level, text) telling staff how a submitted run went: the page's and the admin actions'."""
-    if run.status == OpsRun.Status.QUEUED:
-        return messages.INFO, f"{operation.title}: queued as run #{run.pk}; its page follows it."
-    if run.status == OpsRun.Status.SUCCEEDED:
-        return messages.SUCCESS, run.summary or "Done."
-    return messages.ERROR, f"{operation.title} failed: {run.error}"
+def hidden_inputs(form_class, data, skip=()):
+    """(name, value) pairs that carry a form's values through a confirmation page."""
+    pairs = []
+    for name, value in recorded_arguments(form_class, data).items():
+        if name in skip:
+            continue
+        field = form_class.base_fields[name]
+        values = value if isinstance(value, list) and takes_a_list(field) else [value]
+        pairs += [(name, item) for item in values]
+    return pairs
 
 
-def submit_from_admin(model_admin, request, operation_name, data):
-    """An admin action's door: submit the declared write, then say how it went (or why it was refused)."""
-    operation = get_write(operation_name)
-    try:
-        run = submit(operation, data, actor=Actor.for_user(request.user), door=OpsRun.Door.ADMIN)
-    except InvalidArguments as invalid:
-        model_admin.message_user(request, str(invalid), messages.ERROR)
-        return
-    level, text = outcome_message(operation, run)
-    model_admin.message_user(request, text, level)
+def confirmation_response(request, admin_site, write, confirmation, *, hidden, typed_form, errors, cancel_url):
+    """The confirmation page: what will happen, to what, how big; the typed fields; confirm or cancel."""
+    context = {
+        **admin_site.each_context(request),
+        "title": f"Confirm: {write.title}",
+        "write": write,
+        "confirmation": confirmation,
+        "hidden": hidden,
+        "typed_fields": [typed_form[name] for name in confirmation_fields(write.form_class)],
+        "errors": errors,
+        "confirmed_field": CONFIRMED,
+        "cancel_url": cancel_url,
+    }
+    return TemplateResponse(request, "opsadmin/confirm.html", context)
 
 
 class OperationPage(UnfoldSiteViewMixin, FormView):
     template_name = "opsadmin/operation.html"
-    permission_required = ()  # replaced per operation in dispatch()
 
     def dispatch(self, request, *args, operation_name, **kwargs):
-        self.operation = WRITES.get(operation_name)
-        if self.operation is None:
-            raise Http404(f"no operation {operation_name!r}")
-        self.permission_required = (self.operation.permission_name,)
-        self.title = self.operation.title
+        try:
+            self.write = registry.get_write(operation_name)
+        except KeyError:
+            raise Http404(f"no operation {operation_name!r}") from None
+        self.permission_required = (self.write.permission_name,)
+        self.title = self.write.title
         return super().dispatch(request, *args, **kwargs)
 
     def get_form_class(self):
-        return self.operation.form_class
+        return self.write.form_class
 
     def get_initial(self):
-        """Prefill from the query string, e.g. the indexes selected on the Database page."""
-        form_class = self.operation.form_class
-        initial = {}
-        for name, field in form_class.base_fields.items():
-            if name in self.request.GET:
-                multiple = takes_a_list(field)
-                initial[name] = self.request.GET.getlist(name) if multiple else self.request.GET[name]
-        return initial
+        """Prefill from the query string, e.g. the indexes selected on the Database page; never a confirmation."""
+        return initial_from_query(self.write.form_class, self.request.GET)
 
     def get_form(self, form_class=None):
-        return styled(super().get_form(form_class))
+        form = styled(super().get_form(form_class))
+        for name in confirmation_fields(self.write.form_class):
+            del form.fields[name]  # typed on the confirmation page, which shows what it confirms
+        return form
 
-    def form_valid(self, form):
+    def post(self, request, *args, **kwargs):
         try:
-            run = submit(
-                self.operation, self.request.POST, actor=Actor.for_user(self.request.user), door=OpsRun.Door.ADMIN
-            )
+            confirmation = self.write.confirmation(validate_before_confirming(self.write.form_class, request.POST))
         except InvalidArguments as invalid:
-            for field, errors in invalid.errors.items():
-                for error in errors:
-                    form.add_error(field if field in form.fields else None, error)
-            return self.form_invalid(form)
-        level, text = outcome_message(self.operation, run)
-        messages.add_message(self.request, level, text)
+            return self.form_invalid(self.form_with(invalid.errors))
+        if confirmation is not None and CONFIRMED not in request.POST:
+            return self.confirm(confirmation, styled(self.write.form_class()))
+        try:
+            run = submit_as(request, self.write, request.POST)
+        except InvalidArguments as invalid:  # a typed confirmation that doesn't match, or the world moved on
+            if confirmation is None:
+                return self.form_invalid(self.form_with(invalid.errors))
+            return self.confirm(confirmation, styled(self.write.form_class(request.POST)), invalid.errors)
+        tell(request, self.write, run)
         return redirect(reverse("admin:opsadmin_opsrun_change", args=[run.pk]))
+
+    def form_with(self, errors):
+        """The page's form (bound, so it shows its own errors), plus errors only the spine found."""
+        form = self.get_form()
+        for field, messages in errors.items():
+            target = field if field in form.fields else None
+            for message in messages:
+                if message not in form.errors.get(target or "__all__", []):
+                    form.add_error(target, message)
+        return form
+
+    def confirm(self, confirmation, typed_form, errors=None):
+        typed = confirmation_fields(self.write.form_class)
+        return confirmation_response(
+            self.request,
+            self.admin_site,
+            self.write,
+            confirmation,
+            hidden=hidden_inputs(self.write.form_class, self.request.POST, skip=typed),
+            typed_form=typed_form,
+            errors=[
+                message for field, messages in (errors or {}).items() if field not in typed for message in messages
+            ],
+            cancel_url=self.request.path,
+        )

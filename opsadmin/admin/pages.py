@@ -1,54 +1,22 @@
-"""Ops pages of the admin site that are not model change lists."""
+"""A capability's admin page: its declared template, with the data its declaration gathers."""
 
 from django.views.generic import TemplateView
 from unfold.views import UnfoldSiteViewMixin
 
-from opsadmin.operations.caches.inventory import cache_panels, session_storage
-from opsadmin.operations.database.analysis import analyze_database
-from opsadmin.operations.health import health_status
 
+class CapabilityPage(UnfoldSiteViewMixin, TemplateView):
+    """The page of `capability`: `page.context()` plus which of its writes this user may run."""
 
-class HealthPage(UnfoldSiteViewMixin, TemplateView):
-    """Every readiness check with its status, message and time, as load balancers see them."""
+    capability = None  # given by as_view()
 
-    title = "Health"
-    permission_required = ("opsadmin.view_ops",)
-    template_name = "opsadmin/health.html"
-
-    def get_context_data(self, **kwargs):
-        return super().get_context_data(health=health_status(), **kwargs)
-
-
-class DatabasePage(UnfoldSiteViewMixin, TemplateView):
-    """Indexes and tables as PgHero shows them, with the writes one click away."""
-
-    title = "Database"
-    permission_required = ("opsadmin.view_ops",)
-    template_name = "opsadmin/database.html"
+    def dispatch(self, request, *args, **kwargs):
+        page = self.capability.page
+        self.title, self.template_name = self.capability.title, page.template
+        self.permission_required = (f"opsadmin.{page.permission}",)
+        return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
-        analysis = analyze_database()
-        declared = set(analysis.declared)
-        duplicates = {row.name: row.covered_by for row in analysis.duplicate_indexes or ()}
-        unused = {row.name for row in analysis.unused_indexes or ()}
-        indexes = [
-            {
-                "row": row,
-                "declared": row.name in declared,
-                "duplicate_of": duplicates.get(row.name),
-                "unused": row.name in unused,
-            }
-            for row in analysis.indexes
-        ]
-        return super().get_context_data(analysis=analysis, index_entries=indexes, **kwargs)
-
-
-class CachesPage(UnfoldSiteViewMixin, TemplateView):
-    """One panel per cache alias: what it holds and how it is doing, with clear and flush one click away."""
-
-    title = "Caches"
-    permission_required = ("opsadmin.view_ops",)
-    template_name = "opsadmin/caches.html"
-
-    def get_context_data(self, **kwargs):
-        return super().get_context_data(panels=cache_panels(), sessions=session_storage(), **kwargs)
+        allowed = {write.name for write in self.capability.writes if self.request.user.has_perm(write.permission_name)}
+        return super().get_context_data(
+            **self.capability.page.context(), capability=self.capability, allowed_writes=allowed, **kwargs
+        )

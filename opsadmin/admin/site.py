@@ -1,4 +1,8 @@
-"""The portal's admin site: unfold's site, installed as Django's default admin site."""
+"""The portal's admin site: unfold's site, installed as Django's default admin site.
+
+Its own URLs: a page per capability that declares one (`ops/<capability>/`, named
+`ops_<capability>`), and the page of any declared write (`ops/run/<write>/`).
+"""
 
 from django.urls import path
 from unfold.sites import UnfoldAdminSite
@@ -11,16 +15,23 @@ class OpsAdminSite(UnfoldAdminSite):
 
     def get_urls(self):
         from opsadmin.admin.operation_page import OperationPage
-        from opsadmin.admin.pages import CachesPage, DatabasePage, HealthPage
+        from opsadmin.admin.pages import CapabilityPage
+        from opsadmin.spine import registry
 
         pages = [
-            path("ops/health/", self.admin_view(HealthPage.as_view(admin_site=self)), name="ops_health"),
-            path("ops/database/", self.admin_view(DatabasePage.as_view(admin_site=self)), name="ops_database"),
-            path("ops/caches/", self.admin_view(CachesPage.as_view(admin_site=self)), name="ops_caches"),
+            path(
+                f"ops/{capability.name}/",
+                self.admin_view(CapabilityPage.as_view(admin_site=self, capability=capability)),
+                name=f"ops_{capability.name}",
+            )
+            for capability in registry.capabilities()
+            if capability.page
+        ]
+        pages.append(
             path(
                 "ops/run/<slug:operation_name>/",
                 self.admin_view(OperationPage.as_view(admin_site=self)),
                 name="ops_operation",
-            ),
-        ]
+            )
+        )
         return pages + super().get_urls()

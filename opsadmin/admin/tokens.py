@@ -1,25 +1,39 @@
-"""API tokens in the admin: created here (shown once), revocable, never editable afterwards."""
+"""API tokens in the admin: created here (shown once), revocable, never editable afterwards.
+
+A token acts as its user: only a superuser may issue one for someone else, and an ops
+token only for a staff user. The list says which tokens still work, and why not.
+"""
 
 from django import forms
 from django.contrib import admin, messages
+from django.utils import timezone
 from unfold.admin import ModelAdmin
-from unfold.decorators import action
+from unfold.decorators import action, display
 
-from opsadmin.models import ApiToken
-from opsadmin.tokens import digest, new_token_value, revoke_tokens
+from portal.accounts.models import ApiToken
+from portal.accounts.tokens import password_still_matches, prepare_token, revoke_tokens
+
+TOKEN_STATES = {"works": "success", "revoked": "default", "expired": "default"}
 
 
 class ApiTokenForm(forms.ModelForm):
     class Meta:
         model = ApiToken
-        fields = ("user", "name", "expires_at")
+        fields = ("user", "name", "scope", "expires_at")
+
+    def clean(self):
+        cleaned = super().clean()
+        user = cleaned.get("user")
+        if user is not None and cleaned.get("scope") == ApiToken.Scope.OPS and not user.is_staff:
+            self.add_error("scope", f"{user} is not staff: an ops token acts only for staff users.")
+        return cleaned
 
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(ModelAdmin):
     form = ApiTokenForm
-    list_display = ("name", "user", "prefix", "created_at", "expires_at", "revoked_at", "last_used_at")
-    list_filter = ("revoked_at",)
+    list_display = ("name", "user", "scope", "state", "prefix", "created_at", "expires_at", "last_used_at")
+    list_filter = ("scope", "revoked_at")
     list_select_related = ("user",)
     search_fields = ("name", "prefix", "user__username")
     autocomplete_fields = ("user",)
@@ -36,15 +50,31 @@ class ApiTokenAdmin(ModelAdmin):
         return obj is None and super().has_change_permission(request, obj)
 
     def get_readonly_fields(self, request, obj=None):
-        return ("user", "name", "expires_at", "prefix", "created_at", "revoked_at", "last_used_at") if obj else ()
+        if obj:
+            return ("user", "name", "scope", "expires_at", "prefix", "created_at", "revoked_at", "last_used_at")
+        return ()
 
     def save_model(self, request, obj, form, change):
         if change:
             return
-        obj.prefix, token = new_token_value()
-        obj.digest = digest(token)
+        token = prepare_token(obj)
         super().save_model(request, obj, form, change)
-        messages.warning(request, f"Token for {obj.user}: {token} — copy it now; it is not shown again.")
+        messages.warning(request, f"{obj.scope} token for {obj.user}: {token} — copy it now; it is not shown again.")
+
+    @display(description="State", label=TOKEN_STATES)
+    def state(self, token):
+        """Whether it works now, or why not (checked as the access policy checks it)."""
+        if token.revoked_at is not None:
+            return "revoked"
+        if token.expires_at is not None and token.expires_at <= timezone.now():
+            return "expired"
+        if not token.user.is_active:
+            return "user inactive"
+        if token.scope == ApiToken.Scope.OPS and not token.user.is_staff:
+            return "user not staff"
+        if token.scope == ApiToken.Scope.OPS and not password_still_matches(token):
+            return "password changed"
+        return "works"
 
     @action(description="Revoke selected tokens", permissions=["delete"])
     def revoke(self, request, queryset):

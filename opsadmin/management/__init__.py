@@ -1,0 +1,1 @@
+"""Front door 3: management commands. `ops` runs any declared read or write; the others are friendlier spellings."""

@@ -1,6 +1,7 @@
-"""Ops capabilities, one module per concern: plain functions returning dataclass reports.
+"""Capabilities, one package each, listed in PORTAL_CAPABILITIES.
 
-Reads are plain functions; writes are also declared with `declare_write` so the three
-front doors (admin, JSON API, management command) share one permission, one
-argument form and one audit trail.
+Each package declares itself once in its `capability` module (opsadmin.spine.capability):
+its reads (plain functions returning a Section), its writes (plain functions returning a
+Report, each with its form, permission and target), its page, checks and admin actions.
+Nothing here knows HTTP, argparse or templates, and no capability imports another.
 """

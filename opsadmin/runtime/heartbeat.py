@@ -1,16 +1,121 @@
-"""How processes beat: web processes on their requests, the task worker from a side thread.
+"""Heartbeats, and the thread each serving process and task worker runs for itself.
 
-The admin's instance list and readiness's drain check both need to know which
-instance a process belongs to; a web process learns it from the port its requests
-arrive on, so it beats from a middleware placed early, before any view asks.
+Every process beats (`record_heartbeat`) at most every PORTAL_HEARTBEAT_SECONDS: its
+instance ("host:port") and its own worker row (by pid) are marked seen now. A web
+process learns its instance from the port its first request arrives on, so it beats
+from a middleware placed early; from then on its own `ProcessThread` beats too, so an
+idle worker stays known, and runs whatever the layers above hang on `ON_TICK` (the
+command channel), idle or not. The task worker starts the same thread as "host:worker".
+
+Only processes serving through portal.wsgi (runserver, gunicorn) start a thread:
+`serve_in_background()` says so. A test client or a test live server never does.
 """
 
-import socket
+import logging
+import os
 import threading
+import time
+from datetime import timedelta
 
-from django.db import connection
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.db.models import Case, F, Value, When
+from django.utils import timezone
 
-from opsadmin.runtime.instances import TASK, TASK_WORKER_PORT, WEB, heartbeat_interval, record_heartbeat
+from opsadmin.models import Instance, InstanceWorker
+from opsadmin.runtime import identity
+
+logger = logging.getLogger(__name__)
+
+WEB, TASK = InstanceWorker.Kind.WEB.value, InstanceWorker.Kind.TASK.value
+TASK_WORKER_PORT = "worker"  # task workers have no port: each host's workers form the instance "host:worker"
+MAX_PORT_LENGTH = Instance._meta.get_field("port").max_length
+MAX_HOST_LENGTH = Instance._meta.get_field("id").max_length - MAX_PORT_LENGTH - 1
+TICK_ERROR_LOG_SECONDS = 60
+
+# What every process thread runs on each tick, after its beat (the spine adds the command channel).
+ON_TICK = []
+
+_clock = time.monotonic  # tests replace it to step over the interval without sleeping
+_lock = threading.Lock()
+_last_beat = None  # ((pid, instance id, kind), clock time) of this process's last beat
+_serving = False  # this process serves through portal.wsgi: its web workers run a ProcessThread
+_thread = None  # this process's ProcessThread, once started
+_thread_lock = threading.Lock()
+
+
+def heartbeat_interval():
+    return float(settings.PORTAL_HEARTBEAT_SECONDS)
+
+
+def record_heartbeat(host, port, kind=WEB, *, force=False):
+    """Mark this process and its instance seen now, at most once per interval; never raises.
+
+    Runs on every request, so the usual path is a clock read under a lock and no
+    database access. A beat is two queries (three on a process's first beat). A
+    database error is logged and swallowed: a heartbeat must never break the request
+    that carries it. Returns whether it wrote. `force` skips the interval.
+    """
+    global _last_beat
+    host, port = str(host)[:MAX_HOST_LENGTH], str(port)[:MAX_PORT_LENGTH]
+    instance_id = f"{host}:{port}"
+    beat = (os.getpid(), instance_id, kind)
+    now = _clock()
+    with _lock:
+        previous = _last_beat
+        if not force and previous and previous[0] == beat and now - previous[1] < heartbeat_interval():
+            return False
+        _last_beat = (beat, now)  # claimed before writing: other threads skip while this one writes
+        identity.name_instance(instance_id)
+    try:
+        _write_heartbeat(instance_id, host, port, kind, first=previous is None or previous[0] != beat)
+    except Exception:
+        logger.exception("Heartbeat of %s (pid %s) not recorded", instance_id, os.getpid())
+        return False
+    return True
+
+
+def _write_heartbeat(instance_id, host, port, kind, *, first):
+    now = timezone.now()
+    started, rss = identity.process_facts(now)
+    gone_before = now - timedelta(seconds=float(settings.PORTAL_INSTANCE_GONE_SECONDS))
+    version = identity.app_version()
+    found = Instance.objects.filter(pk=instance_id).update(
+        host=host,
+        port=port,
+        version=version,
+        last_seen_at=now,
+        # The first beat after the instance was gone starts a new run; the drain columns are never touched.
+        started_at=Case(When(last_seen_at__lt=gone_before, then=Value(started)), default=F("started_at")),
+    )
+    if not found:
+        # Upsert: two processes of a new instance may both get here.
+        instance = Instance(id=instance_id, host=host, port=port, version=version, started_at=started, last_seen_at=now)
+        Instance.objects.bulk_create(
+            [instance],
+            update_conflicts=True,
+            unique_fields=["id"],
+            update_fields=["host", "port", "version", "last_seen_at"],
+        )
+    elif first:
+        # Once per process: forget workers of this instance that stopped beating (restarts, recycled workers).
+        InstanceWorker.objects.filter(instance_id=instance_id, last_seen_at__lt=gone_before).delete()
+    worker = InstanceWorker(
+        instance_id=instance_id, pid=os.getpid(), kind=kind, started_at=started, last_seen_at=now, rss_bytes=rss
+    )
+    InstanceWorker.objects.bulk_create(
+        [worker],
+        update_conflicts=True,
+        unique_fields=["instance", "pid"],
+        update_fields=["kind", "started_at", "last_seen_at", "rss_bytes"],
+    )
+
+
+def beat_as_web_process(port):
+    """A web process's beat as identity.HOST:port, starting its thread once it knows who it is."""
+    record_heartbeat(identity.HOST, port, WEB)
+    if _serving:
+        start_process_thread(port, WEB)
 
 
 class HeartbeatMiddleware:
@@ -18,36 +123,77 @@ class HeartbeatMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.host = socket.gethostname()
 
     def __call__(self, request):
-        record_heartbeat(self.host, request.META.get("SERVER_PORT") or "unknown", WEB)
+        beat_as_web_process(request.META.get("SERVER_PORT") or "unknown")
         return self.get_response(request)
 
 
-def beat_as_task_worker(host=None):
-    """One task-worker beat from a side thread; closes that thread's connection, which nothing else would."""
-    try:
-        return record_heartbeat(host or socket.gethostname(), TASK_WORKER_PORT, TASK, force=True)
-    finally:
-        connection.close()
+def serve_in_background():
+    """This process serves requests (portal.wsgi): its web processes run their own thread."""
+    global _serving
+    _serving = True
 
 
-class TaskWorkerHeartbeat(threading.Thread):
-    """Beats every PORTAL_HEARTBEAT_SECONDS while the worker's main thread waits for or runs tasks.
+class ProcessThread(threading.Thread):
+    """This process's own thread: beats as `port` of `kind`, then runs ON_TICK, every PORTAL_COMMAND_POLL_SECONDS.
 
-    A daemon thread, so it never keeps a stopping worker alive; `stop()` ends it sooner.
+    A daemon thread, so it never keeps a stopping process alive; `stop()` ends it sooner.
+    Its database connection is its own, kept while healthy and closed when it stops.
     """
 
-    def __init__(self, host=None):
-        super().__init__(name="ops-worker-heartbeat", daemon=True)
-        self.host = host or socket.gethostname()
+    def __init__(self, port, kind):
+        super().__init__(name=f"ops-process-{kind}", daemon=True)
+        self.port, self.kind = port, kind
         self.stopped = threading.Event()
+        self._last_error_log = float("-inf")
 
     def run(self):
-        while not self.stopped.wait(heartbeat_interval()):
-            beat_as_task_worker(self.host)
+        try:
+            while not self.stopped.is_set():
+                self.tick()
+                self.stopped.wait(float(settings.PORTAL_COMMAND_POLL_SECONDS))
+        finally:
+            connection.close()
 
-    def stop(self, timeout=1.0):
+    def tick(self):
+        close_old_connections()
+        record_heartbeat(identity.HOST, self.port, self.kind)
+        for work in ON_TICK:
+            try:
+                work()
+            except Exception:
+                self._log_error(work)
+
+    def _log_error(self, work):
+        """A traceback a minute at most: a database outage must not flood the log once a second."""
+        now = time.monotonic()
+        if now - self._last_error_log >= TICK_ERROR_LOG_SECONDS:
+            self._last_error_log = now
+            logger.exception("%s failed in pid %s (logged once a minute)", getattr(work, "__name__", work), os.getpid())
+
+    def stop(self, timeout=5.0):
         self.stopped.set()
         self.join(timeout)
+
+
+def start_process_thread(port, kind):
+    """This process's ProcessThread, started once per process."""
+    global _thread
+    with _thread_lock:
+        if _thread is None or not _thread.is_alive():
+            _thread = ProcessThread(port, kind)
+            _thread.start()
+        return _thread
+
+
+def reset():
+    """Forget the last beat and the thread, as a new process would (after fork, and in tests)."""
+    global _lock, _thread_lock, _last_beat, _thread
+    _lock, _thread_lock = threading.Lock(), threading.Lock()  # one held by another thread at fork would stay held
+    _last_beat = _thread = None
+
+
+if hasattr(os, "register_at_fork"):
+    # gunicorn --preload forks workers from a master that may have beaten already; threads don't cross a fork.
+    os.register_at_fork(after_in_child=reset)

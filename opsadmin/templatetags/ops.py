@@ -3,18 +3,34 @@
 from django import template
 from django.template.defaultfilters import filesizeformat
 
-from opsadmin.admin.dashboard import STATUS_VARIANTS
+from opsadmin.spine.results import COLOURS
 
 register = template.Library()
 
 
 @register.filter
 def status_variant(status):
-    """The unfold label variant (success, warning, danger, ...) for a status word."""
-    return STATUS_VARIANTS.get(status, "default")
+    """The unfold label variant (success, warning, danger, ...) for a status or state word."""
+    return COLOURS.get(status, "default")
 
 
 @register.filter
 def bytes_or_dash(value):
     """1.2 MB, or a dash when the database does not know (SQLite)."""
     return "—" if value is None else filesizeformat(value)
+
+
+@register.filter
+def seconds(value):
+    """A duration for people: 850 ms, 12.3 s, 4 min 05 s, 2 h 03 min; a dash when unknown."""
+    if value is None:
+        return "—"
+    if value < 1:
+        return f"{value * 1000:,.0f} ms"
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, secs = divmod(int(value), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:,} h {minutes:02d} min"

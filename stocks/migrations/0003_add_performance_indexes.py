@@ -35,7 +35,7 @@ class Migration(migrations.Migration):
             model_name="stock",
             index=models.Index(condition=models.Q(("is_active", True)), fields=["change_percent"], name="stock_movers_idx"),
         ),
-        # StockQuerySet.bars_between(stock, start, end); also the foreign key's lookups
+        # DailyBar.objects.between(stock, start, end); also the foreign key's lookups
         AddIndexConcurrentlyWhereSupported(
             model_name="dailybar",
             index=models.Index(fields=["stock", "-date"], name="dailybar_stock_date_idx"),

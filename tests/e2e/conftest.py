@@ -20,8 +20,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group, Permission, User
 
+from tests import helpers
 from tests.services import skip_or_fail
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,7 +35,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TIMEOUT_MS = 10_000  # each action, navigation and `expect`: generous for a loaded CI machine
-PASSWORD = "e2e-pw-for-tests-123"
 
 
 @pytest.fixture(scope="package")
@@ -97,31 +96,9 @@ def screenshot(page, request):
 
 
 @pytest.fixture
-def ops_groups(transactional_db):
-    """The two ops groups, as the data migration creates them.
-
-    Live-server tests are transactional: the database is flushed after each, which
-    drops the migration's rows (permissions come back, groups don't). Recreate them.
-    """
-    from importlib import import_module
-
-    groups = import_module("opsadmin.migrations.0002_ops_groups").GROUPS
-    for name, codenames in groups.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.set(Permission.objects.filter(content_type__app_label="opsadmin", codename__in=codenames))
-
-
-@pytest.fixture
 def user_in(ops_groups):
-    """`user_in("Ops operators")`: a staff user in that group, who logs in with PASSWORD."""
-
-    def create(group_name, username=None):
-        username = username or group_name.lower().replace(" ", "-")
-        user = User.objects.create_user(username, password=PASSWORD, is_staff=True)
-        user.groups.add(Group.objects.get(name=group_name))
-        return user
-
-    return create
+    """`user_in("Ops operators")`: a staff user in that group, who logs in with tests.helpers.PASSWORD."""
+    return helpers.user_in
 
 
 @pytest.fixture
@@ -132,7 +109,7 @@ def log_in(page):
         page.goto("/admin/")
         page.wait_for_url("**/admin/login/?next=/admin/")
         page.locator("#id_username").fill(user.username)
-        page.locator("#id_password").fill(PASSWORD)
+        page.locator("#id_password").fill(helpers.PASSWORD)
         page.locator("#login-form [type=submit]").click()
         page.wait_for_url("**/admin/")
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from opsadmin.runtime.instances import record_heartbeat
+from opsadmin.runtime.heartbeat import record_heartbeat
 
 try:
     from playwright.sync_api import expect
@@ -39,6 +39,12 @@ def run_action(page, instance_id, action):
     page.wait_for_url(f"**{INSTANCES_URL}")
 
 
+def confirm(page):
+    """Django's confirmation page: yes."""
+    page.get_by_role("button", name="Yes, I'm sure").click()
+    page.wait_for_url(f"**{INSTANCES_URL}")
+
+
 def test_an_operator_drains_and_resumes_an_instance(page, instance, user_in, log_in, screenshot):
     log_in(user_in("Ops operators"))
 
@@ -55,6 +61,10 @@ def test_an_operator_drains_and_resumes_an_instance(page, instance, user_in, log
     page.goto(INSTANCES_URL)
     expect(instance_row(page, instance)).to_contain_text("serving")
     run_action(page, instance, "Drain selected instances")
+    expect(page.locator("#confirmation-action")).to_have_text("Drain 1 instance")
+    expect(page.locator("#confirmation-items")).to_contain_text(f"{instance} (serving, 1 process")
+    screenshot("drain-confirmation")
+    confirm(page)
     expect(page.get_by_text(f"Drained {instance}")).to_be_visible()
     expect(instance_row(page, instance)).to_contain_text("draining")
     screenshot("drained")

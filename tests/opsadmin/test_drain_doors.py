@@ -1,19 +1,20 @@
 """Draining through the three doors: one permission, one form, one audit row per write."""
 
-import json
 from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from opsadmin.models import ApiToken, Instance, OpsRun
-from opsadmin.runtime.instances import record_heartbeat
-from opsadmin.tokens import issue_token, revoke_tokens
+from opsadmin.models import Instance, OpsRun
+from opsadmin.runtime.heartbeat import record_heartbeat
+from portal.accounts.models import ApiToken
+from portal.accounts.tokens import issue_token, revoke_tokens
+from tests.helpers import OPERATORS, VIEWERS, bearer, client_for, post_json, user_in
 
 pytestmark = pytest.mark.django_db
 
@@ -24,23 +25,6 @@ DRAIN_URL = "/api/ops/drain/"
 def instance():
     record_heartbeat("web1", "8000", force=True)
     return Instance.objects.get(pk="web1:8000")
-
-
-def user_in(group_name=None, *, staff=True, username="someone"):
-    user = User.objects.create_user(username, password="pw-for-tests-123", is_staff=staff)
-    if group_name:
-        user.groups.add(Group.objects.get(name=group_name))
-    return user
-
-
-def session_client(user, **kwargs):
-    client = Client(**kwargs)
-    client.force_login(user)
-    return client
-
-
-def post_json(client, url, data, **headers):
-    return client.post(url, json.dumps(data), content_type="application/json", **headers)
 
 
 def drain_body(instance, action="drain"):
@@ -56,23 +40,23 @@ def test_anonymous_gets_401_and_nothing_is_recorded(client, instance):
 
 @pytest.mark.parametrize(
     ("group", "staff", "expected"),
-    [(None, False, 401), (None, True, 403), ("Ops viewers", True, 403), ("Ops operators", True, 200)],
+    [(None, False, 403), (None, True, 403), (VIEWERS, True, 403), (OPERATORS, True, 200)],
 )
 def test_session_permission_matrix(instance, group, staff, expected):
-    client = session_client(user_in(group, staff=staff))
+    client = client_for(user_in(group, staff=staff))
     assert post_json(client, DRAIN_URL, drain_body(instance)).status_code == expected
     assert OpsRun.objects.count() == (1 if expected == 200 else 0)
 
 
-@pytest.mark.parametrize(("group", "expected"), [("Ops viewers", 403), ("Ops operators", 200)])
+@pytest.mark.parametrize(("group", "expected"), [(VIEWERS, 403), (OPERATORS, 200)])
 def test_token_permission_matrix(client, instance, group, expected):
-    _, token = issue_token(user_in(group, staff=False), "script")
-    response = post_json(client, DRAIN_URL, drain_body(instance), HTTP_AUTHORIZATION=f"Bearer {token}")
+    _, token = issue_token(user_in(group), "script")
+    response = post_json(client, DRAIN_URL, drain_body(instance), **bearer(token))
     assert response.status_code == expected
 
 
 def test_revoked_expired_and_malformed_tokens_get_401(client, instance):
-    operator = user_in("Ops operators")
+    operator = user_in(OPERATORS)
     record, revoked = issue_token(operator, "script")
     revoke_tokens(ApiToken.objects.filter(pk=record.pk))
     record, expired = issue_token(operator, "short-lived", expires_in=timedelta(days=1))
@@ -82,20 +66,20 @@ def test_revoked_expired_and_malformed_tokens_get_401(client, instance):
 
 
 def test_session_posts_need_csrf_tokens_do_not(instance):
-    operator = user_in("Ops operators")
-    client = session_client(operator, enforce_csrf_checks=True)
+    operator = user_in(OPERATORS)
+    client = client_for(operator, enforce_csrf_checks=True)
     assert post_json(client, DRAIN_URL, drain_body(instance)).status_code == 403
     client.get(reverse("admin:index"))  # sets the csrftoken cookie
     csrf = client.cookies["csrftoken"].value
     assert post_json(client, DRAIN_URL, drain_body(instance), HTTP_X_CSRFTOKEN=csrf).status_code == 200
     _, token = issue_token(operator, "script")
     tokened = Client(enforce_csrf_checks=True)
-    response = post_json(tokened, DRAIN_URL, drain_body(instance, "resume"), HTTP_AUTHORIZATION=f"Bearer {token}")
+    response = post_json(tokened, DRAIN_URL, drain_body(instance, "resume"), **bearer(token))
     assert response.status_code == 200
 
 
 def test_api_drain_and_resume_record_runs(instance):
-    client = session_client(user_in("Ops operators", username="alice"))
+    client = client_for(user_in(OPERATORS, username="alice"))
     response = post_json(client, DRAIN_URL, drain_body(instance))
     body = response.json()
     assert body["status"] == "succeeded"
@@ -116,29 +100,36 @@ def test_api_drain_and_resume_record_runs(instance):
     [({"instances": ["nope:1"], "action": "drain"}, "instances"), ({"instances": [], "action": "drain"}, "instances")],
 )
 def test_api_bad_input_is_400_with_field_errors(instance, body, field):
-    client = session_client(user_in("Ops operators"))
+    client = client_for(user_in(OPERATORS))
     response = post_json(client, DRAIN_URL, body)
     assert response.status_code == 400
     assert field in response.json()["fields"]
     assert not OpsRun.objects.exists()
 
 
-@pytest.mark.parametrize("raw", ["not json", "[1, 2]", '"text"'])
-def test_api_body_must_be_a_json_object(instance, raw):
-    client = session_client(user_in("Ops operators"))
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        ("not json", "the body is not valid JSON: Expecting value: line 1 column 1 (char 0)"),
+        ("[1, 2]", "the body must be a JSON object"),
+        ('"text"', "the body must be a JSON object"),
+    ],
+)
+def test_api_body_must_be_a_json_object(instance, raw, error):
+    client = client_for(user_in(OPERATORS))
     response = client.post(DRAIN_URL, raw, content_type="application/json")
     assert response.status_code == 400
-    assert response.json()["error"] == "the body must be a JSON object"
+    assert response.json()["error"] == error
 
 
 def test_api_reads_need_view_ops(client, instance):
-    viewer = session_client(user_in("Ops viewers"))
+    viewer = client_for(user_in(VIEWERS))
     listed = viewer.get("/api/ops/instances/").json()["instances"]
     assert "web1:8000" in {row["id"] for row in listed}
     assert viewer.get("/api/ops/runs/").status_code == 200
     assert viewer.get("/api/ops/runs/999/").status_code == 404
     assert viewer.get("/api/ops/runs/?before=x").status_code == 400
-    assert session_client(user_in(None, username="plain")).get("/api/ops/runs/").status_code == 403
+    assert client_for(user_in(None, username="plain")).get("/api/ops/runs/").status_code == 403
     assert client.get("/api/ops/instances/").status_code == 401
     assert viewer.post("/api/ops/runs/").status_code == 405
 
@@ -160,14 +151,20 @@ def test_command_bad_input_exits_2_and_changes_nothing(instance):
     assert instance.drain_requested_at is None
 
 
-def admin_action(client, action, ids):
-    url = reverse("admin:opsadmin_instance_changelist")
-    return client.post(url, {"action": action, "_selected_action": ids}, follow=True)
+def admin_action(client, action, ids, *, confirmed=False):
+    """An action from the change list; `confirmed`: the POST of its confirmation page."""
+    data = {"action": action, "_selected_action": ids, **({"confirmed": "yes"} if confirmed else {"index": 0})}
+    return client.post(reverse("admin:opsadmin_instance_changelist"), data, follow=True)
 
 
-def test_admin_actions_drain_and_resume(instance):
-    client = session_client(user_in("Ops operators", username="bob"))
-    response = admin_action(client, "drain", [instance.pk])
+def test_admin_actions_drain_after_a_confirmation_and_resume_at_once(instance):
+    client = client_for(user_in(OPERATORS, username="bob"))
+    asked = admin_action(client, "drain", [instance.pk]).content.decode()
+    assert "Drain 1 instance" in asked
+    assert "web1:8000 (serving, 1 process," in asked
+    assert "left serving" in asked  # how many the load balancer keeps
+    assert not OpsRun.objects.exists()
+    response = admin_action(client, "drain", [instance.pk], confirmed=True)
     assert "Drained web1:8000" in response.content.decode()
     run = OpsRun.objects.get()
     assert (run.door, run.actor) == ("admin", "bob")
@@ -177,7 +174,7 @@ def test_admin_actions_drain_and_resume(instance):
 
 
 def test_viewers_see_instances_but_cannot_drain(instance):
-    client = session_client(user_in("Ops viewers"))
+    client = client_for(user_in(VIEWERS))
     page = client.get(reverse("admin:opsadmin_instance_changelist"))
     assert page.status_code == 200
     assert "Drain selected" not in page.content.decode()
@@ -190,7 +187,7 @@ def test_viewers_see_instances_but_cannot_drain(instance):
 def test_audit_log_cannot_be_edited_or_deleted(instance):
     call_command("drain", instance.pk, stdout=StringIO())
     run = OpsRun.objects.get()
-    client = session_client(User.objects.create_superuser("root", password="pw-for-tests-123"))
+    client = client_for(user_in(superuser=True, username="root"))
     assert client.get(reverse("admin:opsadmin_opsrun_change", args=[run.pk])).status_code == 200
     client.post(reverse("admin:opsadmin_opsrun_delete", args=[run.pk]), {"post": "yes"})
     assert OpsRun.objects.filter(pk=run.pk).exists()
@@ -198,12 +195,12 @@ def test_audit_log_cannot_be_edited_or_deleted(instance):
 
 
 def test_a_non_ascii_digit_in_before_is_a_400_not_a_500(instance):
-    viewer = session_client(user_in("Ops viewers"))
+    viewer = client_for(user_in(VIEWERS))
     assert viewer.get("/api/ops/runs/?before=%C2%B2").status_code == 400
 
 
 def test_json_objects_where_a_value_is_expected_are_refused(instance):
-    client = session_client(user_in("Ops operators"))
+    client = client_for(user_in(OPERATORS))
     response = post_json(client, DRAIN_URL, {"instances": [instance.pk], "action": {"a": 1}})
     assert response.status_code == 400
     assert response.json()["fields"] == {"action": ["Enter a single value, not a list or an object."]}
@@ -213,16 +210,16 @@ def test_json_objects_where_a_value_is_expected_are_refused(instance):
 
 
 def test_a_proxy_basic_auth_header_does_not_hide_the_staff_session(instance):
-    client = session_client(user_in("Ops viewers"))
+    client = client_for(user_in(VIEWERS))
     assert client.get("/api/ops/instances/", HTTP_AUTHORIZATION="Basic dXNlcjpwdw==").status_code == 200
 
 
 def test_staff_issue_tokens_only_for_themselves_unless_superuser():
     staff = user_in(username="staffer")
     staff.user_permissions.add(*Permission.objects.filter(codename__in=["add_apitoken", "view_apitoken"]))
-    other = user_in("Ops operators", username="boss")
-    client = session_client(staff)
-    client.post(reverse("admin:opsadmin_apitoken_add"), {"user": other.pk, "name": "borrowed"})
+    other = user_in(OPERATORS, username="boss")
+    client = client_for(staff)
+    client.post(reverse("admin:accounts_apitoken_add"), {"user": other.pk, "name": "borrowed", "scope": "ops"})
     assert not ApiToken.objects.filter(user=other).exists()
-    client.post(reverse("admin:opsadmin_apitoken_add"), {"user": staff.pk, "name": "mine"})
+    client.post(reverse("admin:accounts_apitoken_add"), {"user": staff.pk, "name": "mine", "scope": "ops"})
     assert ApiToken.objects.filter(user=staff).exists()

@@ -33,19 +33,22 @@ from django.utils import timezone
 from health_check import HealthCheck
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
 
-import opsadmin.health
-from opsadmin import health_endpoints
-from opsadmin.health import Migrations, NamedCheck, Redis, TaskWorker, configured_checks
-from opsadmin.health_endpoints import READINESS_EXECUTOR, readiness, run_pooled
-from opsadmin.models import ApiToken
-from opsadmin.tokens import issue_token, revoke_tokens
-from tests.services import HangingServer, redis_unavailable, skip_or_fail, throwaway_redis
+from opsadmin.health import checks as health_checks
+from opsadmin.health import views
+from opsadmin.health.checks import Migrations, NamedCheck, Redis, TaskWorker, configured_checks
+from opsadmin.health.readiness import READINESS_EXECUTOR, readiness, run_pooled
+from opsadmin.spine import registry
+from portal.accounts.models import ApiToken
+from portal.accounts.tokens import issue_token, revoke_tokens
+from tests.helpers import OPERATORS, VIEWERS, bearer
+from tests.services import redis_unavailable, skip_or_fail, throwaway_redis
 
 pytestmark = pytest.mark.django_db
 
 BOUND = 1.5  # seconds: the 1 s contract, with a margin for a loaded test machine
 THIS = "tests.opsadmin.test_health"
-REDIS = "opsadmin.health.Redis"
+HOST = socket.gethostname()
+REDIS = "opsadmin.health.checks.Redis"
 
 
 # --- Check classes for the tests (dotted paths into this module) -----------------------
@@ -93,9 +96,29 @@ def entry(name, check, critical=False, **kwargs):
     return (name, f"{THIS}.{check}" if "." not in check else check, kwargs, critical)
 
 
+class ExactChecks:
+    """Readiness over exactly these checks (none of the capabilities'), without caching unless asked.
+
+    A context manager that can be entered again, as override_settings can.
+    """
+
+    def __init__(self, entries, cache_seconds, more):
+        self.settings = override_settings(
+            PORTAL_HEALTH_CHECKS=list(entries), PORTAL_READINESS_CACHE_SECONDS=cache_seconds, **more
+        )
+
+    def __enter__(self):
+        self.settings.enable()
+        self.patch = pytest.MonkeyPatch()
+        self.patch.setattr(registry, "health_checks", list)
+
+    def __exit__(self, *exc_info):
+        self.patch.undo()
+        self.settings.disable()
+
+
 def checks(*entries, cache_seconds=0, **more):
-    """Readiness over exactly these checks, without caching unless asked."""
-    return override_settings(PORTAL_HEALTH_CHECKS=list(entries), PORTAL_READINESS_CACHE_SECONDS=cache_seconds, **more)
+    return ExactChecks(entries, cache_seconds, more)
 
 
 # --- Fixtures ------------------------------------------------------------------------
@@ -104,13 +127,14 @@ def checks(*entries, cache_seconds=0, **more):
 @pytest.fixture(autouse=True)
 def runtime(monkeypatch):
     """The instance's drain state and the task worker's heartbeat, as the test sets them."""
-    from opsadmin.runtime import instances
+    from opsadmin.health import readiness as readiness_module
+    from opsadmin.runtime import drain, fleet
 
     state = SimpleNamespace(draining=False, worker_seen=timezone.now(), beats=[])
-    monkeypatch.setattr(instances, "current_instance_is_draining", lambda: state.draining)
-    monkeypatch.setattr(instances, "task_worker_last_seen", lambda: state.worker_seen)
+    monkeypatch.setattr(drain, "current_instance_is_draining", lambda: state.draining)
+    monkeypatch.setattr(fleet, "task_worker_last_seen", lambda: state.worker_seen)
     # Readiness probes beat from a pool thread; a real beat would commit rows outside the test's transaction.
-    monkeypatch.setattr(instances, "record_heartbeat", lambda host, port, kind: state.beats.append((host, port, kind)))
+    monkeypatch.setattr(readiness_module, "beat_as_web_process", lambda port: state.beats.append((HOST, port, "web")))
     readiness.reset()
     Counting.runs = Blocks.started = 0
     Blocks.release.clear()
@@ -120,11 +144,10 @@ def runtime(monkeypatch):
 
 
 @pytest.fixture
-def hanging():
-    server = HangingServer()
-    yield server
+def hanging(hanging):
+    """The root fixture's hung listener; a check stuck on it is released when the test ends."""
+    yield hanging
     Blocks.release.set()
-    server.close()
 
 
 class DatabasesWithExtras:
@@ -162,7 +185,7 @@ def postgres_alias(alias, port, connect_timeout=10):
     with pytest.MonkeyPatch.context() as patch:
         databases = DatabasesWithExtras({alias: settings_dict})
         patch.setattr(health_check.checks, "connections", databases)  # the library's Database check
-        patch.setattr(opsadmin.health, "connections", databases)  # our Migrations check
+        patch.setattr(health_checks, "connections", databases)  # our Migrations check
         yield alias
 
 
@@ -250,7 +273,7 @@ def test_postgresql_that_accepts_and_never_answers(client, hanging):
         postgres_alias("hanging", hanging.port, connect_timeout=10),
         checks(
             entry("database", "health_check.checks.Database", True, alias="hanging"),
-            entry("migrations", "opsadmin.health.Migrations", True, alias="hanging"),
+            entry("migrations", "opsadmin.health.checks.Migrations", True, alias="hanging"),
         ),
     ):
         response, elapsed = get_ready(client)
@@ -323,13 +346,13 @@ def test_draining_makes_the_instance_unready(client, runtime):
 
 
 def test_an_unknown_drain_state_is_not_ready(client, monkeypatch):
-    from opsadmin.runtime import instances
+    from opsadmin.runtime import drain, fleet
 
     def database_down():
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(instances, "current_instance_is_draining", database_down)
-    monkeypatch.setattr(instances, "task_worker_last_seen", database_down)
+    monkeypatch.setattr(drain, "current_instance_is_draining", database_down)
+    monkeypatch.setattr(fleet, "task_worker_last_seen", database_down)
     response, _ = get_ready(client)
     assert (response.status_code, response.json()) == (503, {"status": "unavailable", "failing": ["draining"]})
     result = run_one("task_worker", TaskWorker())
@@ -345,7 +368,7 @@ def test_a_readiness_probe_beats_so_a_probe_only_process_knows_its_instance(clie
 
 def test_draining_is_critical_even_when_configured_otherwise(client, runtime):
     runtime.draining = True
-    with checks(entry("draining", "opsadmin.health.Draining", critical=False)):
+    with checks(entry("draining", "opsadmin.health.checks.Draining", critical=False)):
         assert get_ready(client)[0].status_code == 503
 
 
@@ -429,7 +452,7 @@ def test_concurrent_probers_share_one_run_and_the_result_is_cached():
     responses = []
 
     def probe():
-        responses.append(health_endpoints.ready(factory.get("/health/ready/")))
+        responses.append(views.ready(factory.get("/health/ready/")))
 
     runs_before = readiness.runs
     with checks(entry("slow", "Counting", True, seconds=0.2), cache_seconds=60):
@@ -547,8 +570,8 @@ def users():
         admin=User.objects.create_superuser("admin"),
     )
     made.member.user_permissions.add(Permission.objects.get(codename="view_ops"))  # not staff: still refused
-    made.viewer.groups.add(Group.objects.get(name="Ops viewers"))
-    made.operator.groups.add(Group.objects.get(name="Ops operators"))
+    made.viewer.groups.add(Group.objects.get(name=VIEWERS))
+    made.operator.groups.add(Group.objects.get(name=OPERATORS))
     return made
 
 
@@ -559,14 +582,12 @@ def viewer_client(client, users):
 
 
 def detail(client, token=None, **headers):
-    if token is not None:
-        headers["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    return client.get("/health/", HTTP_ACCEPT="application/json", **headers)
+    return client.get("/health/", HTTP_ACCEPT="application/json", **(bearer(token) if token else {}), **headers)
 
 
 @pytest.mark.parametrize(
     ("who", "status"),
-    [("anonymous", 401), ("member", 401), ("staff", 403), ("viewer", 200), ("operator", 200), ("admin", 200)],
+    [("anonymous", 401), ("member", 403), ("staff", 403), ("viewer", 200), ("operator", 200), ("admin", 200)],
 )
 def test_detail_by_session(client, users, who, status):
     if who != "anonymous":
@@ -580,7 +601,7 @@ def test_detail_by_session(client, users, who, status):
     ("owner", "state", "status"),
     [
         ("viewer", "valid", 200),
-        ("member", "valid", 200),  # a token acts with its user's permissions; no staff session involved
+        ("member", "valid", 403),  # an ops token acts only while its user is staff, whatever the permissions
         ("staff", "valid", 403),
         ("viewer", "revoked", 401),
         ("viewer", "expired", 401),
@@ -609,9 +630,14 @@ def test_detail_refuses_a_malformed_authorization_header(client):
 def assert_small_refusal(response, status):
     if status == 200:
         return
-    assert len(response.content) < 64
+    assert len(response.content) < 80
     body = response.content.decode()
-    assert json.loads(body) in ({"error": "authentication required"}, {"error": "permission required"})
+    assert json.loads(body) in (
+        {"error": "authentication required"},
+        {"error": "invalid token"},
+        {"error": "staff only"},
+        {"error": "permission required", "permission": "opsadmin.view_ops"},
+    )
     assert socket.gethostname() not in body
     assert "no-store" in response["Cache-Control"]
 

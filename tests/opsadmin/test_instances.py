@@ -1,7 +1,6 @@
 """Instances and draining: throttled heartbeats, gone detection, drain state that outlives the process."""
 
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -17,26 +16,34 @@ from django.db import DatabaseError, OperationalError, connection
 from django.utils import timezone
 
 from opsadmin.models import Instance, InstanceWorker
-from opsadmin.runtime import heartbeat, instances
-from opsadmin.runtime.heartbeat import TASK_WORKER_PORT, TaskWorkerHeartbeat, beat_as_task_worker
-from opsadmin.runtime.instances import (
-    UnknownInstances,
-    current_instance_is_draining,
-    drain,
-    git_commit,
-    list_instances,
-    mark_shutting_down,
-    record_heartbeat,
-    reset_process_state,
-    resume,
-    task_worker_last_seen,
-    this_instance_id,
-)
+from opsadmin.operations.instances.drain import UnknownInstances, drain_or_resume
+from opsadmin.runtime import drain as drain_state
+from opsadmin.runtime import heartbeat, identity
+from opsadmin.runtime.drain import current_instance_is_draining, mark_shutting_down
+from opsadmin.runtime.fleet import list_instances, task_worker_last_seen
+from opsadmin.runtime.heartbeat import TASK_WORKER_PORT, ProcessThread, record_heartbeat
+from opsadmin.runtime.identity import git_commit, this_instance_id
+from opsadmin.spine.results import jsonable
 
 pytestmark = pytest.mark.django_db
 
 HOST = "web-1"
 MIDDLEWARE = "opsadmin.runtime.heartbeat.HeartbeatMiddleware"
+
+
+def reset_process_state():
+    """What a new process starts with: no instance named, no beat, no cached drain state."""
+    identity.reset()
+    heartbeat.reset()
+    drain_state.reset()
+
+
+def drain(ids, actor):
+    return drain_or_resume(instances=ids, action="drain", actor=actor)
+
+
+def resume(ids):
+    return drain_or_resume(instances=ids, action="resume", actor="cli")
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +55,7 @@ def fresh_process(settings):
     reset_process_state()
     yield
     reset_process_state()
-    instances.app_version.cache_clear()
+    identity.app_version.cache_clear()
 
 
 @pytest.fixture
@@ -62,7 +69,8 @@ def clock(monkeypatch):
             self.now += seconds
 
     fake = Clock()
-    monkeypatch.setattr(instances, "_clock", lambda: fake.now)
+    monkeypatch.setattr(heartbeat, "_clock", lambda: fake.now)
+    monkeypatch.setattr(drain_state, "_clock", lambda: fake.now)
     return fake
 
 
@@ -126,7 +134,7 @@ def test_the_interval_comes_from_the_settings(settings, clock):
 
 def test_concurrent_requests_make_one_beat(monkeypatch):
     writes = []
-    monkeypatch.setattr(instances, "_write_heartbeat", lambda *args, **kwargs: writes.append(args))
+    monkeypatch.setattr(heartbeat, "_write_heartbeat", lambda *args, **kwargs: writes.append(args))
     barrier = threading.Barrier(16)
     results = []
 
@@ -148,8 +156,8 @@ def test_a_database_error_is_logged_not_raised(monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise DatabaseError("connection refused")
 
-    monkeypatch.setattr(instances, "_write_heartbeat", broken)
-    with caplog.at_level(logging.ERROR, logger="opsadmin.runtime.instances"):
+    monkeypatch.setattr(heartbeat, "_write_heartbeat", broken)
+    with caplog.at_level(logging.ERROR, logger="opsadmin.runtime.heartbeat"):
         assert record_heartbeat(HOST, 8000) is False
     assert "Heartbeat of web-1:8000" in caplog.text
     assert not Instance.objects.exists()
@@ -157,7 +165,7 @@ def test_a_database_error_is_logged_not_raised(monkeypatch, caplog):
 
 def test_the_version_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("PORTAL_VERSION", "2026.11.3")
-    instances.app_version.cache_clear()
+    identity.app_version.cache_clear()
     record_heartbeat(HOST, 8000)
     assert Instance.objects.get().version == "2026.11.3"
 
@@ -165,15 +173,15 @@ def test_the_version_comes_from_the_environment(monkeypatch):
 def test_the_version_falls_back_to_the_git_commit_then_dev(monkeypatch, settings, tmp_path):
     monkeypatch.delenv("PORTAL_VERSION", raising=False)
     settings.BASE_DIR = tmp_path
-    instances.app_version.cache_clear()
-    assert instances.app_version() == "dev"
+    identity.app_version.cache_clear()
+    assert identity.app_version() == "dev"
 
     commit = "0123456789abcdef0123456789abcdef01234567"
     (tmp_path / ".git" / "refs" / "heads").mkdir(parents=True)
     (tmp_path / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
     (tmp_path / ".git" / "refs" / "heads" / "main").write_text(commit + "\n")
-    instances.app_version.cache_clear()
-    assert instances.app_version() == "0123456"
+    identity.app_version.cache_clear()
+    assert identity.app_version() == "0123456"
 
 
 def test_git_commit_reads_branches_packed_refs_and_detached_heads(tmp_path):
@@ -271,10 +279,10 @@ def test_the_list_carries_workers_and_serialises_to_json(django_assert_num_queri
     assert not theirs.current
     assert [(worker.pid, worker.kind, worker.state) for worker in mine.workers] == [(os.getpid(), "web", "alive")]
     assert [(worker.pid, worker.state) for worker in theirs.workers] == [(42, "gone")]
-    data = json.loads(json.dumps(mine.to_dict()))
+    data = jsonable(mine)  # the portal's one JSON encoder
     assert data["id"] == "web-1:8000"
     assert data["state"] == "serving"
-    assert data["last_seen_at"] == mine.last_seen_at.isoformat()
+    assert data["last_seen_at"].startswith(mine.last_seen_at.strftime("%Y-%m-%dT%H:%M:%S"))
     assert data["workers"][0]["pid"] == os.getpid()
     assert data["drain_requested_at"] is None
 
@@ -393,7 +401,9 @@ def test_the_middleware_records_this_instance_by_server_port(client, settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_task_worker_beat_records_the_worker_and_closes_its_connection(monkeypatch):
+def test_a_process_thread_beats_every_interval_and_closes_its_own_connection_when_it_stops(settings, monkeypatch):
+    settings.PORTAL_HEARTBEAT_SECONDS = 0.05
+    settings.PORTAL_COMMAND_POLL_SECONDS = 0.02
     closed_by = []
 
     class ConnectionSpy:
@@ -404,29 +414,8 @@ def test_a_task_worker_beat_records_the_worker_and_closes_its_connection(monkeyp
             connection.close()
 
     monkeypatch.setattr(heartbeat, "connection", ConnectionSpy())
-    outcome = {}
-
-    def worker_thread():
-        outcome["result"] = beat_as_task_worker("worker-host")
-        # Django keeps an in-memory SQLite database open (closing it would lose it); others really close.
-        outcome["closed"] = connection.connection is None or getattr(connection, "is_in_memory_db", bool)()
-
-    thread = threading.Thread(target=worker_thread, name="beat-test")
+    thread = ProcessThread(TASK_WORKER_PORT, "task")
     thread.start()
-    thread.join(10)
-
-    assert outcome == {"result": True, "closed": True}
-    assert closed_by == ["beat-test"]
-    worker = InstanceWorker.objects.get()
-    assert (worker.instance_id, worker.pid, worker.kind) == ("worker-host:worker", os.getpid(), "task")
-    assert task_worker_last_seen() == worker.last_seen_at
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_task_worker_heartbeat_thread_beats_every_interval(settings):
-    settings.PORTAL_HEARTBEAT_SECONDS = 0.05
-    heartbeat = TaskWorkerHeartbeat("worker-host")
-    heartbeat.start()
     try:
         deadline = time.monotonic() + 5
         seen = set()
@@ -436,9 +425,13 @@ def test_the_task_worker_heartbeat_thread_beats_every_interval(settings):
                 seen.update(InstanceWorker.objects.filter(kind="task").values_list("last_seen_at", flat=True))
             time.sleep(0.02)
     finally:
-        heartbeat.stop()
-    assert len(seen) >= 2
-    assert not heartbeat.is_alive()
+        thread.stop()
+    assert len(seen) >= 2  # it beats while idle
+    assert not thread.is_alive()
+    assert closed_by == [thread.name]  # once, when it stopped: not after every beat
+    worker = InstanceWorker.objects.get()
+    assert (worker.instance_id, worker.pid, worker.kind) == (f"{identity.HOST}:worker", os.getpid(), "task")
+    assert task_worker_last_seen() == worker.last_seen_at
 
 
 @pytest.fixture

@@ -1,65 +1,69 @@
 """system_status on its doors, the ops pages' permissions, queued runs on the task worker, tokens in the admin."""
 
+import contextlib
 import json
 import re
 from io import StringIO
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
-from django.test import Client
 from django.urls import reverse
 
-from opsadmin.models import ApiToken, Instance, OpsRun
-from opsadmin.operations.declaration import get_write
-from opsadmin.runs import Actor, submit
-from opsadmin.runtime.instances import record_heartbeat, reset_process_state
-from opsadmin.tokens import check_token, issue_token
+from opsadmin.models import Instance, OpsRun
+from opsadmin.runtime import identity
+from opsadmin.runtime.heartbeat import TASK, TASK_WORKER_PORT, record_heartbeat
+from opsadmin.spine import targets
+from portal.accounts.models import ApiToken
+from portal.accounts.tokens import check_token, issue_token
+from tests.helpers import OPERATORS, VIEWERS, bearer, client_for, run_write, user_in
 
 pytestmark = pytest.mark.django_db
 
 
-def user_in(group_name=None, *, staff=True, username="someone"):
-    user = User.objects.create_user(username, password="pw-for-tests-123", is_staff=staff)
-    if group_name:
-        user.groups.add(Group.objects.get(name=group_name))
-    return user
-
-
 def logged_in(user):
-    client = Client()
-    client.force_login(user)
-    return client
+    return client_for(user)
 
 
 def test_status_command_reports_every_section():
     record_heartbeat("web1", "8000", force=True)
-    reset_process_state()  # a command is no serving instance: its readiness must not look for one
+    record_heartbeat("web1", TASK_WORKER_PORT, TASK, force=True)
+    identity.reset()  # a command is no serving instance: its readiness must not look for one
     out = StringIO()
-    call_command("system_status", "--json", stdout=out)
+    with contextlib.suppress(CommandError):  # exit 1 when this machine's disk or memory is nearly full
+        call_command("system_status", "--json", stdout=out)
     status = json.loads(out.getvalue())
     assert set(status["sections"]) == {"health", "instances", "database", "caches", "runs"}
-    names = {check["name"] for check in status["sections"]["health"]["checks"]}
-    assert {"database", "migrations", "draining"} <= names
-    assert status["sections"]["instances"]["serving"] >= 1
+    health = status["sections"]["health"]
+    assert {"status", "ok", "headline", "detail", "lines", "data"} <= set(health)
+    names = {check["name"] for check in health["data"]["checks"]}
+    assert {"database", "migrations", "draining", "indexes"} <= names
+    assert status["sections"]["instances"]["data"]["serving"] >= 1
+    assert status["sections"]["database"] | {"data": None} == {
+        "status": "ok",
+        "ok": True,
+        "headline": "indexes ok",
+        "detail": "every declared index is present and valid",
+        "lines": [],
+        "data": None,
+    }
 
 
 def test_status_command_exits_1_when_a_section_is_not_ok():
     OpsRun.objects.create(operation="drain", door="cli", actor="cli", status=OpsRun.Status.FAILED)
     out = StringIO()
-    with pytest.raises(CommandError, match="not ok: runs") as error:
+    with pytest.raises(CommandError, match=r"not ok: .*runs") as error:
         call_command("system_status", stdout=out)
     assert error.value.returncode == 1
-    assert "1 failed in the last 24 h" in out.getvalue()
+    assert "Audit log: warning — 1 failed in 24 h" in out.getvalue()
 
 
 def test_status_endpoint_needs_view_ops(client):
     assert client.get("/api/ops/status/").status_code == 401
     assert logged_in(user_in(username="plain")).get("/api/ops/status/").status_code == 403
-    body = logged_in(user_in("Ops viewers")).get("/api/ops/status/").json()
+    body = logged_in(user_in(VIEWERS)).get("/api/ops/status/").json()
     assert set(body["sections"]) == {"health", "instances", "database", "caches", "runs"}
-    _, token = issue_token(user_in("Ops viewers", staff=False, username="robot"), "monitor")
-    assert client.get("/api/ops/status/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+    _, token = issue_token(user_in(VIEWERS, username="robot"), "monitor")
+    assert client.get("/api/ops/status/", **bearer(token)).status_code == 200
 
 
 PAGES = ["admin:index", "admin:ops_health", "admin:opsadmin_instance_changelist", "admin:opsadmin_opsrun_changelist"]
@@ -70,8 +74,8 @@ def test_ops_pages_permission_matrix(client, page):
     url = reverse(page)
     assert client.get(url).status_code == 302  # anonymous: to the login page
     assert logged_in(user_in(staff=False, username="nonstaff")).get(url).status_code == 302
-    assert logged_in(user_in("Ops viewers", username="viewer")).get(url).status_code == 200
-    assert logged_in(user_in("Ops operators", username="operator")).get(url).status_code == 200
+    assert logged_in(user_in(VIEWERS, username="viewer")).get(url).status_code == 200
+    assert logged_in(user_in(OPERATORS, username="operator")).get(url).status_code == 200
 
 
 @pytest.mark.parametrize("page", PAGES[1:])
@@ -82,7 +86,7 @@ def test_staff_without_ops_permissions_are_refused(page):
 def test_dashboard_shows_health_instances_and_runs():
     record_heartbeat("web1", "8000", force=True)
     call_command("drain", "web1:8000", stdout=StringIO())
-    page = logged_in(user_in("Ops viewers")).get(reverse("admin:index")).content.decode()
+    page = logged_in(user_in(VIEWERS)).get(reverse("admin:index")).content.decode()
     assert 'id="health-checks"' in page
     assert "web1:8000" in page
     assert "Drained web1:8000" in page
@@ -97,7 +101,7 @@ def queue_drain_of_web1():
     """A drain of the instance web1:8000, queued for the task worker as the API would queue it."""
     record_heartbeat("web1", "8000", force=True)
     data = {"instances": ["web1:8000"], "action": "drain"}
-    return submit(get_write("drain"), data, actor=Actor.cli(), door=OpsRun.Door.API, background=True)
+    return run_write("drain", data, where=targets.TASK_WORKER)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -112,15 +116,15 @@ def test_a_queued_run_is_performed_by_the_task_worker():
 
 
 def test_a_token_created_in_the_admin_is_shown_once_and_works():
-    admin = User.objects.create_superuser("root", password="pw-for-tests-123")
+    admin = user_in(superuser=True, username="root")
     client = logged_in(admin)
     response = client.post(
-        reverse("admin:opsadmin_apitoken_add"), {"user": admin.pk, "name": "deploy script"}, follow=True
+        reverse("admin:accounts_apitoken_add"), {"user": admin.pk, "name": "deploy script", "scope": "ops"}, follow=True
     )
-    token = re.search(r"Token for root: (\S+)", response.content.decode()).group(1)
+    token = re.search(r"ops token for root: (\S+)", response.content.decode()).group(1)
     record = check_token(token)
     assert record.name == "deploy script"
-    assert token not in client.get(reverse("admin:opsadmin_apitoken_change", args=[record.pk])).content.decode()
+    assert token not in client.get(reverse("admin:accounts_apitoken_change", args=[record.pk])).content.decode()
     assert ApiToken.objects.get().digest != token
 
 
@@ -130,11 +134,15 @@ def operation_page(name):
 
 def test_an_operation_page_runs_its_write_and_shows_the_run():
     record_heartbeat("web1", "8000", force=True)
-    client = logged_in(user_in("Ops operators", username="carol"))
+    client = logged_in(user_in(OPERATORS, username="carol"))
     page = client.get(operation_page("drain") + "?instances=web1:8000&action=drain")
     assert page.status_code == 200
     assert page.context["form"].initial == {"instances": ["web1:8000"], "action": "drain"}
-    response = client.post(operation_page("drain"), {"instances": ["web1:8000"], "action": "drain"}, follow=True)
+    asked = client.post(operation_page("drain"), {"instances": ["web1:8000"], "action": "drain"})
+    assert "Drain 1 instance" in asked.content.decode()  # what will happen, before it does
+    assert not OpsRun.objects.exists()
+    data = {"instances": ["web1:8000"], "action": "drain", "confirmed": "yes"}
+    response = client.post(operation_page("drain"), data, follow=True)
     run = OpsRun.objects.get()
     assert (run.door, run.actor, run.status) == ("admin", "carol", "succeeded")
     assert response.redirect_chain[-1][0] == reverse("admin:opsadmin_opsrun_change", args=[run.pk])
@@ -142,21 +150,21 @@ def test_an_operation_page_runs_its_write_and_shows_the_run():
 
 
 def test_an_operation_page_shows_form_errors_and_runs_nothing():
-    client = logged_in(user_in("Ops operators"))
+    client = logged_in(user_in(OPERATORS))
     response = client.post(operation_page("drain"), {"instances": ["nope:1"], "action": "drain"})
     assert response.status_code == 200
-    assert "Select a valid choice" in response.content.decode()
+    assert "Not a known web instance: nope:1." in response.content.decode()
     assert not OpsRun.objects.exists()
 
 
 def test_operation_pages_check_the_operation_permission():
-    assert logged_in(user_in("Ops viewers")).get(operation_page("drain")).status_code == 403
-    assert logged_in(user_in("Ops operators", username="op")).get(operation_page("no-such-thing")).status_code == 404
+    assert logged_in(user_in(VIEWERS)).get(operation_page("drain")).status_code == 403
+    assert logged_in(user_in(OPERATORS, username="op")).get(operation_page("no-such-thing")).status_code == 404
 
 
 def test_a_running_run_refreshes_its_page():
     run = OpsRun.objects.create(operation="drain", door="api", actor="x", status=OpsRun.Status.RUNNING)
-    page = logged_in(user_in("Ops viewers")).get(reverse("admin:opsadmin_opsrun_change", args=[run.pk]))
+    page = logged_in(user_in(VIEWERS)).get(reverse("admin:opsadmin_opsrun_change", args=[run.pk]))
     assert 'http-equiv="refresh"' in page.content.decode()
 
 

@@ -9,8 +9,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from opsadmin.models import ApiToken
-from opsadmin.tokens import InvalidToken, check_token, issue_token, revoke_tokens
+from portal.accounts.models import ApiToken
+from portal.accounts.tokens import InvalidToken, check_token, issue_token, revoke_tokens
 
 pytestmark = pytest.mark.django_db
 

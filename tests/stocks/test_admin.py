@@ -7,8 +7,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from opsadmin.admin.pagination import EstimatedCountPaginator
 from stocks.models import DailyBar, Membership, Stock
+from stocks.pagination import EstimatedCountPaginator
 from tests.stocks.factories import make_bars, make_stock
 
 pytestmark = pytest.mark.django_db

@@ -95,7 +95,7 @@ SHAPES = {
     "stock_sector_cap_idx": lambda stocks: Stock.objects.screen(sectors=["Energy"], order_by="-market_cap"),
     "stock_active_volume_idx": lambda stocks: Stock.objects.screen(order_by="-volume", min_volume=500),
     "stock_movers_idx": lambda stocks: Stock.objects.top_movers(limit=10),
-    "dailybar_stock_date_idx": lambda stocks: Stock.objects.bars_between(
+    "dailybar_stock_date_idx": lambda stocks: DailyBar.objects.between(
         stocks[5], datetime.date(2026, 1, 10), datetime.date(2026, 2, 10)
     ),
 }

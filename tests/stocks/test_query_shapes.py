@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from stocks.models import Stock
+from stocks.models import DailyBar, Stock
 from stocks.querysets import LIST_COLUMNS
 from tests.stocks.factories import make_bars, make_stock
 
@@ -77,12 +77,12 @@ def test_top_movers_in_both_directions(market):
         Stock.objects.top_movers(direction="sideways")
 
 
-def test_bars_between_is_inclusive_ordered_and_one_stock_only():
+def test_bars_between_dates_are_inclusive_ordered_and_one_stock_only():
     first, other = make_stock("AAA"), make_stock("BBB")
     start = datetime.date(2026, 1, 1)
     make_bars(first, start, 10)
     make_bars(other, start, 10)
-    bars = list(Stock.objects.bars_between(first, datetime.date(2026, 1, 3), datetime.date(2026, 1, 6)))
+    bars = list(DailyBar.objects.between(first, datetime.date(2026, 1, 3), datetime.date(2026, 1, 6)))
     assert [bar.date.day for bar in bars] == [3, 4, 5, 6]
     assert {bar.stock_id for bar in bars} == {first.pk}
 

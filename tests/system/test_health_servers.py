@@ -5,25 +5,19 @@ Each server gets its own SQLite file (or a hanging listener as its database), so
 tests don't depend on the pass's database; they run once, in the SQLite pass.
 """
 
-import contextlib
-import http.client
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
-from tests.services import HangingServer, free_port, stop_process
+from tests.services import REPO, free_port, gunicorn, http
 
 pytestmark = pytest.mark.sqlite
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 BOUND = 1.5  # seconds: the 1 s contract, with a margin for a loaded machine
 
 
@@ -45,48 +39,6 @@ def manage(*args, environment, timeout=60):
     )
 
 
-@contextlib.contextmanager
-def gunicorn(environment, port=None):
-    """Serve the portal on 127.0.0.1:`port` (default: a free one); yields the port."""
-    port = port or free_port()
-    command = [str(BIN / "gunicorn"), "portal.wsgi:application", "--bind", f"127.0.0.1:{port}"]
-    command += ["--workers", "1", "--worker-class", "gthread", "--threads", "4", "--no-control-socket"]
-    process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"gunicorn exited: {process.stderr.read().decode(errors='replace')[-2000:]}")
-            with contextlib.suppress(OSError):
-                if get(port, "/health/live/")[0] == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail("gunicorn did not answer /health/live/ within 30 s")
-            time.sleep(0.1)
-        yield port
-    finally:
-        stop_process(process)
-
-
-def get(port, path, timeout=10):
-    """(status, body, seconds) of one GET."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    start = time.monotonic()
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.read(), time.monotonic() - start
-    finally:
-        connection.close()
-
-
-@pytest.fixture
-def hanging():
-    server = HangingServer()
-    yield server
-    server.close()
-
-
 @pytest.fixture(scope="module")
 def migrated_database(tmp_path_factory):
     """A migrated SQLite file to copy from."""
@@ -105,14 +57,14 @@ def test_health_check_command_follows_readiness(tmp_path, migrated_database):
     environment = server_environment(DATABASE_URL=f"sqlite:///{database}")
     database.touch()  # empty: every migration pending
     with gunicorn(environment) as port:
-        status, body, _ = get(port, "/health/ready/")
+        status, body, _ = http(port, "/health/ready/")
         assert status == 503
         assert "migrations" in json.loads(body)["failing"]
         unready = health_check_command(port, environment)
         assert unready.returncode != 0, unready.stdout
 
         shutil.copyfile(migrated_database, database)  # now migrated
-        status, body, _ = get(port, "/health/ready/")
+        status, body, _ = http(port, "/health/ready/")
         assert status == 200, body
         ready = health_check_command(port, environment)
         assert ready.returncode == 0, ready.stderr
@@ -123,12 +75,12 @@ def test_hanging_postgresql_answers_503_within_a_second(hanging):
     environment = server_environment(DATABASE_URL=f"postgres://portal@127.0.0.1:{hanging.port}/portal")
     with gunicorn(environment) as port:
         for _ in range(3):
-            status, body, seconds = get(port, "/health/ready/")
+            status, body, seconds = http(port, "/health/ready/")
             assert seconds < BOUND
             assert status == 503
             assert {"database", "migrations"} <= set(json.loads(body)["failing"])
         assert hanging.accepted  # the checks really connected and got stuck
-        status, body, seconds = get(port, "/health/live/")
+        status, body, seconds = http(port, "/health/live/")
         assert (status, body) == (200, b'{"status": "ok"}')
         assert seconds < 0.5
         assert health_check_command(port, environment).returncode != 0
@@ -142,7 +94,7 @@ def test_hanging_redis_degrades_within_a_second(hanging, migrated_database, tmp_
     )
     with gunicorn(environment) as port:
         for _ in range(3):
-            status, body, seconds = get(port, "/health/ready/")
+            status, body, seconds = http(port, "/health/ready/")
             assert seconds < BOUND
             assert (status, json.loads(body)) == (
                 200,
@@ -171,5 +123,5 @@ def test_a_drained_instance_stays_out_after_a_restart(tmp_path, migrated_databas
     drained = manage("shell", "-c", DRAIN.format(host=socket.gethostname(), port=port), environment=environment)
     assert drained.returncode == 0, drained.stderr
     with gunicorn(environment, port=port):
-        status, body, _ = get(port, "/health/ready/")
+        status, body, _ = http(port, "/health/ready/")
         assert (status, json.loads(body)) == (503, {"status": "unavailable", "failing": ["draining"]})

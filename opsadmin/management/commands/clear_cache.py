@@ -1,20 +1,19 @@
 """`clear_cache`: clear one cache alias (or all) by prefix, by pattern within one, or flush a Redis database.
 
-Never FLUSHDB unless --flush --yes: clearing deletes only the alias's own keys, by SCAN.
+Never FLUSHDB unless --flush --yes: clearing deletes only the alias's own keys, by SCAN. A
+local-memory alias is cleared in every web process of the running portal (the command
+waits for their answers).
 """
 
 from django.conf import settings
-from django.core.cache import caches
 from django.core.management.base import CommandError
 
-from opsadmin.cli import WriteCommand
-from opsadmin.operations.caches.clearing import runs_in_process
-from opsadmin.operations.caches.inventory import redis_target
-from opsadmin.operations.declaration import get_write
-from opsadmin.runs import InvalidArguments, validate
+from opsadmin.management.cli import OpsCommand
+from opsadmin.spine import registry
+from opsadmin.spine.runs import InvalidArguments, validate, validate_before_confirming
 
 
-class Command(WriteCommand):
+class Command(OpsCommand):
     help = (
         "Clear a cache alias's keys (its prefix and version, by SCAN in batches), only those matching "
         "--pattern within it, every alias with --all, or with --flush --yes the alias's whole Redis database."
@@ -30,40 +29,37 @@ class Command(WriteCommand):
 
     def handle(self, *args, **options):
         if options["flush"]:
-            runs = [self.run_write("flush_redis_db", self.flush_data(options), options)]
+            runs = [self.run_write(registry.get_write("flush_redis_db"), self.flush_data(options), options)]
         else:
             if options["all"] and options["pattern"]:
                 raise CommandError("--all clears whole aliases; give --pattern with one --alias", returncode=2)
             if options["pattern"] == "":
                 raise CommandError("--pattern is empty; leave it out to clear the whole alias", returncode=2)
+            write = registry.get_write("clear_cache")
             aliases = list(settings.CACHES) if options["all"] else [options["alias"]]
-            data = {"pattern": options["pattern"] or "", "dry_run": options["dry_run"]}
-            forms = [{**data, "alias": alias} for alias in aliases]
-            for form_data in forms:  # every alias checked before any is cleared: nothing half done
-                self.check_clearable(form_data)
-            runs = [self.run_write("clear_cache", form_data, options) for form_data in forms]
+            forms = [
+                {"alias": alias, "pattern": options["pattern"] or "", "dry_run": options["dry_run"]}
+                for alias in aliases
+            ]
+            for data in forms:  # every alias checked before any is cleared: nothing half done
+                try:
+                    validate(write.form_class, data)
+                except InvalidArguments as invalid:
+                    raise CommandError(str(invalid), returncode=2) from None
+            runs = [self.run_write(write, data, options) for data in forms]
         self.exit_for(runs)
-
-    def check_clearable(self, form_data):
-        """Bad arguments, or a local-memory cache (it lives in each server process, not in this one), exit 2."""
-        try:
-            cleaned = validate(get_write("clear_cache"), form_data)
-        except InvalidArguments as invalid:
-            raise CommandError(str(invalid), returncode=2) from None
-        if runs_in_process(cleaned["alias"]):
-            raise CommandError(
-                f"{cleaned['alias']} is a local-memory cache: each server process has its own, and this command "
-                "would only clear its own. Clear it from the Caches page or the API of the running portal.",
-                returncode=2,
-            )
 
     def flush_data(self, options):
         """--yes stands for typing the database number; without it, say which database would go."""
-        alias = options["alias"]
         if options["pattern"] or options["all"] or options["dry_run"]:
             raise CommandError("--flush takes only --alias and --yes", returncode=2)
-        target = redis_target(caches[alias]) if alias in settings.CACHES else None
+        write = registry.get_write("flush_redis_db")
+        try:
+            confirmation = write.confirmation(validate_before_confirming(write.form_class, {"alias": options["alias"]}))
+        except InvalidArguments as invalid:
+            raise CommandError(str(invalid), returncode=2) from None
         if not options["yes"]:
-            where = f"database {target.db} of {target.address}" if target else f"the database of {alias!r}"
-            raise CommandError(f"--flush deletes every key in {where}, other aliases' too: add --yes", returncode=2)
-        return {"alias": alias, "confirm": str(target.db) if target else ""}
+            raise CommandError(
+                f"--flush would {confirmation.action[0].lower()}{confirmation.action[1:]}: add --yes", returncode=2
+            )
+        return {"alias": options["alias"], "confirm": confirmation.typed}

@@ -1,24 +1,23 @@
 """`optimize_database`: analyze, create missing declared indexes, rebuild invalid ones, ANALYZE.
 
-Exit 1 when declared indexes are still missing or invalid afterwards, or a step failed.
-Advice (unused or duplicate indexes, suggestions, a missing extension) is printed, not
-an error.
+Exit 1 when declared indexes are still missing or invalid afterwards (on a dry run: now),
+or a step failed. Advice (unused or duplicate indexes, suggestions, a missing extension)
+is printed, not an error.
 """
 
 from django.core.management.base import CommandError
 
-from opsadmin.cli import WriteCommand
-from opsadmin.operations.database.analysis import analyze_database
-from opsadmin.operations.declaration import get_write
-from opsadmin.runs import InvalidArguments, validate
+from opsadmin.management.cli import OpsCommand
+from opsadmin.spine import registry
+from opsadmin.spine.results import to_json
+from opsadmin.spine.runs import InvalidArguments, describe, validate
 
 
-class Command(WriteCommand):
+class Command(OpsCommand):
     help = (
         "Analyze the database, create the missing declared indexes (CONCURRENTLY on PostgreSQL), rebuild "
         "invalid ones and ANALYZE. Waits and shows progress; --enqueue hands it to the task worker."
     )
-    operation_name = "optimize_database"
 
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true", help="Print the plan and change nothing.")
@@ -28,39 +27,32 @@ class Command(WriteCommand):
         )
 
     def handle(self, *args, **options):
+        write = registry.get_write("optimize_database")
+        analysis = registry.get_capability("database").read("analysis")
+        data = {"dry_run": options["dry_run"], "indexes": options["index"]}
         try:  # bad arguments exit 2 before the (not free) analysis
-            validate(get_write(self.operation_name), self.form_data(options))
+            validate(write.form_class, data)
         except InvalidArguments as invalid:
             raise CommandError(str(invalid), returncode=2) from None
-        self.quiet = options["verbosity"] == 0
-        if not options["json"] and not self.quiet:
-            analysis = analyze_database()
-            self.stdout.write(analysis.summary)
-            for line in analysis.advice:
+        quiet = options["verbosity"] == 0
+        if not options["json"] and not quiet:
+            before = analysis.function().data
+            self.stdout.write(before.summary)
+            for line in before.advice:
                 self.stdout.write(f"  advice: {line}")
-        return super().handle(*args, **options)
+        run = self.run_write(
+            write,
+            data,
+            {**options, "json": False, "verbosity": 0 if options["json"] else options["verbosity"]},
+            enqueue=options["enqueue"],
+        )
+        if options["json"]:
+            after = analysis.function().data  # the analysis as it stands after the run, its advice included
+            summary = {"summary": after.summary, "problems": after.problems, "advice": after.advice}
+            self.stdout.write(to_json({**describe(run), "analysis": summary}, indent=2))
+        self.exit_for([run])
 
-    def form_data(self, options):
-        return {"dry_run": options["dry_run"], "indexes": options["index"]}
-
-    def json_payload(self, run):
-        """The run, and the analysis as it stands after it (its advice included)."""
-        analysis = analyze_database()
-        summary = {"summary": analysis.summary, "problems": analysis.problems, "advice": analysis.advice}
-        return {**super().json_payload(run), "analysis": summary}
-
-    def render(self, run):
-        if self.quiet:
-            return
-        result = run.result
-        for step in result["index_steps"]:
+    def print_run(self, run):
+        for step in (run.result or {}).get("index_steps", []):
             self.stdout.write(f"  {step['status']:<8} {step['action']} {step['name']}: {'; '.join(step['sql'])}")
-        self.stdout.write(run.summary)
-
-    def problem(self, run):
-        """Declared indexes still missing or invalid (on a dry run: now), or a failed step: exit 1."""
-        result = run.result
-        if result["problems_remaining"] or not result["ok"]:
-            left = result["still_missing"] + result["still_invalid"] + result["failed"] + result["failed_tables"]
-            return f"declared indexes still missing or invalid, or a step failed: {', '.join(left)}"
-        return None
+        super().print_run(run)

@@ -22,10 +22,9 @@ import redis
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 
-from opsadmin.operations.caches.inventory import (
+from opsadmin.operations.caches.stores import (
     REDIS_ERRORS,
     backend_path,
-    glob_escape,
     key_scope,
     neighbours,
     overlapping_aliases,
@@ -33,9 +32,8 @@ from opsadmin.operations.caches.inventory import (
     redis_target,
     server_info,
 )
-from opsadmin.runs import OperationFailed
-
-__all__ = ["glob_escape"]  # re-exported: the one escaping rule for Redis globs lives in inventory
+from opsadmin.spine.results import Report
+from opsadmin.spine.runs import OperationFailed
 
 DEFAULT_BATCH = 1000  # SCAN COUNT and keys per UNLINK
 MAX_BATCH = 100_000
@@ -49,8 +47,8 @@ class InvalidPattern(ValueError):
     """A pattern that isn't a well-formed glob we accept; nothing was done."""
 
 
-@dataclass
-class ClearReport:
+@dataclass(kw_only=True)
+class ClearReport(Report):
     alias: str
     backend: str
     match: str  # the full pattern matched against keys, prefix included
@@ -60,12 +58,11 @@ class ClearReport:
     keys_deleted: int
     seconds: float
     keys_per_second: float
-    summary: str
     notes: list[str] = field(default_factory=list)
 
 
-@dataclass
-class FlushReport:
+@dataclass(kw_only=True)
+class FlushReport(Report):
     alias: str
     server: str
     db: int
@@ -74,37 +71,45 @@ class FlushReport:
     shared_components: list[str]
     dry_run: bool
     seconds: float
-    summary: str
 
 
 # --- Operations ---------------------------------------------------------------------------------------
 
 
+def clear(alias, pattern="", *, dry_run=False, progress=None):
+    """The write: the whole alias, or only the keys matching `pattern` inside it; never FLUSHDB."""
+    if pattern:
+        return clear_pattern(alias, pattern, dry_run=dry_run, progress=progress)
+    return clear_alias(alias, dry_run=dry_run, progress=progress)
+
+
 def clear_alias(alias, *, dry_run=False, progress=None, batch=DEFAULT_BATCH):
     """Delete every key of `alias` (its prefix and version) and nothing else."""
-    return delete_matching(alias, "*", dry_run=dry_run, progress=progress, batch=batch, pattern_label="")
+    return delete_matching(alias, "", dry_run=dry_run, progress=progress, batch=batch)
 
 
 def clear_pattern(alias, pattern, *, dry_run=False, progress=None, batch=DEFAULT_BATCH):
     """Delete the keys of `alias` whose part after `<prefix>:<version>:` matches the glob `pattern`."""
-    validate_glob(pattern)
+    parse_glob(pattern)
     return delete_matching(alias, pattern, dry_run=dry_run, progress=progress, batch=batch)
 
 
-def delete_matching(alias, glob, *, select=None, dry_run=False, progress=None, batch=DEFAULT_BATCH, pattern_label=None):
-    """The keys of `alias` matching `glob` after its prefix (and `select(rest_of_key)`, if given): delete or count them.
+def delete_matching(alias, pattern, *, select=None, dry_run=False, progress=None, batch=DEFAULT_BATCH):
+    """The keys of `alias` matching `pattern` after its prefix ("" for all, and `select(rest_of_key)` if given):
+    delete them, or only count them on a dry run.
 
-    `glob` is trusted (validated by the caller); `select` narrows what the glob can't express.
+    `pattern` is trusted (validated by the caller); `select` narrows what a glob can't express.
     Raises OperationFailed when the backend can't clear by prefix, when another alias's keys
     would match too, or when Redis fails midway (saying how many keys were deleted by then).
     """
+    glob = pattern or "*"
     if not 1 <= batch <= MAX_BATCH:
         raise ValueError(f"batch must be between 1 and {MAX_BATCH}")
     cache = caches[alias]
     backend = backend_path(alias)
     target = redis_target(cache)
-    if target is None and not isinstance(cache, LocMemCache):
-        raise OperationFailed(f"clearing by prefix is not supported for {backend}")
+    if reason := unsupported_reason(alias):
+        raise OperationFailed(reason)
     scope = key_scope(cache)
     memo = {}
     if target is not None and isinstance(info := server_info(target, memo), Exception):
@@ -123,14 +128,14 @@ def delete_matching(alias, glob, *, select=None, dry_run=False, progress=None, b
     else:
         match = scope.literal + glob
         matched, deleted = _delete_locmem(cache, scope.literal, parse_glob(glob), select, dry_run)
-        notes = ["Local memory: only this process's entries; every other process keeps its own."]
+        notes = ["Local memory: this process's entries (a clear of local memory is sent to every web process)."]
     progress(final=True, deleted=deleted, scanned=matched)
     seconds = time.monotonic() - started
     report = ClearReport(
         alias=alias,
         backend=backend,
         match=match,
-        pattern=glob if pattern_label is None else pattern_label,
+        pattern=pattern,
         dry_run=dry_run,
         keys_matched=matched,
         keys_deleted=deleted,
@@ -143,14 +148,11 @@ def delete_matching(alias, glob, *, select=None, dry_run=False, progress=None, b
     return report
 
 
-def flush_database(alias, confirm_db, *, dry_run=False):
-    """FLUSHDB ASYNC of the Redis database behind `alias`, only when `confirm_db` is its number as typed."""
+def flush_database(alias, confirm, *, dry_run=False):
+    """FLUSHDB ASYNC of the Redis database behind `alias`, only when `confirm` is its number as typed."""
+    if refusal := flush_refusal(alias, confirm):
+        raise OperationFailed(refusal)
     target = redis_target(caches[alias])
-    if target is None:
-        raise OperationFailed(f"{alias} is not a Redis cache ({backend_path(alias)}): there is no database to flush")
-    if str(confirm_db).strip() != str(target.db):
-        where = f"db {target.db} of {target.address}"
-        raise OperationFailed(f"type the database number {target.db} to confirm flushing {where}")
     memo = {}
     started = time.monotonic()
     try:
@@ -184,21 +186,22 @@ def unsupported_reason(alias):
     return ""
 
 
-def runs_in_process(alias):
-    """True when a clear of `alias` must run in the process that asked: local memory is per process.
+def flush_refusal(alias, confirm):
+    """Why the alias's Redis database won't be flushed with `confirm` as typed, or "" (no I/O: the form asks too)."""
+    target = redis_target(caches[alias])
+    if target is None:
+        return f"{alias} is not a Redis cache ({backend_path(alias)}): there is no database to flush"
+    if str(confirm).strip() != str(target.db):
+        return f"type the database number {target.db} to confirm flushing db {target.db} of {target.address}"
+    return ""
 
-    Queued to the task worker, it would clear the worker's own memory, not the web process's.
-    """
+
+def in_local_memory(alias):
+    """True when `alias` lives in each process's own memory: a clear must reach every web process."""
     return isinstance(caches[alias], LocMemCache)
 
 
 # --- Patterns -----------------------------------------------------------------------------------------
-
-
-def validate_glob(glob):
-    """Return `glob` if it is a pattern we accept, else raise InvalidPattern saying why."""
-    parse_glob(glob)
-    return glob
 
 
 def parse_glob(glob):

@@ -1,13 +1,12 @@
-"""The cache writes, declared once for the admin, the JSON API and the command line.
+"""The cache writes: their forms, where they run, and what a person confirms first.
 
 The forms check everything that needs no Redis round trip: the alias exists and can be
 cleared by prefix, the pattern is a glob we accept, the typed database number is the
 alias's, the tickers are listed stocks. So every door gives the same error before anything
-runs. Clearing an alias can take a while on a big database, so it runs on the task worker;
-a flush is one FLUSHDB ASYNC and an invalidation is one pass, so those run in place.
+runs. Where a clear runs follows the alias: a Redis alias is cleared once, by the task
+worker (a big database takes a while); local memory lives in each web process, so the
+clear is sent to every one of them. A flush is one FLUSHDB ASYNC and runs in place.
 """
-
-from dataclasses import dataclass
 
 from django import forms
 from django.conf import settings
@@ -15,9 +14,13 @@ from django.core.cache import caches
 from django.core.exceptions import ValidationError
 
 from opsadmin.operations.caches import clearing
-from opsadmin.operations.caches.inventory import backend_path, redis_target
-from opsadmin.operations.declaration import declare_write
-from stocks.cache_invalidation import invalidate_stocks as invalidate_cached_stocks
+from opsadmin.operations.caches.inventory import cache_panel
+from opsadmin.operations.caches.stock_entries import invalidate_stocks
+from opsadmin.operations.caches.stores import key_scope, redis_target
+from opsadmin.spine.arguments import ConfirmationField, ListField
+from opsadmin.spine.capability import Confirmation, ModelAction, Write
+from opsadmin.spine.targets import EVERY_WEB_PROCESS, HERE, TASK_WORKER, ByArguments
+from stocks.cache_keys import STOCK_CACHE_ALIAS
 from stocks.models import Stock
 from stocks.tickers import normalize_ticker
 
@@ -49,7 +52,7 @@ class ClearCacheForm(forms.Form):
         pattern = self.cleaned_data["pattern"]
         if pattern:
             try:
-                clearing.validate_glob(pattern)
+                clearing.parse_glob(pattern)
             except clearing.InvalidPattern as error:
                 raise ValidationError(str(error), code="invalid_pattern") from None
         return pattern
@@ -57,39 +60,26 @@ class ClearCacheForm(forms.Form):
 
 class FlushRedisForm(forms.Form):
     alias = forms.ChoiceField(choices=_alias_choices, help_text="A Redis cache alias: its whole database is flushed.")
-    confirm = forms.CharField(help_text="Type the Redis database number to confirm.")
+    confirm = ConfirmationField(help_text="Type the Redis database number to confirm.")
 
     def clean(self):
         cleaned = super().clean()
         alias = cleaned.get("alias")
         if alias is None:
             return cleaned
-        target = redis_target(caches[alias])
-        if target is None:
-            backend = backend_path(alias)
-            self.add_error("alias", f"{alias} is not a Redis cache ({backend}): there is no database to flush.")
-        elif "confirm" in cleaned and cleaned["confirm"].strip() != str(target.db):
-            where = f"db {target.db} of {target.address}"
-            self.add_error("confirm", f"Type the database number, {target.db}, to flush {where}.")
+        if redis_target(caches[alias]) is None:
+            self.add_error("alias", clearing.flush_refusal(alias, "") + ".")
+        elif "confirm" in cleaned and (refusal := clearing.flush_refusal(alias, cleaned["confirm"])):
+            self.add_error("confirm", refusal[0].upper() + refusal[1:] + ".")
         return cleaned
 
 
-class TickerListField(forms.Field):
-    """Tickers as a list, repeated values or one comma-separated string; each canonical and a listed Stock."""
-
-    widget = forms.TextInput
-    takes_a_list = True  # also from JSON and the command line, as well as one comma-separated string
+class TickerListField(ListField):
+    """Tickers, each canonical and a listed Stock."""
 
     def to_python(self, value):
-        if value in self.empty_values:
-            return []
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list | tuple):
-            raise ValidationError("Enter a list of tickers.", code="invalid_list")
-        raw = [part.strip() for item in value for part in str(item).split(",") if part.strip()]
         tickers, bad = [], []
-        for item in raw:
+        for item in super().to_python(value):
             try:
                 tickers.append(normalize_ticker(item))
             except ValidationError:
@@ -111,39 +101,87 @@ class InvalidateStocksForm(forms.Form):
     tickers = TickerListField(help_text="Tickers whose cached data to delete, comma-separated.")
 
 
-@dataclass
-class InvalidateReport:
-    tickers: list[str]
-    entries_removed: int
-    summary: str
+def _where(alias):
+    """A Redis alias is cleared once, on the task worker; local memory in every web process that holds some."""
+    return EVERY_WEB_PROCESS if clearing.in_local_memory(alias) else TASK_WORKER
 
 
-@declare_write(
+def confirm_clear(cleaned):
+    """Clearing an alias: which keys, where, how many (a dry run needs no confirmation)."""
+    if cleaned["dry_run"]:
+        return None
+    alias, pattern = cleaned["alias"], cleaned["pattern"]
+    scope = key_scope(caches[alias]).pattern(pattern or "*")
+    consequence = "Scanner reads go to the database until the cache fills again; other aliases keep their keys."
+    if clearing.in_local_memory(alias):  # each process keeps its own: the processes are listed by the spine
+        return Confirmation(action=f"Delete the keys of {alias} matching {scope}", consequence=consequence)
+    panel = cache_panel(alias)
+    if panel.redis is None:
+        return Confirmation(action=f"Delete the keys of {alias} matching {scope}", consequence=panel.error)
+    keys = panel.redis.keys_under_prefix
+    return Confirmation(
+        action=f"Delete the keys of {alias} matching {scope} in Redis {panel.redis.server} db {panel.redis.db}",
+        items=[f"{alias}: {panel.purpose}" if panel.purpose else alias],
+        size="" if pattern or keys is None else f"{keys:,} keys under its prefix now",
+        consequence=consequence,
+    )
+
+
+def confirm_flush(cleaned):
+    """Flushing a Redis database: its size and everyone else who keeps keys there; its number typed."""
+    panel = cache_panel(cleaned["alias"])
+    if panel.redis is None:
+        target = redis_target(caches[panel.alias])
+        return Confirmation(
+            action=f"Flush Redis database {target.db} at {target.address}",
+            consequence=panel.error,
+            typed=str(target.db),
+        )
+    stats = panel.redis
+    sharing = [*panel.shared_with, *panel.shared_components]
+    return Confirmation(
+        action=f"Flush Redis database {stats.db} at {stats.server}: every key in it, not only {panel.alias}'s",
+        items=[f"{panel.alias} ({panel.key_pattern})", *(f"also there: {name}" for name in sharing)],
+        size=f"{stats.keys_in_db:,} keys, {stats.used_memory_human} used by the server",
+        consequence="FLUSHDB cannot be undone: everything listed above starts empty.",
+        typed=str(stats.db),
+    )
+
+
+CLEAR_CACHE = Write(
     "clear_cache",
-    title="Clear a cache alias",
-    permission=PERMISSION,
-    form_class=ClearCacheForm,
-    # Local memory is per process: a task worker would clear its own, not the web process's.
-    long_running=lambda cleaned: not clearing.runs_in_process(cleaned["alias"]),
+    "Clear a cache alias",
+    PERMISSION,
+    ClearCacheForm,
+    clearing.clear,
+    target=ByArguments(lambda cleaned: _where(cleaned["alias"]), (TASK_WORKER, EVERY_WEB_PROCESS)),
+    confirm=confirm_clear,
 )
-def clear_cache(*, alias, pattern, dry_run, actor, progress):
-    """One alias's keys, or those matching a pattern inside it; never FLUSHDB."""
-    if pattern:
-        return clearing.clear_pattern(alias, pattern, dry_run=dry_run, progress=progress)
-    return clearing.clear_alias(alias, dry_run=dry_run, progress=progress)
-
-
-@declare_write("flush_redis_db", title="Flush a Redis database", permission=PERMISSION, form_class=FlushRedisForm)
-def flush_redis_db(*, alias, confirm, actor, progress):
-    """Everything in the alias's Redis database, other aliases and components included (the page lists them)."""
-    return clearing.flush_database(alias, confirm)
-
-
-@declare_write(
-    "invalidate_stocks", title="Invalidate cached stock data", permission=PERMISSION, form_class=InvalidateStocksForm
+FLUSH_REDIS_DB = Write(
+    "flush_redis_db",
+    "Flush a Redis database",
+    PERMISSION,
+    FlushRedisForm,
+    clearing.flush_database,
+    target=HERE,
+    confirm=confirm_flush,
 )
-def invalidate_stocks(*, tickers, actor, progress):
-    """Every cached entry of the selected stocks (all kinds), in the stock cache alias only."""
-    removed = invalidate_cached_stocks(tickers)
-    shown = ", ".join(tickers[:10]) + (f" and {len(tickers) - 10} more" if len(tickers) > 10 else "")
-    return InvalidateReport(tickers, removed, f"Removed {removed:,} cached entries of {shown}.")
+INVALIDATE_STOCKS = Write(
+    "invalidate_stocks",
+    "Invalidate cached stock data",
+    PERMISSION,
+    InvalidateStocksForm,
+    invalidate_stocks,
+    # One scoped pass in Redis, here; local memory in every web process.
+    target=ByArguments(
+        lambda cleaned: EVERY_WEB_PROCESS if clearing.in_local_memory(STOCK_CACHE_ALIAS) else HERE,
+        (HERE, EVERY_WEB_PROCESS),
+    ),
+)
+INVALIDATE_SELECTED_STOCKS = ModelAction(
+    name="invalidate_cached_data",
+    model="stocks.Stock",
+    write="invalidate_stocks",
+    description="Invalidate cached data of selected stocks",
+    arguments=lambda queryset: {"tickers": list(queryset.values_list("ticker", flat=True))},
+)

@@ -110,11 +110,6 @@ def missing_declared_indexes():
     return index_drift().missing
 
 
-def undeclared_indexes():
-    """Indexes on the models' tables that no model declares."""
-    return index_drift().undeclared
-
-
 def _same_shape(index, rows):
     """The row of an unnamed PRIMARY KEY / UNIQUE index on the same table and columns, if any."""
     primary = index.kind == PRIMARY_KEY

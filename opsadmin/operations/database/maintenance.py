@@ -4,7 +4,7 @@ The operations the declared writes in `writes.py` call, and the catalog choices 
 offer. Names from input are matched against the catalog first (exact match, the schemas on the
 search path); an unknown or refused name raises before anything runs, listing every bad name,
 and names reach SQL only through the database layer's quoting. Each operation runs its steps
-under `sessions` and returns a report from `reports`. On SQLite the same calls take the plain
+under `runner` and returns a report from `reports`. On SQLite the same calls take the plain
 path: CREATE INDEX (transactional, so no leftovers), no invalid indexes, no per-table VACUUM.
 """
 
@@ -27,15 +27,16 @@ from opsadmin.operations.database.reports import (
     since,
     table_report,
 )
-from opsadmin.operations.database.sessions import AlreadyRunning as AlreadyRunning  # re-exported: the operations raise
-from opsadmin.operations.database.sessions import (
+from opsadmin.operations.database.runner import AlreadyRunning as AlreadyRunning  # re-exported: the operations raise
+from opsadmin.operations.database.runner import (
     bounded_catalog_reads,
     maintenance_session,
     qualified,
     run_index_steps,
     run_table_steps,
 )
-from opsadmin.runs import OperationFailed
+from opsadmin.spine.arguments import split_list
+from opsadmin.spine.runs import OperationFailed
 
 # What a failed REINDEX CONCURRENTLY leaves behind; PostgreSQL's advice is to drop these, not rebuild them.
 _TRANSIENT_LEFTOVER = re.compile(r"_cc(new|old)\d*$")
@@ -111,14 +112,13 @@ def create_missing_indexes(names=None, *, dry_run=False, progress=None):
     """Build the declared indexes missing in the database (all, or only `names`), one at a time.
 
     PostgreSQL: CREATE INDEX CONCURRENTLY under the maintenance lock and timeouts; a failed
-    build's leftover is dropped and the next index is built. `dry_run` returns the plan.
+    build's leftover is dropped and the next index is built. `dry_run` returns the plan
+    (optimize_database runs that plan with the rebuilds in one session).
     """
     started = time.monotonic()
     missing = _select(drift.missing_declared_indexes(), names, "not a missing declared index")
     steps = [_create_step(declared) for declared in missing]
-    if not dry_run and steps:
-        with maintenance_session(builds=True) as session:
-            run_index_steps(session, steps, progress)
+    _run_index_plan(steps, dry_run, progress)
     return index_report(CREATE, dry_run, steps, started)
 
 
@@ -170,7 +170,7 @@ def suggested_index_names():
 
 
 @bounded_catalog_reads
-def create_suggested_indexes(names, *, dry_run=False, progress=None):
+def create_suggested_indexes(indexes, *, dry_run=False, progress=None):
     """Build suggested indexes by name, CONCURRENTLY, as the missing declared ones are built.
 
     The suggestions are computed again here, so an index is only built while it still
@@ -178,16 +178,14 @@ def create_suggested_indexes(names, *, dry_run=False, progress=None):
     Meta.indexes if it should stay (drift lists it as undeclared until then).
     """
     started = time.monotonic()
-    wanted = _unique_names(names)
+    wanted = split_list(indexes)
     proposed = {suggestion.name: suggestion for suggestion in suggestions.suggest_indexes()}
     if unknown := [name for name in wanted if name not in proposed]:
         raise UnknownNames("not a current index suggestion", unknown)
     steps = [
         IndexStep(CREATE, name, proposed[name].table, [_concurrently(proposed[name].create_sql)]) for name in wanted
     ]
-    if not dry_run and steps:
-        with maintenance_session(builds=True) as session:
-            run_index_steps(session, steps, progress)
+    _run_index_plan(steps, dry_run, progress)
     return index_report(CREATE, dry_run, steps, started)
 
 
@@ -195,21 +193,19 @@ def create_suggested_indexes(names, *, dry_run=False, progress=None):
 
 
 @bounded_catalog_reads
-def rebuild_invalid_indexes(names=None, *, dry_run=False, progress=None):
-    """REINDEX INDEX CONCURRENTLY each INVALID index (all, or only `names`).
+def rebuild_invalid_indexes(indexes=None, *, dry_run=False, progress=None):
+    """REINDEX INDEX CONCURRENTLY each INVALID index (all, or only `indexes`).
 
     The `*_ccnew` / `*_ccold` leftovers of an earlier failed REINDEX CONCURRENTLY are dropped
     instead, as PostgreSQL advises. SQLite has no invalid indexes: nothing to do.
     """
     started = time.monotonic()
     if connection.vendor != "postgresql":
-        if names:
-            raise UnknownNames("not an invalid index (SQLite has none)", _unique_names(names))
+        if indexes:
+            raise UnknownNames("not an invalid index (SQLite has none)", split_list(indexes))
         return index_report(REBUILD, dry_run, [], started, nothing="SQLite has no invalid indexes: nothing to do.")
-    steps = [_rebuild_step(row) for row in _select(catalog.invalid_indexes(), names, "not an invalid index")]
-    if not dry_run and steps:
-        with maintenance_session(builds=True) as session:
-            run_index_steps(session, steps, progress)
+    steps = [_rebuild_step(row) for row in _select(catalog.invalid_indexes(), indexes, "not an invalid index")]
+    _run_index_plan(steps, dry_run, progress)
     return index_report(REBUILD, dry_run, steps, started)
 
 
@@ -225,29 +221,27 @@ def _rebuild_step(row):
 
 
 @bounded_catalog_reads
-def drop_indexes(names, confirmation, *, dry_run=False, progress=None):
-    """Drop the indexes `names`, only when `confirmation` types the same names.
+def drop_indexes(indexes, confirm, *, dry_run=False, progress=None):
+    """Drop `indexes`, only when `confirm` types the same names.
 
     Refused before anything runs: unknown names, primary keys, unique or constraint-backed
     indexes, and indexes a model declares. PostgreSQL: DROP INDEX CONCURRENTLY.
     """
     started = time.monotonic()
-    names = _unique_names(names)
+    names = split_list(indexes)
     if not names:
         raise Refused("name at least one index to drop")
     rows = _select(catalog.index_rows(), names, "unknown index")
     if refusals := drop_refusals(names):
         raise Refused("won't drop " + "; ".join(f"{name}: {reason}" for name, reason in refusals.items()))
-    if not confirmation_matches(names, confirmation):
+    if not confirmation_matches(names, confirm):
         raise Refused(f"type the index names to confirm the drop: {', '.join(names)}")
     concurrently = " CONCURRENTLY" if connection.vendor == "postgresql" else ""
     steps = [
         IndexStep(DROP, row.name, row.table, [f"DROP INDEX{concurrently} {qualified(row.schema, row.name)}"])
         for row in rows
     ]
-    if not dry_run:
-        with maintenance_session(builds=True) as session:
-            run_index_steps(session, steps, progress)
+    _run_index_plan(steps, dry_run, progress)
     return index_report(DROP, dry_run, steps, started)
 
 
@@ -276,11 +270,16 @@ def analyze_tables(tables=None, *, vacuum=False, dry_run=False, progress=None):
     return table_report(vacuum, dry_run, steps, started, notes)
 
 
+def vacuum_tables(tables=None, *, dry_run=False, progress=None):
+    """VACUUM (ANALYZE) the selected tables, or every table on the search path (PostgreSQL only)."""
+    return analyze_tables(tables, vacuum=True, dry_run=dry_run, progress=progress)
+
+
 def _selected_tables(tables):
     known = catalog.table_names()
     if not tables:
         return list(known)
-    tables = _unique_names(tables)
+    tables = split_list(tables)
     known = set(known)
     if unknown := [name for name in tables if name not in known]:
         raise UnknownNames("unknown table", unknown)
@@ -298,22 +297,24 @@ def _table_steps(tables, *, vacuum):
 
 @bounded_catalog_reads
 def optimize_database(*, dry_run=False, indexes=None, progress=None):
-    """Create the missing declared indexes, rebuild the invalid ones, then ANALYZE.
+    """Create the missing declared indexes, rebuild the invalid ones, then ANALYZE: one session, one lock.
 
     `indexes` limits the first two steps to those names (each must be missing or invalid) and
     the ANALYZE to the tables they touched; without it, every missing and invalid index is
-    handled and every table analyzed. The report says what is still missing or invalid.
+    handled and every table analyzed. The report's problems are what is still missing or invalid.
     """
     started = time.monotonic()
-    names = _unique_names(indexes)
-    missing, invalid = drift.missing_declared_indexes(), _invalid_indexes()
-    if names:
-        known = {row.name for row in [*missing, *invalid]}
-        if unknown := [name for name in names if name not in known]:
-            raise UnknownNames("not a missing or invalid index", unknown)
-        missing = [row for row in missing if row.name in names]
-        invalid = [row for row in invalid if row.name in names]
-    index_steps = [_create_step(row) for row in missing] + [_rebuild_step(row) for row in invalid]
+    names = split_list(indexes)
+    missing, invalid = missing_index_names(), invalid_index_names()
+    if unknown := [name for name in names if name not in {*missing, *invalid}]:
+        raise UnknownNames("not a missing or invalid index", unknown)
+    chosen_missing = [name for name in missing if name in names] if names else missing
+    chosen_invalid = [name for name in invalid if name in names] if names else invalid
+    # The plans of the two operations, run here as one list in one session: one lock, one count of steps.
+    index_steps = [
+        *(create_missing_indexes(chosen_missing, dry_run=True).steps if chosen_missing else []),
+        *(rebuild_invalid_indexes(chosen_invalid, dry_run=True).steps if chosen_invalid else []),
+    ]
     timings = {}
     if dry_run:
         table_steps = _table_steps(_tables_to_analyze(index_steps, names, planned=True), vacuum=False)
@@ -326,10 +327,8 @@ def optimize_database(*, dry_run=False, indexes=None, progress=None):
             phase_started = time.monotonic()
             run_table_steps(session, table_steps, progress)
             timings["analyze"] = since(phase_started)
-    still_missing = missing_index_names()
-    still_invalid = invalid_index_names()
     timings["total"] = since(started)
-    return optimize_report(dry_run, index_steps, table_steps, still_missing, still_invalid, timings)
+    return optimize_report(dry_run, index_steps, table_steps, missing_index_names(), invalid_index_names(), timings)
 
 
 def _tables_to_analyze(index_steps, names, *, planned):
@@ -342,6 +341,14 @@ def _tables_to_analyze(index_steps, names, *, planned):
 # --- Helpers ------------------------------------------------------------------------------------
 
 
+def _run_index_plan(steps, dry_run, progress):
+    """Run `steps` in a maintenance session of their own; nothing for a dry run or no steps."""
+    if dry_run or not steps:
+        return
+    with maintenance_session(builds=True) as session:
+        run_index_steps(session, steps, progress)
+
+
 def _invalid_indexes():
     return catalog.invalid_indexes() if connection.vendor == "postgresql" else []
 
@@ -350,17 +357,10 @@ def _select(rows, names, unknown_message):
     """`rows` (anything with `.name`), or only those named, in the order named; unknown names raise."""
     if not names:
         return list(rows)
-    names = _unique_names(names)
+    names = split_list(names)
     by_name = {}
     for row in rows:
         by_name.setdefault(row.name, row)  # the first: the catalog lists the search path's schemas in order
     if unknown := [name for name in names if name not in by_name]:
         raise UnknownNames(unknown_message, unknown)
     return [by_name[name] for name in names]
-
-
-def _unique_names(names):
-    """A list of names (or one comma-separated string), stripped, without repeats, in order."""
-    if isinstance(names, str):
-        names = names.split(",")
-    return list(dict.fromkeys(name.strip() for name in names or () if name and name.strip()))

@@ -1,11 +1,14 @@
 """What index and table maintenance returns: each step with its SQL and outcome, and the run's report.
 
-The operations in `maintenance` build the steps, `sessions` runs them, and the builders here
-total them into a report whose `summary` a page or a command shows as it is.
+The operations in `maintenance` build the steps, `runner` runs them, and the builders here
+total them into a report (opsadmin.spine.results.Report) whose `summary` a page or a command
+shows as it is.
 """
 
 import time
 from dataclasses import dataclass, field
+
+from opsadmin.spine.results import Report
 
 PLANNED, DONE, FAILED = "planned", "done", "failed"  # a step's status
 CREATE, REBUILD, DROP = "create", "rebuild", "drop"  # an index step's action
@@ -27,16 +30,14 @@ class IndexStep:
     note: str = ""
 
 
-@dataclass
-class IndexReport:
+@dataclass(kw_only=True)
+class IndexReport(Report):
     action: str  # create | rebuild | drop
     dry_run: bool
     steps: list[IndexStep]
     done: list[str]
     failed: list[str]
-    ok: bool  # no step failed
     seconds: float
-    summary: str
 
 
 @dataclass
@@ -48,22 +49,23 @@ class TableStep:
     error: str = ""
 
 
-@dataclass
-class TableReport:
+@dataclass(kw_only=True)
+class TableReport(Report):
     vacuum: bool
     dry_run: bool
     steps: list[TableStep]
     done: list[str]
     failed: list[str]
-    ok: bool
     seconds: float
-    summary: str
     notes: list[str] = field(default_factory=list)
 
 
-@dataclass
-class OptimizeReport:
-    """The default maintenance: create the missing declared indexes, rebuild the invalid ones, ANALYZE."""
+@dataclass(kw_only=True)
+class OptimizeReport(Report):
+    """The default maintenance: create the missing declared indexes, rebuild the invalid ones, ANALYZE.
+
+    `ok`: no step failed. `problems`: declared indexes still missing, indexes still invalid.
+    """
 
     dry_run: bool
     created: list[str]
@@ -77,9 +79,7 @@ class OptimizeReport:
     still_missing: list[str]  # declared indexes missing after the run (on a dry run: now)
     still_invalid: list[str]  # INVALID indexes after the run (on a dry run: now)
     problems_remaining: bool  # declared indexes still missing, or indexes still invalid
-    ok: bool  # no step failed (problems_remaining says whether declared indexes are still missing or invalid)
     timings: dict[str, float]  # seconds: indexes (create and rebuild), analyze (both when run), total
-    summary: str
 
 
 def index_report(action, dry_run, steps, started, nothing=None):
@@ -101,7 +101,16 @@ def index_report(action, dry_run, steps, started, nothing=None):
         summary = f"{past} {len(done)} of {_count(len(steps), 'index')}" + (f": {', '.join(done)}." if done else ".")
         if failed:
             summary += f" Failed: {_failures(steps)}."
-    return IndexReport(action, dry_run, steps, done, failed, not failed, since(started), summary)
+    return IndexReport(
+        action=action,
+        dry_run=dry_run,
+        steps=steps,
+        done=done,
+        failed=failed,
+        ok=not failed,
+        seconds=since(started),
+        summary=summary,
+    )
 
 
 def table_report(vacuum, dry_run, steps, started, notes):
@@ -116,7 +125,17 @@ def table_report(vacuum, dry_run, steps, started, notes):
         summary = f"{verb} of {len(done)} of {_count(len(steps), 'table')} done."
         if failed:
             summary += f" Failed: {_failures(steps, 'table')}."
-    return TableReport(vacuum, dry_run, steps, done, failed, not failed, since(started), summary, notes)
+    return TableReport(
+        vacuum=vacuum,
+        dry_run=dry_run,
+        steps=steps,
+        done=done,
+        failed=failed,
+        ok=not failed,
+        seconds=since(started),
+        summary=summary,
+        notes=notes,
+    )
 
 
 def optimize_report(dry_run, index_steps, table_steps, still_missing, still_invalid, timings):
@@ -164,6 +183,8 @@ def optimize_report(dry_run, index_steps, table_steps, still_missing, still_inva
         still_missing=still_missing,
         still_invalid=still_invalid,
         problems_remaining=problems,
+        problems=[f"Declared index {name} is still missing." for name in still_missing]
+        + [f"Index {name} is still INVALID." for name in still_invalid],
         ok=not (failed or failed_tables),
         timings=timings,
         summary=summary,

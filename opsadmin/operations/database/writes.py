@@ -1,73 +1,50 @@
-"""The database writes, declared once for the admin, the JSON API and the command line.
+"""The database writes: their forms, where they run, and what a person confirms first.
 
-Each form checks names against the catalog (the list of what this operation accepts) and
-takes them as a JSON list, repeated form values, or one comma-separated string, so every
-door gets the same clear error for a bad name. The functions only hand the cleaned data to
-`maintenance`, which checks the names again against the catalog as it is when the work starts.
+Each form checks names against the catalog (the list of what this write accepts) and takes
+them as a JSON list, repeated form values, or one comma-separated string, so every door
+gets the same clear error for a bad name. The functions are `maintenance`'s own, which
+checks the names again against the catalog as it is when the work starts.
 """
 
 from django import forms
+from django.template.defaultfilters import filesizeformat
 
 from opsadmin.operations.database import catalog, maintenance
-from opsadmin.operations.declaration import declare_write
+from opsadmin.spine.arguments import ChoiceListField, ConfirmationField
+from opsadmin.spine.capability import Confirmation, Write
+from opsadmin.spine.targets import HERE, TASK_WORKER
 
 PERMISSION = "run_index_optimization"
 
 
-class NameListField(forms.MultipleChoiceField):
-    """Names from a list of choices; unknown ones are listed together in one error.
-
-    Accepts ["a", "b"], "a,b" and ["a,b"] (a command-line value, a JSON string).
-    """
-
-    def __init__(self, *, unknown_message, **kwargs):
-        self.unknown_message = unknown_message
-        super().__init__(**kwargs)
-
-    def to_python(self, value):
-        if isinstance(value, str):
-            value = [value]
-        if value and not isinstance(value, list | tuple):
-            raise forms.ValidationError(self.error_messages["invalid_list"], code="invalid_list")
-        names = (part.strip() for item in value or () for part in str(item).split(","))
-        return list(dict.fromkeys(name for name in names if name))
-
-    def validate(self, value):
-        if self.required and not value:
-            raise forms.ValidationError(self.error_messages["required"], code="required")
-        known = {str(key) for key, _ in self.choices}  # one catalog query for all the names
-        if unknown := [name for name in value if name not in known]:
-            raise forms.ValidationError(f"{self.unknown_message}: {', '.join(unknown)}.", code="invalid_choice")
-
-
-def _choices(names):
-    return lambda: [(name, name) for name in names()]
+def _names(source):
+    return lambda: [(name, name) for name in source()]
 
 
 class OptimizeForm(forms.Form):
     dry_run = forms.BooleanField(required=False, help_text="Print the plan and change nothing.")
-    indexes = NameListField(
+    indexes = ChoiceListField(
         required=False,
-        choices=_choices(maintenance.repairable_index_names),
+        choices=_names(maintenance.repairable_index_names),
         unknown_message="Not a missing declared index or an invalid index",
         help_text="Only these indexes (missing or invalid ones); empty for all.",
     )
 
 
 class RebuildForm(forms.Form):
-    indexes = NameListField(
+    indexes = ChoiceListField(
         required=False,
-        choices=_choices(maintenance.invalid_index_names),
+        choices=_names(maintenance.invalid_index_names),
         unknown_message="Not an invalid index",
         help_text="The invalid indexes to rebuild; empty for all.",
     )
 
 
 class DropForm(forms.Form):
-    indexes = NameListField(
-        choices=_choices(catalog.index_names), unknown_message="Unknown index", help_text="Indexes to drop."
+    indexes = ChoiceListField(
+        choices=_names(catalog.index_names), unknown_message="Unknown index", help_text="Indexes to drop."
     )
-    confirm = forms.CharField(help_text="Type the index names again, comma-separated, to confirm.")
+    confirm = ConfirmationField(help_text="Type the index names again, comma-separated, to confirm.")
 
     def clean(self):
         cleaned = super().clean()
@@ -82,65 +59,69 @@ class DropForm(forms.Form):
 
 
 class SuggestedForm(forms.Form):
-    indexes = NameListField(
-        choices=_choices(maintenance.suggested_index_names),
+    indexes = ChoiceListField(
+        choices=_names(maintenance.suggested_index_names),
         unknown_message="Not a current index suggestion",
         help_text="Suggested indexes to build (CONCURRENTLY on PostgreSQL).",
     )
 
 
 class TablesForm(forms.Form):
-    tables = NameListField(
+    tables = ChoiceListField(
         required=False,
-        choices=_choices(catalog.table_names),
+        choices=_names(catalog.table_names),
         unknown_message="Unknown table",
         help_text="Tables of the current schema; empty for all.",
     )
 
 
-@declare_write(
+def confirm_drop(cleaned):
+    """Dropping indexes: which, on which tables, how big; the names typed again."""
+    rows = {row.name: row for row in catalog.index_rows()}
+    chosen = [rows[name] for name in cleaned["indexes"] if name in rows]
+    sizes = [row.size_bytes for row in chosen if row.size_bytes is not None]
+    return Confirmation(
+        action=f"Drop {len(chosen)} index{'es' if len(chosen) != 1 else ''}",
+        items=[
+            f"{row.name} on {row.table}"
+            + (f" ({filesizeformat(row.size_bytes)})" if row.size_bytes is not None else "")
+            for row in chosen
+        ],
+        size=filesizeformat(sum(sizes)) if sizes else "",
+        consequence="Queries these indexes serve will read the table instead until an index is built again.",
+        typed=", ".join(cleaned["indexes"]),
+    )
+
+
+OPTIMIZE_DATABASE = Write(
     "optimize_database",
-    title="Optimize database indexes",
-    permission=PERMISSION,
-    form_class=OptimizeForm,
-    long_running=True,
+    "Optimize database indexes",
+    PERMISSION,
+    OptimizeForm,
+    maintenance.optimize_database,
+    target=TASK_WORKER,
 )
-def optimize_database(*, dry_run, indexes, actor, progress):
-    """Create the missing declared indexes, rebuild the invalid ones, ANALYZE."""
-    return maintenance.optimize_database(dry_run=dry_run, indexes=indexes or None, progress=progress)
-
-
-@declare_write(
-    "rebuild_indexes", title="Rebuild invalid indexes", permission=PERMISSION, form_class=RebuildForm, long_running=True
+REBUILD_INDEXES = Write(
+    "rebuild_indexes",
+    "Rebuild invalid indexes",
+    PERMISSION,
+    RebuildForm,
+    maintenance.rebuild_invalid_indexes,
+    target=TASK_WORKER,
 )
-def rebuild_indexes(*, indexes, actor, progress):
-    return maintenance.rebuild_invalid_indexes(indexes or None, progress=progress)
-
-
-@declare_write(
+CREATE_SUGGESTED_INDEXES = Write(
     "create_suggested_indexes",
-    title="Create suggested indexes",
-    permission=PERMISSION,
-    form_class=SuggestedForm,
-    long_running=True,
+    "Create suggested indexes",
+    PERMISSION,
+    SuggestedForm,
+    maintenance.create_suggested_indexes,
+    target=TASK_WORKER,
 )
-def create_suggested_indexes(*, indexes, actor, progress):
-    return maintenance.create_suggested_indexes(indexes, progress=progress)
-
-
-@declare_write("drop_indexes", title="Drop indexes", permission=PERMISSION, form_class=DropForm)
-def drop_indexes(*, indexes, confirm, actor, progress):
-    return maintenance.drop_indexes(indexes, confirm, progress=progress)
-
-
-@declare_write("analyze_tables", title="ANALYZE tables", permission=PERMISSION, form_class=TablesForm)
-def analyze_tables(*, tables, actor, progress):
-    return maintenance.analyze_tables(tables or None, progress=progress)
-
-
-@declare_write(
-    "vacuum_tables", title="VACUUM (ANALYZE) tables", permission=PERMISSION, form_class=TablesForm, long_running=True
+DROP_INDEXES = Write(
+    "drop_indexes", "Drop indexes", PERMISSION, DropForm, maintenance.drop_indexes, target=HERE, confirm=confirm_drop
 )
-def vacuum_tables(*, tables, actor, progress):
-    """PostgreSQL only: SQLite has no per-table VACUUM (the operation refuses it there)."""
-    return maintenance.analyze_tables(tables or None, vacuum=True, progress=progress)
+ANALYZE_TABLES = Write("analyze_tables", "ANALYZE tables", PERMISSION, TablesForm, maintenance.analyze_tables)
+# PostgreSQL only: SQLite has no per-table VACUUM (the operation refuses it there).
+VACUUM_TABLES = Write(
+    "vacuum_tables", "VACUUM (ANALYZE) tables", PERMISSION, TablesForm, maintenance.vacuum_tables, target=TASK_WORKER
+)

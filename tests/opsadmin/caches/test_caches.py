@@ -15,12 +15,13 @@ from django.core.cache import caches
 from opsadmin.models import OpsRun
 from opsadmin.operations.caches import clearing, inventory
 from opsadmin.operations.caches.clearing import InvalidPattern
-from opsadmin.operations.declaration import get_write
-from opsadmin.runs import Actor, InvalidArguments, OperationFailed, submit
-from stocks.cache_invalidation import invalidate_stocks
+from opsadmin.operations.caches.stock_entries import invalidate_stocks
+from opsadmin.spine import registry, targets
+from opsadmin.spine.runs import InvalidArguments, OperationFailed
 from stocks.cache_keys import stock_bars_key, stock_key, stock_keys_glob, stock_snapshot_key, ticker_of_key
 from stocks.cached import stock_snapshot
 from stocks.models import Stock
+from tests.helpers import run_write
 from tests.opsadmin.caches.conftest import LOCMEM, UNRELATED, fill, locmem_alias, redis_alias
 from tests.services import HangingServer, redis_unavailable, skip_or_fail, throwaway_redis
 from tests.stocks.factories import make_stock
@@ -175,7 +176,7 @@ def test_a_refused_pattern_is_a_form_error_and_leaves_no_run(raw):
     before = raw.dbsize()
 
     with pytest.raises(InvalidArguments) as refused:
-        submit(get_write("clear_cache"), {"alias": "default", "pattern": "[abc"}, actor=Actor.cli(), door="cli")
+        run_write("clear_cache", {"alias": "default", "pattern": "[abc"})
 
     assert "Unbalanced '['" in refused.value.errors["pattern"][0]
     assert raw.dbsize() == before
@@ -226,15 +227,14 @@ def test_flush_refuses_without_the_database_number_and_works_with_it(raw, settin
 @pytest.mark.django_db
 def test_flush_form_needs_the_number_and_a_redis_alias(raw, settings):
     fill("default", 5)
-    flush = get_write("flush_redis_db")
-
     with pytest.raises(InvalidArguments) as wrong:
-        submit(flush, {"alias": "default", "confirm": "1"}, actor=Actor.cli(), door="cli")
+        run_write("flush_redis_db", {"alias": "default", "confirm": "1"})
     settings.CACHES = {**settings.CACHES, "local": locmem_alias("local", "l")}
     with pytest.raises(InvalidArguments) as not_redis:
-        submit(flush, {"alias": "local", "confirm": "0"}, actor=Actor.cli(), door="cli")
+        run_write("flush_redis_db", {"alias": "local", "confirm": "0"})
 
-    assert wrong.value.errors == {"confirm": [f"Type the database number, 0, to flush db 0 of {_address(raw)}."]}
+    expected = f"Type the database number 0 to confirm flushing db 0 of {_address(raw)}."  # the service's words
+    assert wrong.value.errors == {"confirm": [expected]}
     assert not_redis.value.errors["alias"] == [f"local is not a Redis cache ({LOCMEM}): there is no database to flush."]
     assert raw.dbsize() == 5 + len(UNRELATED)
     assert not OpsRun.objects.exists()
@@ -345,12 +345,13 @@ def test_a_stopped_redis_gives_a_clear_error_not_a_traceback(settings):
         clearing.clear_alias("default")
     with pytest.raises(OperationFailed, match=expected):
         clearing.flush_database("default", "0")
-    run = submit(get_write("clear_cache"), {"alias": "default"}, actor=Actor.cli(), door="cli", background=False)
+    run = run_write("clear_cache", {"alias": "default"})
 
     assert [panel.error.startswith(expected) for panel in panels] == [True, True]
     assert all(panel.redis is None for panel in panels)
     assert str(clear.value).endswith("; nothing was deleted")
-    assert inventory.hit_ratio_summary() is None
+    assert inventory.hit_ratio_summary().servers == []  # nobody answered: the dashboard says so, in red
+    assert inventory.hit_ratio_summary().errors[0].startswith(expected)
     assert run.status == OpsRun.Status.FAILED
     assert run.error.startswith(expected)
     assert "Traceback" not in run.error
@@ -430,7 +431,7 @@ def test_clearing_a_local_memory_alias_leaves_the_others(local_caches):
     assert caches["default"].get("k0") is None
     assert len(caches["other"].get_many([f"k{i}" for i in range(5)])) == 5
     assert len(caches["own"].get_many([f"k{i}" for i in range(7)])) == 7
-    assert clearing.runs_in_process("default")
+    assert clearing.in_local_memory("default")
 
 
 @pytest.mark.django_db
@@ -438,7 +439,7 @@ def test_other_backends_are_refused(local_caches):
     with pytest.raises(OperationFailed, match=r"clearing by prefix is not supported for .*DummyCache"):
         clearing.clear_alias("dummy")
     with pytest.raises(InvalidArguments) as refused:
-        submit(get_write("clear_cache"), {"alias": "dummy"}, actor=Actor.cli(), door="cli")
+        run_write("clear_cache", {"alias": "dummy"})
 
     assert refused.value.errors["alias"][0].startswith("Clearing by prefix is not supported")
 
@@ -492,22 +493,18 @@ def test_invalidating_stocks_removes_their_entries_only(stock_cache):
     Stock.objects.filter(ticker="AAPL").update(name="Apple Inc.")
     assert stock_snapshot("AAPL")["name"] == "AAPL Corp"  # cached
 
-    removed = invalidate_stocks(["aapl", "MSFT"])
+    removed = invalidate_stocks(["aapl", "MSFT"]).entries_removed
 
     assert removed == 3  # AAPL's snapshot and bars, MSFT's snapshot
     assert caches["default"].get(stock_snapshot_key("IBM"))["ticker"] == "IBM"
     assert caches["default"].get(stock_snapshot_key("MSFT")) is None
     assert caches["ratelimit"].get(stock_snapshot_key("AAPL")) == "not the stock cache"
     assert stock_snapshot("AAPL")["name"] == "Apple Inc."
-    assert invalidate_stocks(["IBM"]) == 1
+    assert invalidate_stocks(["IBM"]).entries_removed == 1
     assert stock_snapshot("NOPE") is None
 
 
 # --- The declared writes --------------------------------------------------------------------------------
-
-
-def run_write(name, data):
-    return submit(get_write(name), data, actor=Actor.cli(), door="cli", background=False)
 
 
 @pytest.mark.django_db
@@ -534,9 +531,19 @@ def test_each_write_leaves_one_ops_run(raw):
     assert clear.progress == {"deleted": 50, "scanned": 50}
     assert flush.result["keys_before"] == 5 + len(UNRELATED)
     assert raw.dbsize() == 0
-    assert get_write("clear_cache").long_running
-    assert not get_write("flush_redis_db").long_running
-    assert not get_write("invalidate_stocks").long_running
+
+
+@pytest.mark.django_db
+def test_where_each_write_runs_follows_the_alias(settings, raw, redis_url):
+    """Redis: a clear goes to the task worker, once; local memory: to every web process, which each hold some."""
+    clear, invalidate = registry.get_write("clear_cache"), registry.get_write("invalidate_stocks")
+    assert clear.target_for({"alias": "default"}) == targets.TASK_WORKER
+    assert invalidate.target_for({"tickers": ["AAPL"]}) == targets.HERE
+    assert registry.get_write("flush_redis_db").target_for({"alias": "default"}) == targets.HERE
+    settings.CACHES = {**settings.CACHES, "default": locmem_alias("targets", "scanner")}
+    assert clear.target_for({"alias": "default"}) == targets.EVERY_WEB_PROCESS
+    assert clear.target_for({"alias": "ratelimit"}) == targets.TASK_WORKER
+    assert invalidate.target_for({"tickers": ["AAPL"]}) == targets.EVERY_WEB_PROCESS
 
 
 @pytest.mark.django_db

@@ -1,37 +1,25 @@
 """Cache operations through their doors: the Caches page, the Stock action, `clear_cache`, the API."""
 
-import json
 from io import StringIO
 
 import pytest
-from django.contrib.auth.models import Group, Permission, User
 from django.core.cache import caches
 from django.core.management import CommandError, call_command
-from django.test import Client
 from django.urls import reverse
 
 from opsadmin.models import OpsRun
 from stocks.cache_keys import stock_snapshot_key
 from stocks.cached import stock_snapshot
+from tests.helpers import OPERATORS, VIEWERS, client_for, logged_in, post_json, user_in
 from tests.opsadmin.caches.conftest import UNRELATED, fill
 from tests.stocks.factories import make_stock
 
 pytestmark = pytest.mark.django_db
 
 
-def logged_in(group=None, *, username="someone", permissions=()):
-    user = User.objects.create_user(username, password="pw-for-tests-123", is_staff=True)
-    if group:
-        user.groups.add(Group.objects.get(name=group))
-    user.user_permissions.add(*Permission.objects.filter(codename__in=permissions))
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def test_caches_page_shows_each_alias_with_its_redis_numbers(raw):
     fill("default", 7)
-    page = logged_in("Ops viewers").get(reverse("admin:ops_caches"))
+    page = logged_in(VIEWERS).get(reverse("admin:ops_caches"))
     assert page.status_code == 200
     html = page.content.decode()
     assert 'data-alias="default"' in html
@@ -52,9 +40,12 @@ def test_caches_page_needs_view_ops(client):
 def test_clearing_an_alias_from_the_operation_page_leaves_the_rest(raw):
     fill("default", 20)
     fill("ratelimit", 5)
-    client = Client()
-    client.force_login(User.objects.create_superuser("root", password="pw-for-tests-123"))  # groups are flushed here
-    response = client.post(reverse("admin:ops_operation", args=["clear_cache"]), {"alias": "default"})
+    client = client_for(user_in(superuser=True, username="root"))  # groups are flushed here
+    url = reverse("admin:ops_operation", args=["clear_cache"])
+    asked = client.post(url, {"alias": "default"})
+    assert "20 keys under its prefix now" in asked.content.decode()  # what will happen, before it does
+    assert not OpsRun.objects.exists()
+    response = client.post(url, {"alias": "default", "confirmed": "yes"})
     run = OpsRun.objects.get()
     assert response.status_code == 302
     assert (run.operation, run.door, run.status) == ("clear_cache", "admin", "queued")  # Redis: the worker clears
@@ -65,34 +56,34 @@ def test_clearing_an_alias_from_the_operation_page_leaves_the_rest(raw):
     assert raw.dbsize() == 5 + len(UNRELATED)
 
 
-def test_flush_needs_the_database_number_typed(raw):
+def test_flush_needs_the_database_number_typed_on_the_page_that_shows_it(raw):
     fill("default", 3)
-    client = logged_in("Ops operators")
+    client = logged_in(OPERATORS)
     url = reverse("admin:ops_operation", args=["flush_redis_db"])
-    refused = client.post(url, {"alias": "default", "confirm": "1"})
-    assert "Type the database number, 0" in refused.content.decode()
+    linked = client.get(url, {"alias": "default", "confirm": "0"}).content.decode()
+    assert 'name="confirm"' not in linked  # a link can't type it for anyone
+    shown = client.post(url, {"alias": "default", "confirm": "0"}).content.decode()
+    assert f"{3 + len(UNRELATED)} keys" in shown  # the size, and who else keeps keys there
+    assert 'name="confirm"' in shown
     assert raw.dbsize() == 3 + len(UNRELATED)
-    client.post(url, {"alias": "default", "confirm": "0"})
+    refused = client.post(url, {"alias": "default", "confirm": "1", "confirmed": "yes"})
+    assert "Type the database number 0 to confirm" in refused.content.decode()
+    assert raw.dbsize() == 3 + len(UNRELATED)
+    client.post(url, {"alias": "default", "confirm": "0", "confirmed": "yes"})
     assert raw.dbsize() == 0
 
 
 def test_api_lists_caches_and_clears_by_pattern(raw):
     caches["default"].set_many({"stock:AAPL:snapshot": 1, "stock:MSFT:snapshot": 2, "screen:top": 3})
-    client = logged_in("Ops operators")
+    client = logged_in(OPERATORS)
     listed = client.get("/api/ops/caches/").json()["caches"]
     assert {panel["alias"] for panel in listed} == {"default", "ratelimit"}
-    response = client.post(
-        "/api/ops/caches/clear/",
-        json.dumps({"alias": "default", "pattern": "stock:*", "dry_run": True}),
-        content_type="application/json",
-    )
+    response = post_json(client, "/api/ops/caches/clear/", {"alias": "default", "pattern": "stock:*", "dry_run": True})
     assert response.status_code == 202
-    bad = client.post(
-        "/api/ops/caches/clear/", json.dumps({"alias": "default", "pattern": "[x"}), content_type="application/json"
-    )
+    bad = post_json(client, "/api/ops/caches/clear/", {"alias": "default", "pattern": "[x"})
     assert bad.status_code == 400
     assert "pattern" in bad.json()["fields"]
-    assert logged_in("Ops viewers", username="viewer").post("/api/ops/caches/clear/").status_code == 403
+    assert logged_in(VIEWERS, username="viewer").post("/api/ops/caches/clear/").status_code == 403
 
 
 def test_command_clears_one_alias_or_all_and_refuses_a_bare_flush(raw):
@@ -120,10 +111,10 @@ def test_command_bad_pattern_exits_2_and_deletes_nothing(raw):
 def test_stock_action_invalidates_only_the_selected_stocks(raw):
     apple, _ = make_stock("AAPL"), make_stock("MSFT")
     stock_snapshot("AAPL"), stock_snapshot("MSFT")
-    client = logged_in("Ops operators", permissions=["view_stock"])
+    client = logged_in(OPERATORS, permissions=["view_stock"])
     client.post(
         reverse("admin:stocks_stock_changelist"),
-        {"action": "invalidate_cached_data", "_selected_action": [apple.pk]},
+        {"action": "invalidate_cached_data", "_selected_action": [apple.pk], "index": 0},
     )
     assert caches["default"].get(stock_snapshot_key("AAPL")) is None
     assert caches["default"].get(stock_snapshot_key("MSFT")) is not None
@@ -131,6 +122,6 @@ def test_stock_action_invalidates_only_the_selected_stocks(raw):
 
 
 def test_viewers_get_no_invalidate_action():
-    page = logged_in("Ops viewers", permissions=["view_stock"]).get(reverse("admin:stocks_stock_changelist"))
+    page = logged_in(VIEWERS, permissions=["view_stock"]).get(reverse("admin:stocks_stock_changelist"))
     assert page.status_code == 200
     assert "invalidate_cached_data" not in page.content.decode()

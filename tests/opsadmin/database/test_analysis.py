@@ -23,21 +23,16 @@ from opsadmin.operations.database.analysis import (
 )
 from stocks.models import DailyBar, Stock
 from stocks.seeding import seed_stocks
+from tests.helpers import sql
 from tests.opsadmin.database.extensions import require_extensions
 from tests.stocks.factories import make_stock
 
 pytestmark = pytest.mark.django_db
 
 
-def execute(*statements):
+def fetch_one(statement):
     with connection.cursor() as cursor:
-        for statement in statements:
-            cursor.execute(statement)
-
-
-def fetch_one(sql):
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
+        cursor.execute(statement)
         return cursor.fetchone()[0]
 
 
@@ -77,7 +72,7 @@ def test_declared_indexes_come_from_meta_constraints_and_fields_with_django_name
 
 
 def test_a_dropped_declared_index_is_missing_and_a_problem():
-    execute("DROP INDEX stock_movers_idx")
+    sql("DROP INDEX stock_movers_idx")
     assert names(drift.missing_declared_indexes()) == {"stock_movers_idx"}
     assert index_health() == IndexHealth(missing=["stock_movers_idx"], invalid=[])
     analysis = analyze_database()
@@ -86,8 +81,8 @@ def test_a_dropped_declared_index_is_missing_and_a_problem():
 
 
 def test_an_index_no_model_declares_is_undeclared():
-    execute("CREATE INDEX stock_industry_idx ON stocks_stock (industry)")
-    assert names(drift.undeclared_indexes()) == {"stock_industry_idx"}
+    sql("CREATE INDEX stock_industry_idx ON stocks_stock (industry)")
+    assert names(drift.index_drift().undeclared) == {"stock_industry_idx"}
     analysis = analyze_database()
     assert analysis.problems == []
     assert any("stock_industry_idx" in advice and "declared by no model" in advice for advice in analysis.advice)
@@ -144,7 +139,7 @@ def test_postgresql_analysis_fills_every_section():
 
 @pytest.mark.postgres
 def test_a_left_prefix_with_the_same_predicate_is_a_duplicate():
-    execute(
+    sql(
         "CREATE INDEX stock_sector_dup_idx ON stocks_stock (sector) WHERE is_active",
         # Same column, no predicate: the partial stock_sector_cap_idx can't serve its queries.
         "CREATE INDEX stock_sector_all_idx ON stocks_stock (sector)",
@@ -158,7 +153,7 @@ def test_a_left_prefix_with_the_same_predicate_is_a_duplicate():
 
 @pytest.mark.postgres
 def test_an_unused_index_is_found_above_the_size_threshold():
-    execute("CREATE INDEX stock_industry_idx ON stocks_stock (industry)")
+    sql("CREATE INDEX stock_industry_idx ON stocks_stock (industry)")
     unused = names(catalog.unused_indexes(min_bytes=0))
     assert "stock_industry_idx" in unused
     assert not unused & {"stocks_stock_pkey", "stocks_stock_ticker_key", "dailybar_one_per_stock_and_date"}
@@ -171,7 +166,7 @@ def test_an_unused_index_is_found_above_the_size_threshold():
 def test_unused_counts_since_the_statistics_reset():
     if not fetch_one("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"):
         pytest.skip("resetting the statistics needs a superuser")
-    execute("SELECT pg_stat_reset()", "SELECT pg_stat_clear_snapshot()")
+    sql("SELECT pg_stat_reset()", "SELECT pg_stat_clear_snapshot()")
     assert catalog.stats_reset_at() is not None
     assert fetch_one("SELECT now() - interval '1 minute'") < catalog.stats_reset_at()
 
@@ -180,7 +175,7 @@ def test_unused_counts_since_the_statistics_reset():
 def restore_stock_indexes():
     """Put stock_movers_idx back and drop the test's leftovers: DDL outside a transaction stays."""
     yield
-    execute("DROP INDEX IF EXISTS stock_name_uniq", "DROP INDEX IF EXISTS stock_movers_idx")
+    sql("DROP INDEX IF EXISTS stock_name_uniq", "DROP INDEX IF EXISTS stock_movers_idx")
     with connection.schema_editor() as editor:
         editor.add_index(Stock, next(index for index in Stock._meta.indexes if index.name == "stock_movers_idx"))
 
@@ -191,11 +186,11 @@ def test_failed_concurrent_unique_builds_leave_invalid_indexes(restore_stock_ind
     make_stock("AAA", name="Same name", change_percent=1)
     make_stock("BBB", name="Same name", change_percent=1)
     with pytest.raises(IntegrityError):
-        execute("CREATE UNIQUE INDEX CONCURRENTLY stock_name_uniq ON stocks_stock (name)")
+        sql("CREATE UNIQUE INDEX CONCURRENTLY stock_name_uniq ON stocks_stock (name)")
     # A declared index whose rebuild failed the same way: present under its name, INVALID.
-    execute("DROP INDEX stock_movers_idx")
+    sql("DROP INDEX stock_movers_idx")
     with pytest.raises(IntegrityError):
-        execute("CREATE UNIQUE INDEX CONCURRENTLY stock_movers_idx ON stocks_stock (change_percent) WHERE is_active")
+        sql("CREATE UNIQUE INDEX CONCURRENTLY stock_movers_idx ON stocks_stock (change_percent) WHERE is_active")
 
     assert names(catalog.invalid_indexes()) == {"stock_name_uniq", "stock_movers_idx"}
     found = drift.index_drift()
@@ -213,12 +208,12 @@ def test_failed_concurrent_unique_builds_leave_invalid_indexes(restore_stock_ind
 @pytest.mark.django_db(transaction=True)  # the build runs on its own connection, outside a transaction
 def test_an_index_still_being_built_is_not_invalid(restore_stock_indexes):
     """A concurrent build waits for older snapshots with its index INVALID: that is progress, not a failure."""
-    execute("DROP INDEX stock_movers_idx")
+    sql("DROP INDEX stock_movers_idx")
     params = connection.get_connection_params()
     holder, builder = connection.get_new_connection(params), connection.get_new_connection(params)
     builder.autocommit = True
-    sql = "CREATE INDEX CONCURRENTLY stock_movers_idx ON stocks_stock (change_percent) WHERE is_active"
-    build = threading.Thread(target=lambda: builder.cursor().execute(sql))
+    create = "CREATE INDEX CONCURRENTLY stock_movers_idx ON stocks_stock (change_percent) WHERE is_active"
+    build = threading.Thread(target=lambda: builder.cursor().execute(create))
     try:
         with holder.cursor() as cursor:  # an open snapshot the build has to wait out
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -244,8 +239,8 @@ def test_an_index_still_being_built_is_not_invalid(restore_stock_indexes):
 def test_a_big_table_read_by_sequential_scans_is_reported():
     seed_stocks(stocks=40, days=500, seed=1)  # 20,000 bars
     for _ in range(3):
-        execute("SELECT count(*) FROM stocks_dailybar WHERE close > 0")
-    execute("SELECT pg_stat_force_next_flush()")  # flushed before the next statement, not within a second
+        sql("SELECT count(*) FROM stocks_dailybar WHERE close > 0")
+    sql("SELECT pg_stat_force_next_flush()")  # flushed before the next statement, not within a second
     tables = {row.table: row for row in catalog.sequential_scan_tables()}
     scanned = tables["stocks_dailybar"]
     assert scanned.seq_scans >= 3
@@ -313,7 +308,7 @@ def test_suggestions_from_the_slow_queries_of_pg_stat_statements(bars):
 
 @pytest.mark.postgres
 def test_without_the_extensions_the_analysis_says_what_is_missing_and_how_to_enable_it():
-    execute("DROP EXTENSION IF EXISTS hypopg", "DROP EXTENSION IF EXISTS pg_stat_statements")  # rolled back
+    sql("DROP EXTENSION IF EXISTS hypopg", "DROP EXTENSION IF EXISTS pg_stat_statements")  # rolled back
     status = {status.name: status for status in suggestions.extension_status()}
     hypopg, statements = status["hypopg"], status["pg_stat_statements"]
     assert not hypopg.ready

@@ -4,34 +4,22 @@ import json
 from io import StringIO
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.test import Client
 from django.urls import reverse
 
 from opsadmin.models import OpsRun
 from opsadmin.operations.database import catalog
 from opsadmin.operations.database.maintenance import create_missing_indexes
 from opsadmin.operations.database.suggestions import HYPOPG, PG_STAT_STATEMENTS, suggest_indexes
-from opsadmin.operations.declaration import get_write
-from opsadmin.runs import Actor, submit
 from stocks.models import Stock
 from stocks.seeding import seed_stocks
+from tests.helpers import OPERATORS, VIEWERS, client_for, logged_in, post_json, run_write, sql, user_in
 from tests.opsadmin.database.extensions import require_extensions
 
 pytestmark = pytest.mark.django_db
 
 DECLARED = "stock_movers_idx"
-
-
-def logged_in(group=None, *, username="someone"):
-    user = User.objects.create_user(username, password="pw-for-tests-123", is_staff=True)
-    if group:
-        user.groups.add(Group.objects.get(name=group))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -42,14 +30,13 @@ def declared_indexes_restored():
 
 
 def drop_declared_index():
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP INDEX {connection.ops.quote_name(DECLARED)}")
+    sql(f"DROP INDEX {connection.ops.quote_name(DECLARED)}")
 
 
 def test_analysis_endpoint_needs_view_ops(client):
     assert client.get("/api/ops/health/database/").status_code == 401
     assert logged_in(username="staff").get("/api/ops/health/database/").status_code == 403
-    body = logged_in("Ops viewers").get("/api/ops/health/database/").json()
+    body = logged_in(VIEWERS).get("/api/ops/health/database/").json()
     assert body["vendor"] == connection.vendor
     assert body["problems"] == []
     assert DECLARED in {row["name"] for row in body["indexes"]}
@@ -57,19 +44,20 @@ def test_analysis_endpoint_needs_view_ops(client):
 
 def test_analysis_endpoint_reports_a_missing_declared_index():
     drop_declared_index()
-    body = logged_in("Ops viewers").get("/api/ops/health/database/").json()
+    body = logged_in(VIEWERS).get("/api/ops/health/database/").json()
     assert DECLARED in [index["name"] for index in body["drift"]["missing"]]
     assert any(DECLARED in problem for problem in body["problems"])
 
 
 def post_optimize(client, body):
-    return client.post("/api/ops/optimize/indexes/", json.dumps(body), content_type="application/json")
+    return post_json(client, "/api/ops/optimize/indexes/", body)
 
 
-def test_optimize_endpoint_queues_a_run_and_answers_202():
+def test_optimize_endpoint_queues_a_run_and_answers_202(django_capture_on_commit_callbacks):
     drop_declared_index()
-    client = logged_in("Ops operators")
-    response = post_optimize(client, {"indexes": [DECLARED]})
+    client = logged_in(OPERATORS)
+    with django_capture_on_commit_callbacks(execute=True):  # queued once the row is committed
+        response = post_optimize(client, {"indexes": [DECLARED]})
     assert response.status_code == 202
     run = OpsRun.objects.get()
     assert (run.operation, run.status, run.door) == ("optimize_database", "queued", "api")
@@ -77,12 +65,12 @@ def test_optimize_endpoint_queues_a_run_and_answers_202():
 
 
 def test_optimize_endpoint_rejects_unknown_index_names():
-    client = logged_in("Ops operators")
+    client = logged_in(OPERATORS)
     response = post_optimize(client, {"indexes": ["no_such_index; DROP TABLE stocks_stock"]})
     assert response.status_code == 400
     assert "indexes" in response.json()["fields"]
     assert not OpsRun.objects.exists()
-    assert logged_in("Ops viewers", username="viewer").post("/api/ops/optimize/indexes/").status_code == 403
+    assert logged_in(VIEWERS, username="viewer").post("/api/ops/optimize/indexes/").status_code == 403
 
 
 def test_command_dry_run_changes_nothing():
@@ -124,7 +112,7 @@ def test_database_page_permissions_and_content(client):
     url = reverse("admin:ops_database")
     assert client.get(url).status_code == 302
     assert logged_in(username="staff").get(url).status_code == 403
-    page = logged_in("Ops viewers").get(url).content.decode()
+    page = logged_in(VIEWERS).get(url).content.decode()
     assert 'id="database-indexes"' in page
     assert DECLARED in page
 
@@ -132,21 +120,32 @@ def test_database_page_permissions_and_content(client):
 @pytest.mark.django_db(transaction=True)  # the checks run in other threads: they must see the drop
 def test_the_indexes_check_warns_in_the_detail_without_failing_readiness(client, declared_indexes_restored):
     drop_declared_index()
-    viewer = Client()
-    viewer.force_login(User.objects.create_superuser("root", password="pw-for-tests-123"))  # groups are flushed here
+    viewer = client_for(user_in(superuser=True, username="root"))  # groups are flushed here
     detail = viewer.get("/health/", HTTP_ACCEPT="application/json").json()
-    assert "indexes" in json.dumps(detail)
+    assert "indexes" in detail["warnings"]
+    assert detail["checks"]["indexes"]["status"] == "warning"
+    assert DECLARED in detail["checks"]["indexes"]["message"]
     assert client.get("/health/ready/").status_code == 200
 
 
-def test_the_drop_page_refuses_a_declared_index_and_a_wrong_confirmation():
-    client = logged_in("Ops operators")
+@pytest.mark.django_db(transaction=True)  # DROP INDEX CONCURRENTLY on PostgreSQL: outside a transaction
+def test_the_drop_page_refuses_a_declared_index_and_a_wrong_confirmation(ops_groups):
+    client = logged_in(OPERATORS)
     url = reverse("admin:ops_operation", args=["drop_indexes"])
-    refused = client.post(url, {"indexes": [DECLARED], "confirm": DECLARED})
+    refused = client.post(url, {"indexes": [DECLARED]})
     assert "a model declares it" in refused.content.decode()
-    unknown = client.post(url, {"indexes": ["nope"], "confirm": "nope"})
+    unknown = client.post(url, {"indexes": ["nope"]})
     assert "Unknown index: nope" in unknown.content.decode()
+    sql("CREATE INDEX stock_industry_idx ON stocks_stock (industry)")
+    shown = client.post(url, {"indexes": ["stock_industry_idx"]}).content.decode()
+    assert "Drop 1 index" in shown  # what, to what, before it happens
+    assert "stock_industry_idx on stocks_stock" in shown
+    wrong = client.post(url, {"indexes": ["stock_industry_idx"], "confirm": "stock_movers_idx", "confirmed": "yes"})
+    assert "Type the index names exactly to confirm: stock_industry_idx." in wrong.content.decode()
     assert not OpsRun.objects.exists()
+    client.post(url, {"indexes": ["stock_industry_idx"], "confirm": "stock_industry_idx", "confirmed": "yes"})
+    assert OpsRun.objects.get().status == OpsRun.Status.SUCCEEDED
+    assert "stock_industry_idx" not in catalog.index_names()
 
 
 @pytest.fixture
@@ -170,13 +169,7 @@ def slow_volume_query(settings):
 def test_a_suggested_index_is_built_from_its_suggestion(slow_volume_query):
     require_extensions(HYPOPG, PG_STAT_STATEMENTS)
     (suggestion,) = [s for s in suggest_indexes() if s.table == "stocks_dailybar" and s.columns == ["volume"]]
-    run = submit(
-        get_write("create_suggested_indexes"),
-        {"indexes": [suggestion.name]},
-        actor=Actor.cli(),
-        door=OpsRun.Door.CLI,
-        background=False,
-    )
+    run = run_write("create_suggested_indexes", {"indexes": [suggestion.name]})
     assert run.status == OpsRun.Status.SUCCEEDED, run.error
     built = {row.name: row for row in catalog.index_rows()}[suggestion.name]
     assert built.valid

@@ -13,10 +13,11 @@ import pytest
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 
 from opsadmin.models import OpsRun
-from opsadmin.operations.database import catalog, drift, maintenance, sessions
+from opsadmin.operations.database import catalog, drift, maintenance, runner
 from opsadmin.operations.database.maintenance import AlreadyRunning, Refused, UnknownNames
-from opsadmin.operations.declaration import get_write
-from opsadmin.runs import Actor, InvalidArguments, submit
+from opsadmin.spine import registry, targets
+from opsadmin.spine.runs import InvalidArguments
+from tests.helpers import run_write, sql
 from tests.stocks.factories import make_stock
 
 DECLARED = "stock_movers_idx"  # a Meta.indexes index on stocks_stock
@@ -42,12 +43,6 @@ def other_connection():
         other.close()
 
 
-def execute(*statements):
-    with connection.cursor() as cursor:
-        for sql in statements:
-            cursor.execute(sql)
-
-
 def index(name):
     """The catalog row of index `name`, or None."""
     return next((row for row in catalog.index_rows() if row.name == name), None)
@@ -67,7 +62,7 @@ def schema():
 
 @pytest.fixture
 def fast_progress(monkeypatch):
-    monkeypatch.setattr(sessions, "PROGRESS_INTERVAL", 0.05)
+    monkeypatch.setattr(runner, "PROGRESS_INTERVAL", 0.05)
 
 
 def wait_for(condition, timeout=10):
@@ -84,7 +79,7 @@ def wait_for(condition, timeout=10):
 @pg
 def test_create_missing_builds_a_dropped_declared_index_concurrently_and_valid():
     make_stock("AAA")
-    execute(f'DROP INDEX "{DECLARED}"')
+    sql(f'DROP INDEX "{DECLARED}"')
     assert DECLARED in maintenance.missing_index_names()
 
     report = maintenance.create_missing_indexes()
@@ -100,7 +95,7 @@ def test_create_missing_builds_a_dropped_declared_index_concurrently_and_valid()
 
 @pg
 def test_a_dropped_unique_constraint_comes_back_as_a_constraint():
-    execute('ALTER TABLE "stocks_dailybar" DROP CONSTRAINT "dailybar_one_per_stock_and_date"')
+    sql('ALTER TABLE "stocks_dailybar" DROP CONSTRAINT "dailybar_one_per_stock_and_date"')
 
     report = maintenance.create_missing_indexes(["dailybar_one_per_stock_and_date"])
 
@@ -118,7 +113,7 @@ def test_a_dropped_unique_constraint_comes_back_as_a_constraint():
 
 @pg
 def test_dry_run_lists_the_plan_and_changes_nothing():
-    execute(f'DROP INDEX "{DECLARED}"')
+    sql(f'DROP INDEX "{DECLARED}"')
 
     report = maintenance.create_missing_indexes(dry_run=True)
     optimize = maintenance.optimize_database(dry_run=True)
@@ -141,12 +136,12 @@ def test_dry_run_lists_the_plan_and_changes_nothing():
 def test_a_failed_build_is_reported_its_leftover_dropped_and_the_next_index_still_built(settings):
     """A declared unique constraint over duplicate rows can't be built; the next one still is."""
     stock = make_stock("AAA")
-    execute(
+    sql(
         'ALTER TABLE "stocks_dailybar" DROP CONSTRAINT "dailybar_one_per_stock_and_date"',
         f'DROP INDEX "{DECLARED_ON_BARS}"',
     )
     for _ in range(2):  # the same stock and date twice
-        execute(
+        sql(
             "INSERT INTO stocks_dailybar (stock_id, date, open, high, low, close, volume)"
             f" VALUES ({stock.pk}, '2026-01-02', 1, 2, 1, 1, 10)"
         )
@@ -165,7 +160,7 @@ def test_a_failed_build_is_reported_its_leftover_dropped_and_the_next_index_stil
     assert not report.ok
     assert report.failed == ["dailybar_one_per_stock_and_date"]
     assert "Failed: dailybar_one_per_stock_and_date (could not create unique index" in report.summary
-    execute("DELETE FROM stocks_dailybar")  # so that the fixture can put the constraint back
+    sql("DELETE FROM stocks_dailybar")  # so that the fixture can put the constraint back
 
 
 # --- PostgreSQL: rebuild ----------------------------------------------------------------------
@@ -176,7 +171,7 @@ def leave_invalid_unique_index():
     make_stock("AAA", name="Same name")
     make_stock("BBB", name="Same name")
     with contextlib.suppress(DatabaseError):
-        execute(f'CREATE UNIQUE INDEX CONCURRENTLY "{DUPLICATE_UNIQUE}" ON "stocks_stock" ("name")')
+        sql(f'CREATE UNIQUE INDEX CONCURRENTLY "{DUPLICATE_UNIQUE}" ON "stocks_stock" ("name")')
     assert index(DUPLICATE_UNIQUE).valid is False
 
 
@@ -190,7 +185,7 @@ def test_an_invalid_index_is_rebuilt_once_the_duplicates_are_gone():
     assert still_duplicated.steps[0].cleanup == f"dropped the INVALID leftover {DUPLICATE_UNIQUE}_ccnew"
     assert maintenance.invalid_index_names() == [DUPLICATE_UNIQUE]  # only the original, no _ccnew
 
-    execute("UPDATE stocks_stock SET name = 'Another name' WHERE ticker = 'BBB'")
+    sql("UPDATE stocks_stock SET name = 'Another name' WHERE ticker = 'BBB'")
     report = maintenance.rebuild_invalid_indexes([DUPLICATE_UNIQUE])
 
     assert report.ok
@@ -206,7 +201,7 @@ def test_a_leftover_of_a_failed_reindex_is_dropped_not_rebuilt():
     with other_connection() as cursor, contextlib.suppress(DatabaseError):
         cursor.execute(f'REINDEX INDEX CONCURRENTLY "{DUPLICATE_UNIQUE}"')  # leaves ..._ccnew behind
     assert f"{DUPLICATE_UNIQUE}_ccnew" in maintenance.invalid_index_names()
-    execute("UPDATE stocks_stock SET name = 'Another name' WHERE ticker = 'BBB'")
+    sql("UPDATE stocks_stock SET name = 'Another name' WHERE ticker = 'BBB'")
 
     report = maintenance.optimize_database(indexes=[DUPLICATE_UNIQUE, f"{DUPLICATE_UNIQUE}_ccnew"])
 
@@ -240,7 +235,7 @@ def test_drop_refuses_primary_unique_constraint_and_declared_indexes():
 
 @pg
 def test_drop_needs_the_names_typed_to_confirm():
-    execute(f'CREATE INDEX "{EXTRA}" ON "stocks_stock" ("name")')
+    sql(f'CREATE INDEX "{EXTRA}" ON "stocks_stock" ("name")')
     for confirmation in ("", "yes", EXTRA.upper(), f"{EXTRA}, {EXTRA}", f"{EXTRA}, other"):
         with pytest.raises(Refused, match=f"type the index names to confirm the drop: {EXTRA}"):
             maintenance.drop_indexes([EXTRA], confirmation)
@@ -304,9 +299,9 @@ def test_analyze_without_names_takes_every_table():
 
 @pg
 def test_a_second_run_is_refused_while_the_lock_is_held_and_nothing_runs():
-    execute(f'DROP INDEX "{DECLARED}"')
+    sql(f'DROP INDEX "{DECLARED}"')
     with other_connection() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s), pg_backend_pid()", [sessions.ADVISORY_LOCK_KEY])
+        cursor.execute("SELECT pg_advisory_lock(%s), pg_backend_pid()", [runner.ADVISORY_LOCK_KEY])
         holder = cursor.fetchone()[1]
         for run in (
             maintenance.create_missing_indexes,
@@ -324,7 +319,7 @@ def test_progress_of_a_build_and_a_concurrent_second_run(settings, fast_progress
     """A writer's open transaction holds the build in 'waiting for writers'; meanwhile a second run is refused."""
     settings.PORTAL_INDEX_LOCK_TIMEOUT = "30s"
     make_stock("AAA")
-    execute(f'DROP INDEX "{DECLARED}"')
+    sql(f'DROP INDEX "{DECLARED}"')
     calls, outcome = [], {}
 
     def build():
@@ -366,7 +361,7 @@ def test_progress_of_a_build_and_a_concurrent_second_run(settings, fast_progress
 def test_the_lock_timeout_makes_a_blocked_build_fail_fast_and_the_next_one_still_runs(settings):
     """A VACUUM (or another concurrent build) holds the table: the build gives up after the lock timeout."""
     settings.PORTAL_INDEX_LOCK_TIMEOUT = "200ms"
-    execute(f'DROP INDEX "{DECLARED}"', f'DROP INDEX "{DECLARED_ON_BARS}"')
+    sql(f'DROP INDEX "{DECLARED}"', f'DROP INDEX "{DECLARED_ON_BARS}"')
     with other_connection() as blocker:
         blocker.execute("BEGIN")
         blocker.execute('LOCK TABLE "stocks_stock" IN SHARE UPDATE EXCLUSIVE MODE')
@@ -389,7 +384,7 @@ def test_the_lock_timeout_makes_a_blocked_build_fail_fast_and_the_next_one_still
 def test_a_table_locked_exclusively_fails_the_run_fast_before_anything_runs(settings):
     """ACCESS EXCLUSIVE (an ALTER TABLE) blocks even reading the catalog: the run stops there, bounded too."""
     settings.PORTAL_INDEX_LOCK_TIMEOUT = "200ms"
-    execute(f'DROP INDEX "{DECLARED}"', f'DROP INDEX "{DECLARED_ON_BARS}"')
+    sql(f'DROP INDEX "{DECLARED}"', f'DROP INDEX "{DECLARED_ON_BARS}"')
     with other_connection() as blocker:
         blocker.execute("BEGIN")
         blocker.execute('LOCK TABLE "stocks_stock" IN ACCESS EXCLUSIVE MODE')
@@ -410,7 +405,7 @@ def test_a_table_locked_exclusively_fails_the_run_fast_before_anything_runs(sett
 def test_the_timeouts_apply_to_the_maintenance_session_only(settings):
     settings.PORTAL_INDEX_STATEMENT_TIMEOUT = "7min"
     show = "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')"
-    with sessions.maintenance_session(builds=True) as session, session.connection.cursor() as cursor:
+    with runner.maintenance_session(builds=True) as session, session.connection.cursor() as cursor:
         cursor.execute(show)
         assert cursor.fetchone() == ("5s", "7min")
         with connection.cursor() as callers:
@@ -428,7 +423,7 @@ def test_the_timeouts_apply_to_the_maintenance_session_only(settings):
 @pg
 def test_unknown_names_are_a_clear_error_and_nothing_runs():
     reset_table_stats("stocks_stock")
-    execute(f'DROP INDEX "{DECLARED}"', f'CREATE INDEX "{EXTRA}" ON "stocks_stock" ("name")')
+    sql(f'DROP INDEX "{DECLARED}"', f'CREATE INDEX "{EXTRA}" ON "stocks_stock" ("name")')
     injection = 'stocks_stock"; DROP TABLE "stocks_dailybar'
     cases = [
         (
@@ -457,7 +452,7 @@ def test_unknown_names_are_a_clear_error_and_nothing_runs():
 @pg
 def test_optimize_fixes_missing_and_invalid_and_leaves_extra_indexes_alone():
     leave_invalid_unique_index()
-    execute(
+    sql(
         "UPDATE stocks_stock SET name = 'Another name' WHERE ticker = 'BBB'",
         f'DROP INDEX "{DECLARED}"',
         f'CREATE INDEX "{EXTRA}" ON "stocks_stock" ("sector")',
@@ -485,13 +480,9 @@ def test_optimize_fixes_missing_and_invalid_and_leaves_extra_indexes_alone():
 # --- The declared writes --------------------------------------------------------------------------------
 
 
-def run_write(name, data):
-    return submit(get_write(name), data, actor=Actor.cli(), door="cli", background=False)
-
-
 @pg
 def test_each_write_leaves_one_ops_run():
-    execute(f'DROP INDEX "{DECLARED}"', f'CREATE INDEX "{EXTRA}" ON "stocks_stock" ("name")')
+    sql(f'DROP INDEX "{DECLARED}"', f'CREATE INDEX "{EXTRA}" ON "stocks_stock" ("name")')
 
     runs = [
         run_write("optimize_database", {"dry_run": True}),
@@ -516,10 +507,9 @@ def test_each_write_leaves_one_ops_run():
     assert index(EXTRA) is None
     assert analyze.result["done"] == ["stocks_stock", "stocks_dailybar"]
     assert vacuum.summary == "VACUUM (ANALYZE) of 1 of 1 table done."
-    assert get_write("optimize_database").long_running
-    assert get_write("vacuum_tables").long_running
-    assert not get_write("analyze_tables").long_running
-    assert not get_write("drop_indexes").long_running
+    queued = {"optimize_database", "rebuild_indexes", "create_suggested_indexes", "vacuum_tables"}
+    for write in registry.get_capability("database").writes:  # the long ones go to the task worker
+        assert write.targets == ((targets.TASK_WORKER,) if write.name in queued else (targets.HERE,)), write.name
 
 
 @pytest.mark.django_db
@@ -558,8 +548,8 @@ def test_bad_arguments_are_form_errors_and_leave_no_run():
 
 @pytest.mark.django_db
 def test_the_drop_form_wants_the_names_typed_again():
-    drop = get_write("drop_indexes")
-    execute(f'CREATE INDEX "{EXTRA}" ON "stocks_stock" ("name")')  # rolled back with the test
+    drop = registry.get_write("drop_indexes")
+    sql(f'CREATE INDEX "{EXTRA}" ON "stocks_stock" ("name")')  # rolled back with the test
     form = drop.form_class({"indexes": EXTRA, "confirm": "yes"})
     assert not form.is_valid()
     assert form.errors == {"confirm": [f"Type the index names exactly to confirm: {EXTRA}."]}
@@ -572,7 +562,7 @@ def test_the_drop_form_wants_the_names_typed_again():
 @pytest.mark.sqlite
 @pytest.mark.django_db
 def test_sqlite_creates_a_missing_index_plainly():
-    execute(f'DROP INDEX "{DECLARED}"')
+    sql(f'DROP INDEX "{DECLARED}"')
     assert DECLARED in maintenance.missing_index_names()
 
     report = maintenance.create_missing_indexes()
@@ -607,7 +597,7 @@ def test_sqlite_analyze_and_what_it_does_not_have():
 @pytest.mark.sqlite
 @pytest.mark.django_db
 def test_sqlite_optimize_and_drop():
-    execute(f'DROP INDEX "{DECLARED}"', f'CREATE INDEX "{EXTRA}" ON "stocks_stock" ("name")')
+    sql(f'DROP INDEX "{DECLARED}"', f'CREATE INDEX "{EXTRA}" ON "stocks_stock" ("name")')
     tables = catalog.table_names()  # before ANALYZE adds sqlite_stat1
 
     report = maintenance.optimize_database()

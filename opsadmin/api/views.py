@@ -1,0 +1,150 @@
+"""The ops API's views: one for any declared read, one for any declared write, and the index and status.
+
+Callers are whoever the access policy lets read or run ops (portal/accounts/access.py):
+a staff session (CSRF enforced on writes) or an ops token. Every answer is JSON:
+refusals 401/403; 400 for a body that is not a plain JSON object, or arguments the
+declared form rejects (with each field's errors); 404; 405; 413 for a body over
+PORTAL_API_MAX_BODY_BYTES; 503 while the database is unavailable; 500 otherwise.
+"""
+
+import functools
+import logging
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+
+from opsadmin.models import OpsRun
+from opsadmin.spine.arguments import BadInput, json_object
+from opsadmin.spine.capability import VIEW_OPS, NotFound
+from opsadmin.spine.catalog import catalog
+from opsadmin.spine.results import PortalJSONEncoder
+from opsadmin.spine.runs import Actor, InvalidArguments, describe, submit, validate
+from opsadmin.spine.sections import overall, readable_sections
+from portal.accounts.access import Refusal, authorize
+
+logger = logging.getLogger(__name__)
+
+READ_METHODS = ("GET", "HEAD")
+UNAVAILABLE_RETRY_SECONDS = 5
+
+
+def answer(value, status=200):
+    """`value` as JSON, through the portal's one encoder."""
+    return JsonResponse(value, status=status, encoder=PortalJSONEncoder, safe=False)
+
+
+def error(status, message, **extra):
+    return JsonResponse({"error": message, **extra}, status=status)
+
+
+def endpoint(permission, methods):
+    """Method, access policy and error handling around an API view, which gets `request.caller`."""
+
+    def decorator(view):
+        @csrf_exempt  # the access policy checks CSRF for session callers that write; tokens carry no cookies
+        @never_cache
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method not in methods:
+                response = error(405, f"method {request.method} not allowed", allowed=list(methods))
+                response["Allow"] = ", ".join(methods)
+                return response
+            try:
+                request.caller = authorize(request, permission)
+                return view(request, *args, **kwargs)
+            except Refusal as refused:
+                return refused.response()
+            except (OperationalError, InterfaceError):
+                logger.warning("ops API %s: database unavailable", request.path, exc_info=True)
+                response = error(503, "database unavailable")
+                response["Retry-After"] = str(UNAVAILABLE_RETRY_SECONDS)
+                return response
+            except Exception:
+                logger.exception("ops API %s failed", request.path)
+                return error(500, "internal error: see the server's log")
+
+        return wrapper
+
+    return decorator
+
+
+def read_endpoint(read, data_only=False):
+    """GET: the read's Section (`data_only`: its data alone, as the paths from before answered)."""
+
+    @endpoint(read.permission, READ_METHODS)
+    def view(request, **path_parameters):
+        parameters = request.GET.copy()
+        for name, value in path_parameters.items():
+            parameters[name] = str(value)
+        try:
+            section = read.function(**validate(read.form_class, parameters))
+        except InvalidArguments as invalid:
+            return error(400, "invalid parameters", fields=invalid.errors)
+        except NotFound as missing:
+            return error(404, str(missing))
+        return answer(section.data if data_only else section)
+
+    return view
+
+
+def write_endpoint(write):
+    """POST: 200 with the finished run, 202 with one still queued or running (its `url` follows it)."""
+
+    @endpoint(write.permission, ("POST",))
+    def view(request):
+        try:
+            data = json_object(_body(request))
+        except _TooLarge:
+            return error(413, f"the body is over {settings.PORTAL_API_MAX_BODY_BYTES:,} bytes")
+        except BadInput as bad:
+            return error(400, str(bad))
+        try:
+            run = submit(write, data, actor=Actor.of(request.caller), door=OpsRun.Door.API)
+        except InvalidArguments as invalid:
+            return error(400, "invalid arguments", fields=invalid.errors)
+        return answer(describe(run), status=200 if run.finished else 202)
+
+    return view
+
+
+@endpoint(VIEW_OPS, READ_METHODS)
+def index(request):
+    """Every capability, with each read's and write's path, permission and target."""
+    return answer(catalog())
+
+
+@endpoint(VIEW_OPS, READ_METHODS)
+def status(request):
+    """Everything at a glance: every status section this caller may read, ok only when all are."""
+    return answer(overall(readable_sections(request.caller.user.has_perm)))
+
+
+@endpoint(VIEW_OPS, ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+def not_found(request):
+    return error(404, f"no such ops endpoint: {request.path}")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _body(request):
+    """The request's body, refusing one over PORTAL_API_MAX_BODY_BYTES before reading it when its length says so."""
+    limit = settings.PORTAL_API_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise _TooLarge
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise _TooLarge from None
+    if len(body) > limit:
+        raise _TooLarge
+    return body

@@ -1,0 +1,23 @@
+"""The audit log capability: every ops run, who asked, where it ran and how it ended."""
+
+from opsadmin.operations.runs import sections
+from opsadmin.spine.capability import Alias, Capability, Read
+
+CAPABILITY = Capability(
+    name="runs",
+    title="Audit log",
+    icon="history",
+    group="Audit log",
+    reads=(
+        Read("recent", "Recent runs", sections.recent),
+        Read("list", "The audit log, page by page", sections.page, form_class=sections.RunsForm),
+        Read("run", "One run", sections.one, form_class=sections.RunForm),
+    ),
+    status="recent",
+    changelist="opsadmin.OpsRun",
+    card="opsadmin/cards/runs.html",
+    aliases=(
+        Alias("runs/", "runs", read="list"),
+        Alias("runs/<int:id>/", "run", read="run"),
+    ),
+)

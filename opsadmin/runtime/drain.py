@@ -1,0 +1,72 @@
+"""Whether this instance should leave the load balancer: drained by an operator, or shutting down.
+
+Draining is a column of the instance row, not process memory, so it survives a restart
+until someone resumes the instance (the write is the instances capability's).
+Readiness asks on every probe, so the answer is kept for PORTAL_DRAIN_CACHE_SECONDS; a
+drain or resume made in this process clears it at once, one made elsewhere is seen
+within that time.
+"""
+
+import os
+import time
+
+from django.conf import settings
+
+from opsadmin.models import Instance
+from opsadmin.runtime import identity
+
+_clock = time.monotonic  # tests replace it to step over the cache time without sleeping
+_drain_cache = None  # (instance id, clock time it expires, draining)
+_drain_generation = 0  # bumped on invalidation, so a read racing a drain can't cache the old answer
+_shutting_down = False
+
+
+def drain_cache_seconds():
+    return float(settings.PORTAL_DRAIN_CACHE_SECONDS)
+
+
+def current_instance_is_draining():
+    """Whether readiness should answer 503: this instance is drained, or this process is shutting down.
+
+    False until a heartbeat has named this process's instance. A database error
+    propagates: the caller decides what an unknown state means.
+    """
+    global _drain_cache
+    if _shutting_down:
+        return True
+    instance_id = identity.this_instance_id()
+    if instance_id is None:
+        return False
+    cached, now = _drain_cache, _clock()
+    if cached is not None and cached[0] == instance_id and now < cached[1]:
+        return cached[2]
+    generation = _drain_generation
+    draining = Instance.objects.filter(pk=instance_id, drain_requested_at__isnull=False).exists()
+    if generation == _drain_generation:
+        _drain_cache = (instance_id, now + drain_cache_seconds(), draining)
+    return draining
+
+
+def invalidate_drain_cache():
+    """Make the next `current_instance_is_draining` read the database."""
+    global _drain_cache, _drain_generation
+    _drain_generation += 1
+    _drain_cache = None
+
+
+def mark_shutting_down():
+    """Graceful shutdown: from now on readiness says draining, so the balancer stops sending traffic."""
+    global _shutting_down
+    _shutting_down = True
+    invalidate_drain_cache()
+
+
+def reset():
+    """Forget the cached state, as a new process would (after fork, and in tests)."""
+    global _drain_cache, _shutting_down
+    _drain_cache = None
+    _shutting_down = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=reset)

@@ -1,0 +1,111 @@
+"""The fleet as the heartbeats left it: instances, their processes, and which of them are alive.
+
+An instance not seen for PORTAL_INSTANCE_GONE_SECONDS is gone (gone wins over draining:
+a drained instance that stopped is gone); so is a process of it.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Max
+from django.utils import timezone
+
+from opsadmin.models import Instance, InstanceWorker
+from opsadmin.runtime.heartbeat import TASK, TASK_WORKER_PORT, WEB
+from opsadmin.runtime.identity import this_instance_id
+
+SERVING, DRAINING, GONE = "serving", "draining", "gone"  # instance states
+ALIVE = "alive"  # process states: ALIVE or GONE
+
+
+def gone_seconds():
+    return float(settings.PORTAL_INSTANCE_GONE_SECONDS)
+
+
+@dataclass
+class WorkerStatus:
+    pid: int
+    kind: str
+    state: str  # ALIVE or GONE
+    started_at: datetime
+    last_seen_at: datetime
+    rss_bytes: int | None
+
+
+@dataclass
+class InstanceStatus:
+    id: str
+    host: str
+    port: str
+    version: str
+    state: str  # SERVING, DRAINING or GONE
+    current: bool  # the instance of the process answering
+    started_at: datetime
+    last_seen_at: datetime
+    drain_requested_at: datetime | None
+    drained_by: str
+    workers: list[WorkerStatus]
+    serves_traffic: bool  # False for a host's task workers: no load balancer sends them requests
+
+
+def instance_state(instance, now=None):
+    """GONE when not seen for PORTAL_INSTANCE_GONE_SECONDS, else DRAINING or SERVING."""
+    now = now or timezone.now()
+    if instance.last_seen_at < now - timedelta(seconds=gone_seconds()):
+        return GONE
+    return DRAINING if instance.drain_requested_at is not None else SERVING
+
+
+def list_instances(now=None):
+    """Every known instance with its workers and state, ordered by id (two queries)."""
+    now = now or timezone.now()
+    gone_before = now - timedelta(seconds=gone_seconds())
+    current = this_instance_id()
+    result = []
+    for instance in Instance.objects.prefetch_related("workers").order_by("id"):
+        workers = [
+            WorkerStatus(
+                pid=worker.pid,
+                kind=worker.kind,
+                state=GONE if worker.last_seen_at < gone_before else ALIVE,
+                started_at=worker.started_at,
+                last_seen_at=worker.last_seen_at,
+                rss_bytes=worker.rss_bytes,
+            )
+            for worker in sorted(instance.workers.all(), key=lambda worker: (worker.kind, worker.pid))
+        ]
+        result.append(
+            InstanceStatus(
+                id=instance.id,
+                host=instance.host,
+                port=instance.port,
+                version=instance.version,
+                state=instance_state(instance, now),
+                current=instance.id == current,
+                started_at=instance.started_at,
+                last_seen_at=instance.last_seen_at,
+                drain_requested_at=instance.drain_requested_at,
+                drained_by=instance.drained_by,
+                workers=workers,
+                serves_traffic=instance.port != TASK_WORKER_PORT,
+            )
+        )
+    return result
+
+
+def known_instance_ids():
+    """Every serving instance id (not the task workers'), for validating what a caller asks to drain."""
+    return list(Instance.objects.exclude(port=TASK_WORKER_PORT).order_by("pk").values_list("pk", flat=True))
+
+
+def live_web_processes(now=None):
+    """(instance id, pid) of every web process seen within PORTAL_INSTANCE_GONE_SECONDS, drained ones included."""
+    now = now or timezone.now()
+    alive = InstanceWorker.objects.filter(kind=WEB, last_seen_at__gte=now - timedelta(seconds=gone_seconds()))
+    return list(alive.order_by("instance_id", "pid").values_list("instance_id", "pid"))
+
+
+def task_worker_last_seen():
+    """When a task worker last beat (None if never): the readiness check's sign that queued work runs."""
+    return InstanceWorker.objects.filter(kind=TASK).aggregate(last=Max("last_seen_at"))["last"]

@@ -1,0 +1,73 @@
+"""The command channel: how a run sent to processes reaches each of them and how they answer.
+
+The channel is the RunTarget table. Every serving process, and the task worker, calls
+`tick()` from its own thread (opsadmin.runtime.heartbeat.ProcessThread) about every
+PORTAL_COMMAND_POLL_SECONDS, idle or not: it takes the pending targets addressed to it
+(instance and pid), does the work in that thread, and answers on the row. Each tick also
+sweeps, at most once per heartbeat interval, for targets past their deadline, so a
+process that died or hangs leaves its run partly failed, naming it, instead of running
+for ever. Work sent this way must be short: while it runs, the process does not beat.
+"""
+
+import threading
+import time
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from opsadmin.models import RunTarget
+from opsadmin.runtime import identity
+from opsadmin.spine import registry, runs
+
+_sweep_lock = threading.Lock()
+_last_sweep = [float("-inf")]
+
+
+def tick():
+    """One round of this process's thread: answer what was sent to it, then sweep if it is time."""
+    close_old_connections()  # the thread's own connection: reused while healthy, replaced when not
+    try:
+        if (process := identity.this_process()) is not None:
+            deliver(*process)
+        if _sweep_due():
+            runs.give_up_on_overdue()
+    except Exception:
+        connection.close()  # it may be the connection that broke: the next tick opens a fresh one
+        raise
+
+
+def deliver(instance, pid):
+    """Do, in this thread, every pending target addressed to (instance, pid); returns how many were done."""
+    done = 0
+    pending = RunTarget.objects.filter(instance=instance, pid=pid, status=RunTarget.Status.PENDING)
+    for target in pending.select_related("run").order_by("pk"):
+        now = timezone.now()
+        taken = RunTarget.objects.filter(pk=target.pk, status=RunTarget.Status.PENDING).update(
+            status=RunTarget.Status.RUNNING, started_at=now
+        )
+        if not taken:  # the sweep gave up on it meanwhile
+            continue
+        runs.claim(target.run, ran_on="")  # the first target to start makes the run running; its targets say where
+        try:
+            write = registry.get_write(target.run.operation)
+        except KeyError:  # sent by a newer or older release that has a write this one lacks
+            outcome = {"status": "failed", "summary": "", "result": None, "error": "this process has no such write"}
+        else:
+            outcome = runs.execute(write, target.run, None, progress=_ignore_progress)
+        runs.answer(target, outcome)
+        done += 1
+    return done
+
+
+def _ignore_progress(**progress):
+    """Work sent to processes is short: its progress is its answer."""
+
+
+def _sweep_due():
+    now = time.monotonic()
+    with _sweep_lock:
+        if now - _last_sweep[0] < settings.PORTAL_HEARTBEAT_SECONDS:
+            return False
+        _last_sweep[0] = now
+        return True

@@ -1,0 +1,98 @@
+"""The capabilities of this portal: listed once in PORTAL_CAPABILITIES, loaded once at start-up.
+
+Each entry is a package whose `capability` module holds `CAPABILITY`, a Capability.
+`load` checks the declarations hang together before anything serves (unique names,
+known permissions, a status read that exists) and registers their system checks; every
+door then asks this module, never a capability's package, what there is.
+"""
+
+from importlib import import_module
+
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+from opsadmin.models import OPS_PERMISSIONS
+
+_capabilities = {}  # name -> Capability, in the order PORTAL_CAPABILITIES lists them
+_writes = {}  # write name -> (Capability, Write)
+PERMISSION_CODENAMES = {codename for codename, _ in OPS_PERMISSIONS}
+
+
+def load(paths):
+    """Import and check the capabilities of `paths` (replacing any loaded before)."""
+    loaded = [import_module(f"{path}.capability").CAPABILITY for path in paths]
+    capabilities, writes = {}, {}
+    for capability in loaded:
+        _check(capability, capabilities, writes)
+        capabilities[capability.name] = capability
+        writes.update({write.name: (capability, write) for write in capability.writes})
+    _capabilities.clear()
+    _capabilities.update(capabilities)
+    _writes.clear()
+    _writes.update(writes)
+    for capability in loaded:
+        for system_check in capability.system_checks:
+            checks.register(system_check, "opsadmin")
+
+
+def capabilities():
+    return list(_capabilities.values())
+
+
+def get_capability(name):
+    return _capabilities[name]
+
+
+def get_write(name):
+    """The declared write `name` (KeyError when there is none)."""
+    return _writes[name][1]
+
+
+def capability_of(write_name):
+    return _writes[write_name][0]
+
+
+def writes():
+    return [write for _, write in _writes.values()]
+
+
+def health_checks():
+    """The health checks the capabilities bring, in declaration order."""
+    return [check for capability in _capabilities.values() for check in capability.health_checks]
+
+
+def model_actions(model_label):
+    """(capability, action) for the admin actions declared on a model ("app_label.ModelName")."""
+    return [
+        (capability, action)
+        for capability in _capabilities.values()
+        for action in capability.actions
+        if action.model.lower() == model_label.lower()
+    ]
+
+
+def _check(capability, capabilities, writes):
+    """Refuse a declaration that would make two doors disagree or a permission that can never be granted."""
+    where = f"capability {capability.name!r}"
+    if capability.name in capabilities:
+        raise ImproperlyConfigured(f"{where} is listed twice")
+    names = [read.name for read in capability.reads] + [write.name for write in capability.writes]
+    if len(names) != len(set(names)):
+        raise ImproperlyConfigured(f"{where}: a read and a write, or two of them, share a name: {names}")
+    for write in capability.writes:
+        if write.name in writes:
+            raise ImproperlyConfigured(f"{where}: write {write.name!r} is declared by two capabilities")
+    permissions = [(read.name, read.permission) for read in capability.reads]
+    permissions += [(write.name, write.permission) for write in capability.writes]
+    permissions += [("page", capability.page.permission)] if capability.page else []
+    for owner, permission in permissions:
+        if permission not in PERMISSION_CODENAMES:
+            raise ImproperlyConfigured(f"{where}: {owner} needs {permission!r}, which is not an ops permission")
+    if capability.status and capability.status not in {read.name for read in capability.reads}:
+        raise ImproperlyConfigured(f"{where}: its status read {capability.status!r} is not among its reads")
+    for action in capability.actions:
+        if action.write not in {write.name for write in capability.writes}:
+            raise ImproperlyConfigured(f"{where}: action {action.name!r} runs {action.write!r}, not one of its writes")
+    for alias in capability.aliases:
+        if not (alias.read in names or alias.write in names):
+            raise ImproperlyConfigured(f"{where}: alias {alias.path!r} points at nothing it declares")

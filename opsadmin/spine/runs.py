@@ -1,0 +1,349 @@
+"""A declared write's run: the one state machine of its audit row (OpsRun), from asked for to finished.
+
+    requested ─► queued ─► running ─► succeeded | failed | partly_failed
+        └──────────────────► (here: claimed at once)
+
+`submit` validates the arguments and records the run (requested), then hands it to where
+its write runs (opsadmin.spine.targets):
+- here: claimed (running) and performed in this process;
+- the task worker: queued once the row is committed; the worker claims it and performs it;
+- processes: one RunTarget per process, read by each process's own thread from the command
+  channel (queued); the first to start makes the run running, and when every target has
+  answered, or stopped being waited for at its deadline, the run is settled: succeeded,
+  failed, or partly failed naming who failed or never answered.
+
+Every door calls `submit`, so bad input gets the same errors everywhere and every write
+leaves exactly one audit row, whatever happens after it starts. Nothing here raises for
+an operation's own failure: it is recorded on the run.
+"""
+
+import inspect
+import logging
+import traceback
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.tasks import task
+from django.urls import reverse
+from django.utils import timezone
+
+from opsadmin.models import OpsRun, RunTarget
+from opsadmin.runtime import fleet, identity
+from opsadmin.spine import arguments, registry, targets
+from opsadmin.spine.results import Report, jsonable
+
+logger = logging.getLogger(__name__)
+
+Status = OpsRun.Status
+OPEN_TARGET_STATUSES = (RunTarget.Status.PENDING, RunTarget.Status.RUNNING)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asked: a user (by session or token) or the command line."""
+
+    label: str
+    user: object = None
+
+    @classmethod
+    def cli(cls):
+        return cls("cli")
+
+    @classmethod
+    def of(cls, caller):
+        """The actor of an authenticated caller (portal.accounts.callers.Caller)."""
+        return cls(caller.label[: OpsRun._meta.get_field("actor").max_length], caller.user)
+
+
+class InvalidArguments(Exception):
+    """The form rejected the arguments; `errors` maps each field to its messages."""
+
+    def __init__(self, errors):
+        super().__init__("; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items()))
+        self.errors = errors
+
+
+class OperationFailed(Exception):
+    """Raised by an operation for an expected failure whose message is safe to show."""
+
+
+@dataclass(kw_only=True)
+class ProcessesReport(Report):
+    """A run sent to processes: how each answered (their own reports are on their RunTarget rows)."""
+
+    processes: list[dict] = field(default_factory=list)  # {process, status, summary, error}
+
+
+def validate(form_class, data):
+    """The form's cleaned data for `data`, or InvalidArguments with every field error."""
+    if errors := arguments.unusable_values(form_class, data):
+        raise InvalidArguments(errors)
+    form = form_class(data)
+    if not form.is_valid():
+        raise InvalidArguments({field: [str(m) for m in messages] for field, messages in form.errors.items()})
+    return form.cleaned_data
+
+
+def validate_before_confirming(form_class, data):
+    """The cleaned data of everything but the typed confirmations (a person types those after seeing what
+    they confirm), or InvalidArguments with the other fields' errors."""
+    if errors := arguments.unusable_values(form_class, data):
+        raise InvalidArguments(errors)
+    form = form_class(data)
+    typed = set(arguments.confirmation_fields(form_class))
+    if errors := {field: [str(m) for m in messages] for field, messages in form.errors.items() if field not in typed}:
+        raise InvalidArguments(errors)
+    return form.cleaned_data
+
+
+def submit(write, data, *, actor, door, where=None, on_progress=None):
+    """Validate, record and hand over a run of `write`; returns its OpsRun.
+
+    `where(declared target)` lets a door run it elsewhere: the command line performs
+    task-worker writes itself and waits, unless asked to enqueue them. `on_progress` sees
+    the progress a run performed here records.
+    """
+    cleaned = validate(write.form_class, data)
+    target = write.target_for(cleaned)
+    target = where(target) if where else target
+    processes = _processes_for(target, cleaned)
+    run = OpsRun.objects.create(
+        operation=write.name,
+        door=door,
+        actor=actor.label,
+        user=actor.user,
+        arguments=arguments.recorded_arguments(write.form_class, data),
+        target=target,
+    )
+    if target == targets.HERE:
+        if claim(run):
+            perform(run, write, cleaned, on_progress)
+    elif target == targets.TASK_WORKER:
+        transaction.on_commit(lambda: _enqueue(run))
+    else:
+        _send_to_processes(run, processes)
+    return run
+
+
+def claim(run, ran_on=None):
+    """Move a requested or queued run to running, once: False when someone else already did."""
+    now, ran_on = timezone.now(), identity.process_label() if ran_on is None else ran_on
+    claimed = OpsRun.objects.filter(pk=run.pk, status__in=[Status.REQUESTED, Status.QUEUED]).update(
+        status=Status.RUNNING, started_at=now, ran_on=ran_on
+    )
+    if claimed:
+        run.status, run.started_at, run.ran_on = Status.RUNNING, now, ran_on
+    return bool(claimed)
+
+
+def perform(run, write, cleaned=None, on_progress=None):
+    """Do the work of a claimed run here and record how it ended. `cleaned` None: validate again now."""
+    outcome = execute(write, run, cleaned, _progress_recorder(run, on_progress))
+    finish(run, **outcome)
+    return run
+
+
+@task
+def perform_queued(run_id):
+    """The task worker's side: claim a queued run once (a duplicate enqueue finds it claimed) and perform it."""
+    run = OpsRun.objects.get(pk=run_id)
+    if claim(run):
+        perform(run, registry.get_write(run.operation))
+    return run.status
+
+
+def execute(write, run, cleaned, progress):
+    """Run the write's function: {status, summary, result, error} for the run or target that did it."""
+    try:
+        if cleaned is None:  # queued or sent: checked again against the world as it is now
+            cleaned = validate(write.form_class, run.arguments)
+        report = _call(write.function, cleaned, actor=run.actor, progress=progress)
+        result = jsonable(report)
+    except OperationFailed as error:
+        return _failed(str(error))
+    except InvalidArguments as invalid:  # valid when asked for, no longer when it got to run
+        return _failed(f"arguments no longer valid: {invalid}")
+    except Exception as error:
+        logger.exception("ops run %s (%s) crashed", run.pk, run.operation)
+        return _failed("".join(traceback.format_exception_only(error)).strip(), summary="")
+    failed = report.ok is False  # some of its steps failed: so did the run
+    return {
+        "status": Status.FAILED if failed else Status.SUCCEEDED,
+        "summary": report.summary,
+        "result": result,
+        "error": report.summary if failed else "",
+    }
+
+
+def finish(run, *, status, summary="", result=None, error=""):
+    run.status, run.summary, run.result, run.error = status, summary[:500], result, error
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "summary", "result", "error", "finished_at"])
+
+
+def answer(target, outcome):
+    """Record one target process's answer, then settle its run if it was the last one."""
+    RunTarget.objects.filter(pk=target.pk, status__in=OPEN_TARGET_STATUSES).update(
+        status=outcome["status"],
+        summary=outcome["summary"][:500],
+        result=outcome["result"],
+        error=outcome["error"],
+        finished_at=timezone.now(),
+    )
+    settle(target.run_id)
+
+
+def give_up_on_overdue(now=None):
+    """Mark targets past their deadline as never answered, and settle their runs; returns how many."""
+    now = now or timezone.now()
+    overdue = list(RunTarget.objects.filter(status__in=OPEN_TARGET_STATUSES, expires_at__lt=now))
+    for target in overdue:
+        RunTarget.objects.filter(pk=target.pk, status__in=OPEN_TARGET_STATUSES).update(
+            status=RunTarget.Status.NO_ANSWER, finished_at=now
+        )
+    for run_id in {target.run_id for target in overdue}:
+        settle(run_id)
+    return len(overdue)
+
+
+def settle(run_id):
+    """Finish a process run once none of its targets is still open: succeeded, failed or partly failed."""
+    with transaction.atomic():
+        run = OpsRun.objects.select_for_update().get(pk=run_id)
+        answers = list(run.targets.order_by("instance", "pid"))
+        if run.finished or any(target.status in OPEN_TARGET_STATUSES for target in answers):
+            return run
+        report = _processes_report(run, answers)
+        status = (
+            Status.SUCCEEDED
+            if report.ok
+            else Status.PARTLY_FAILED
+            if any(target.status == RunTarget.Status.SUCCEEDED for target in answers)
+            else Status.FAILED
+        )
+        if run.started_at is None:
+            run.started_at = timezone.now()
+            run.save(update_fields=["started_at"])
+        finish(run, status=status, summary=report.summary, result=jsonable(report), error="; ".join(report.problems))
+    return run
+
+
+def describe(run):
+    """The run as every door shows it (the API, `--json`): one representation."""
+    return {
+        "id": run.pk,
+        "url": reverse("ops_api:run", args=[run.pk]),
+        "operation": run.operation,
+        "door": run.door,
+        "actor": run.actor,
+        "target": run.target,
+        "status": run.status,
+        "arguments": run.arguments,
+        "summary": run.summary,
+        "problems": run.problems,
+        "error": run.error,
+        "result": run.result,
+        "progress": run.progress,
+        "ran_on": run.ran_on,
+        "requested_at": run.requested_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "duration_seconds": round(run.duration, 3) if run.duration is not None else None,
+        "processes": [
+            {"process": target.process, "status": target.status, "summary": target.summary, "error": target.error}
+            for target in run.targets.all()  # in (instance, pid) order; prefetch them for a list
+        ]
+        if run.target in targets.PROCESS_TARGETS
+        else [],
+    }
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _call(function, cleaned, **context):
+    """The write's function with its cleaned arguments, plus `actor` and `progress` where it takes them."""
+    parameters = inspect.signature(function).parameters.values()
+    takes_any = any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters)
+    names = {parameter.name for parameter in parameters}
+    return function(**cleaned, **{key: value for key, value in context.items() if takes_any or key in names})
+
+
+def _processes_for(target, cleaned):
+    """The (instance, pid) pairs a process-targeted run goes to; InvalidArguments when there are none."""
+    if target == targets.EVERY_WEB_PROCESS:
+        processes = fleet.live_web_processes()
+        if not processes:
+            raise InvalidArguments({"__all__": ["No web process is serving: nothing would receive this."]})
+        return processes
+    if target == targets.ONE_PROCESS:
+        return [(str(cleaned["instance"]), int(cleaned["pid"]))]
+    return []
+
+
+def _send_to_processes(run, processes):
+    """One open RunTarget per process, each waited for until the same deadline: the run is queued."""
+    expires_at = timezone.now() + timedelta(seconds=settings.PORTAL_COMMAND_TIMEOUT_SECONDS)
+    with transaction.atomic():
+        RunTarget.objects.bulk_create(
+            [RunTarget(run=run, instance=instance, pid=pid, expires_at=expires_at) for instance, pid in processes]
+        )
+        OpsRun.objects.filter(pk=run.pk, status=Status.REQUESTED).update(status=Status.QUEUED)
+    run.status = Status.QUEUED
+
+
+def _enqueue(run):
+    """Hand a committed run to the task worker; a queue that refuses it fails the run, visibly."""
+    try:
+        perform_queued.enqueue(run.pk)
+    except Exception as error:
+        logger.exception("ops run %s (%s) could not be queued", run.pk, run.operation)
+        finish(run, **_failed(f"could not be queued for the task worker: {error}"))
+        return
+    if OpsRun.objects.filter(pk=run.pk, status=Status.REQUESTED).update(status=Status.QUEUED):
+        run.status = Status.QUEUED
+
+
+def _failed(message, summary=None):
+    return {
+        "status": Status.FAILED,
+        "summary": message if summary is None else summary,
+        "result": None,
+        "error": message,
+    }
+
+
+def _processes_report(run, answers):
+    outcomes = [
+        {"process": target.process, "status": target.status, "summary": target.summary, "error": target.error}
+        for target in answers
+    ]
+    succeeded = [target for target in answers if target.status == RunTarget.Status.SUCCEEDED]
+    timeout = settings.PORTAL_COMMAND_TIMEOUT_SECONDS
+    problems = [
+        f"no answer from {target.process} within {timeout:g} s"
+        if target.status == RunTarget.Status.NO_ANSWER
+        else f"failed in {target.process}: {target.error or target.summary}"
+        for target in answers
+        if target.status != RunTarget.Status.SUCCEEDED
+    ]
+    summary = f"{len(succeeded)} of {len(answers)} process{'es' if len(answers) != 1 else ''} done"
+    if succeeded and len({target.summary for target in succeeded}) == 1:
+        summary += f": {succeeded[0].summary}"
+    if problems:
+        summary += "; " + "; ".join(problems)
+    return ProcessesReport(summary=summary, ok=not problems, problems=problems, processes=outcomes)
+
+
+def _progress_recorder(run, on_progress=None):
+    """A callable the operation uses to publish progress (a small dict) on its run row."""
+
+    def record(**progress):
+        run.progress = progress
+        OpsRun.objects.filter(pk=run.pk).update(progress=progress)
+        if on_progress is not None:
+            on_progress(**progress)
+
+    return record

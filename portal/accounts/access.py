@@ -1,0 +1,63 @@
+"""The access policy of every HTTP surface: who may call, and the answer when they may not.
+
+- 401 with `WWW-Authenticate: Bearer` when credentials are missing or can't be used
+  (malformed, unknown, revoked, expired, void after a password change, inactive user);
+- 403 for an authenticated caller who may not do this: a token of another scope, a user
+  who is not staff (a session or a token of a demoted user), a missing permission, or a
+  session write without its CSRF token.
+
+Every refusal is the same small JSON body, `{"error": "<why in a few words>"}`, never a
+page, never cached, and never anything about the server.
+"""
+
+from django.http import JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+
+from portal.accounts.callers import BadCredentials, calling
+from portal.accounts.models import ApiToken
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+REALM = "ops"
+
+
+class Refusal(Exception):
+    """Why a request may not go on, as the JSON response that says so."""
+
+    def __init__(self, status, message, *, challenge=None, **extra):
+        super().__init__(message)
+        self.status, self.message, self.challenge, self.extra = status, message, challenge, extra
+
+    def response(self):
+        response = JsonResponse({"error": self.message, **self.extra}, status=self.status)
+        response["Cache-Control"] = "no-store"
+        if self.challenge:
+            response["WWW-Authenticate"] = self.challenge
+        return response
+
+
+def authorize(request, permission):
+    """The staff Caller allowed `opsadmin.<permission>` on an ops surface, else raise Refusal.
+
+    Callers are a staff session (CSRF enforced on writes) or an ops-scoped bearer token
+    of an active staff user.
+    """
+    try:
+        caller = calling(request)
+    except BadCredentials as bad:
+        raise Refusal(401, bad.short, challenge=f'Bearer realm="{REALM}", error="invalid_token"') from None
+    if caller is None:
+        raise Refusal(401, "authentication required", challenge=f'Bearer realm="{REALM}"')
+    if caller.token is not None and caller.token.scope != ApiToken.Scope.OPS:
+        raise Refusal(403, "token not valid for the ops API")
+    if not caller.user.is_staff:
+        raise Refusal(403, "staff only")
+    if caller.token is None and request.method not in SAFE_METHODS and _csrf_rejected(request):
+        raise Refusal(403, "CSRF check failed: send X-CSRFToken with the csrftoken cookie")
+    if not caller.user.has_perm(f"opsadmin.{permission}"):
+        raise Refusal(403, "permission required", permission=f"opsadmin.{permission}")
+    return caller
+
+
+def _csrf_rejected(request):
+    """Django's own CSRF check, for session callers only (a token request has no cookies to ride on)."""
+    return CsrfViewMiddleware(lambda request: None).process_view(request, None, (), {}) is not None
