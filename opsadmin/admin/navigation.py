@@ -34,7 +34,8 @@ def capability_item(capability):
         permission = capability.status_read.permission_name if capability.status_read else f"{app}.view_{model}"
     else:
         return None
-    return {"title": capability.title, "icon": capability.icon, "link": link, "permission": _has_perm(permission)}
+    title = capability.nav_title or capability.title
+    return {"title": title, "icon": capability.icon, "link": link, "permission": _has_perm(permission)}
 
 
 def sidebar(request):

@@ -144,8 +144,9 @@ def from_assignments(form_class, assignments):
 def json_object(body):
     """The JSON object in `body` (bytes; empty means {}), or BadInput saying what is wrong with it.
 
-    Refused: invalid UTF-8 or JSON, anything but an object at the top, NaN and Infinity,
-    nesting deeper than MAX_JSON_DEPTH, and text no database can store.
+    Refused: invalid UTF-8 or JSON, anything but an object at the top, NaN, Infinity and
+    numbers out of range, and nesting deeper than MAX_JSON_DEPTH. Text no database can
+    store is refused per field, as on every door (`unusable_values`).
     """
     if not body:
         return {}
@@ -168,14 +169,10 @@ def _refuse_constant(name):
 def _check_value(value, depth):
     if depth > MAX_JSON_DEPTH:
         raise BadInput(f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
-    if isinstance(value, str):
-        if not storable_text(value):
-            raise BadInput("the JSON body holds a null character or an unpaired surrogate")
-    elif isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise BadInput("the JSON body holds a number out of range")
     elif isinstance(value, dict):
         for key, item in value.items():
-            _check_value(key, depth + 1)
             _check_value(item, depth + 1)
     elif isinstance(value, list):
         for item in value:

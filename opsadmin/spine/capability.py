@@ -162,6 +162,7 @@ class Capability:
     title: str
     icon: str  # a Material Symbols name, as unfold's sidebar takes them
     group: str  # the sidebar group it shows under
+    nav_title: str = ""  # its sidebar entry, when the group's name would only repeat the title
     reads: tuple[Read, ...] = ()
     writes: tuple[Write, ...] = ()
     status: str = ""  # the read that sums it up: its dashboard tile and its system_status section

@@ -105,14 +105,6 @@ def test_with_no_web_process_serving_nothing_is_sent_or_recorded(local_memory):
     assert not OpsRun.objects.exists()
 
 
-@pytest.fixture
-def probe_capability():
-    """The tests' own capability (tests/opsadmin/probe) beside the portal's, for the one-process target."""
-    registry.load([*settings.PORTAL_CAPABILITIES, "tests.opsadmin.probe"])
-    yield registry.get_capability("probe")
-    registry.load(settings.PORTAL_CAPABILITIES)
-
-
 def test_a_write_for_one_process_runs_there_only(probe_capability, this_process):
     another_process()
     run = run_write("whoami", {"instance": "web-1:8000", "pid": os.getpid()})

@@ -6,46 +6,17 @@ tests don't depend on the pass's database; they run once, in the SQLite pass.
 """
 
 import json
-import os
 import shutil
 import socket
-import subprocess
-import sys
 
 import pytest
 
-from tests.services import REPO, free_port, gunicorn, http
+from tests.services import free_port, gunicorn, http
+from tests.system.conftest import manage, server_environment
 
 pytestmark = pytest.mark.sqlite
 
 BOUND = 1.5  # seconds: the 1 s contract, with a margin for a loaded machine
-
-
-def server_environment(**extra):
-    environment = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
-    environment.update(SECRET_KEY="health-servers-test", PORTAL_READINESS_CACHE_SECONDS="0", **extra)
-    return environment
-
-
-def manage(*args, environment, timeout=60):
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-@pytest.fixture(scope="module")
-def migrated_database(tmp_path_factory):
-    """A migrated SQLite file to copy from."""
-    path = tmp_path_factory.mktemp("health-db") / "migrated.sqlite3"
-    result = manage("migrate", "--no-input", environment=server_environment(DATABASE_URL=f"sqlite:///{path}"))
-    assert result.returncode == 0, result.stderr
-    return path
 
 
 def health_check_command(port, environment):

@@ -9,7 +9,7 @@ task-worker write is done here unless --enqueue; work sent to processes is waite
 until every process answered. Exit 0 / 1 (a problem found or left) / 2 (bad usage).
 """
 
-from django.core.management.base import CommandError
+from django.core.management.base import BaseCommand, CommandError
 
 from opsadmin.management.cli import OpsCommand
 from opsadmin.spine import registry
@@ -23,9 +23,14 @@ from opsadmin.spine.runs import InvalidArguments, validate
 class Command(OpsCommand):
     help = "List, read or run any declared ops capability: ops list | ops show CAPABILITY[.READ] | ops run WRITE."
 
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        return BaseCommand.create_parser(self, prog_name, subcommand, **kwargs)  # --json goes after the action
+
     def add_arguments(self, parser):
         actions = parser.add_subparsers(dest="action", required=True, metavar="list|show|run")
-        actions.add_parser("list", help="Every capability, its reads and writes, their permissions and paths.")
+        listing = actions.add_parser(
+            "list", help="Every capability, its reads and writes, their permissions and paths."
+        )
         show = actions.add_parser("show", help="A capability's status, or one of its reads.")
         show.add_argument("what", metavar="CAPABILITY[.READ]")
         show.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="A read's parameter.")
@@ -34,6 +39,8 @@ class Command(OpsCommand):
         run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="An argument (repeat it).")
         run.add_argument("--dry-run", action="store_true", help="Set dry_run, for writes that have one.")
         run.add_argument("--enqueue", action="store_true", help="Queue it for the task worker and return.")
+        for action in (listing, show, run):
+            action.add_argument("--json", action="store_true", help="Print JSON, as the API answers.")
 
     def handle(self, *args, action, **options):
         return {"list": self.list, "show": self.show, "run": self.run}[action](**options)

@@ -8,6 +8,7 @@ CAPABILITY = Capability(
     title="Caches",
     icon="memory",
     group="Caches",
+    nav_title="Cache aliases",
     reads=(
         Read("hit_ratio", "Hit ratio", sections.hit_ratio),
         Read("inventory", "Every alias", sections.inventory),

@@ -9,6 +9,7 @@ CAPABILITY = Capability(
     title="Database",
     icon="database",
     group="Database",
+    nav_title="Indexes and tables",
     reads=(
         Read("indexes", "Declared indexes", sections.index_status),
         Read("analysis", "Indexes, tables and advice", sections.analysis),

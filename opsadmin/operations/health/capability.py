@@ -8,6 +8,7 @@ CAPABILITY = Capability(
     title="Health",
     icon="monitor_heart",
     group="Health",
+    nav_title="Readiness and checks",
     reads=(Read("checks", "Readiness and every check", sections.checks),),
     status="checks",
     page=Page("opsadmin/health.html", lambda: {"health": sections.checks().data}),

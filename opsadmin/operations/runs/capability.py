@@ -8,6 +8,7 @@ CAPABILITY = Capability(
     title="Audit log",
     icon="history",
     group="Audit log",
+    nav_title="Ops runs",
     reads=(
         Read("recent", "Recent runs", sections.recent),
         Read("list", "The audit log, page by page", sections.page, form_class=sections.RunsForm),

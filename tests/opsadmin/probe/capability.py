@@ -1,11 +1,12 @@
-"""The `probe` capability of the tests: `whoami` runs in the one process its arguments name."""
+"""The `probe` capability of the tests: `whoami` runs in the one process its arguments name; its status
+needs a permission viewers lack."""
 
 import os
 
 from django import forms
 
-from opsadmin.spine.capability import Capability, Write
-from opsadmin.spine.results import Report
+from opsadmin.spine.capability import Capability, Read, Write
+from opsadmin.spine.results import OK, Report, Section
 from opsadmin.spine.targets import ONE_PROCESS
 
 
@@ -18,10 +19,16 @@ def whoami(*, instance, pid):
     return Report(summary=f"ran in pid {os.getpid()}")
 
 
+def status():
+    return Section(OK, "probed", "the tests' capability answers")
+
+
 CAPABILITY = Capability(
     name="probe",
     title="Probe",
     icon="science",
     group="Tests",
+    reads=(Read("status", "Probe status", status, permission="manage_memory"),),
     writes=(Write("whoami", "Which process am I", "view_ops", ProcessForm, whoami, target=ONE_PROCESS),),
+    status="status",
 )

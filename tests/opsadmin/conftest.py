@@ -1,0 +1,26 @@
+import pytest
+from django.conf import settings
+from django.urls import clear_url_caches
+
+from opsadmin.spine import registry
+
+
+@pytest.fixture
+def probe_capability():
+    """The tests' own capability (tests/opsadmin/probe) beside the portal's, with its API routes."""
+    registry.load([*settings.PORTAL_CAPABILITIES, "tests.opsadmin.probe"])
+    _reload_api_routes()
+    yield registry.get_capability("probe")
+    registry.load(settings.PORTAL_CAPABILITIES)
+    _reload_api_routes()
+
+
+def _reload_api_routes():
+    """The API's routes are built from the registry when its URLconf loads: build them again."""
+    import importlib
+    import sys
+
+    for module in ("opsadmin.api.urls", "portal.urls"):
+        if module in sys.modules:
+            importlib.reload(sys.modules[module])
+    clear_url_caches()

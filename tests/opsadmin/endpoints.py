@@ -1,0 +1,87 @@
+"""Every ops endpoint, enumerated from the declarations: what the door, access and fuzz tests go through.
+
+A read whose form has required parameters needs sample values here, or the tests that
+enumerate it fail saying so: coverage stays by construction.
+"""
+
+from dataclasses import dataclass
+
+from django.urls import reverse
+
+from opsadmin.models import OpsRun
+from opsadmin.spine import registry
+from opsadmin.spine.catalog import api_url_name
+
+
+def sample_run_id():
+    return {"id": str(OpsRun.objects.create(operation="drain", door="cli", actor="cli", status="succeeded").pk)}
+
+
+SAMPLE_PARAMETERS = {"runs.run": sample_run_id}
+
+
+@dataclass
+class Endpoint:
+    path: str  # may hold a converter (runs/<int:id>/), filled from the sample parameters
+    method: str  # GET for reads, POST for writes
+    permission: str  # the codename it needs
+    parameters: object = None  # for reads: a callable giving sample parameters (it may touch the database)
+    form_class: type = None  # for writes: the form its body goes to
+
+    @property
+    def id(self):
+        return f"{self.method} {self.path}"
+
+    def resolve(self):
+        """(path, query) to request, sample parameters filled in: into the path's converters, else the query."""
+        values = self.parameters() if self.parameters else {}
+        path, query = self.path, {}
+        for name, value in values.items():
+            placeholder = f"<int:{name}>"
+            if placeholder in path:
+                path = path.replace(placeholder, value)
+            else:
+                query[name] = value
+        return path, query
+
+
+def reads():
+    """(capability, read) of every declared read."""
+    return [(capability, read) for capability in registry.capabilities() for read in capability.reads]
+
+
+def writes():
+    return [(capability, write) for capability in registry.capabilities() for write in capability.writes]
+
+
+def read_parameters(capability, read):
+    """The sample query parameters of a read: none, or SAMPLE_PARAMETERS' for those that need some."""
+    key = f"{capability.name}.{read.name}"
+    required = [name for name, field in read.form_class.base_fields.items() if field.required]
+    if required and key not in SAMPLE_PARAMETERS:
+        raise AssertionError(f"{key} needs {', '.join(required)}: add sample values to SAMPLE_PARAMETERS")
+    return SAMPLE_PARAMETERS.get(key)
+
+
+def api_endpoints():
+    """Every path of the ops API: the catalog and status, each read and write, and each alias kept from before."""
+    found = [
+        Endpoint(reverse("ops_api:index"), "GET", "view_ops"),
+        Endpoint(reverse("ops_api:status"), "GET", "view_ops"),
+    ]
+    for capability, read in reads():
+        parameters = read_parameters(capability, read)
+        found.append(Endpoint(reverse(api_url_name(capability, read.name)), "GET", read.permission, parameters))
+    for capability, write in writes():
+        path = reverse(api_url_name(capability, write.name))
+        found.append(Endpoint(path, "POST", write.permission, form_class=write.form_class))
+    for capability in registry.capabilities():
+        for alias in capability.aliases:
+            path = f"/api/ops/{alias.path}"
+            if alias.read:
+                read = capability.read(alias.read)
+                found.append(Endpoint(path, "GET", read.permission, read_parameters(capability, read)))
+            else:
+                write = capability.write(alias.write)
+                found.append(Endpoint(path, "POST", write.permission, form_class=write.form_class))
+    return found

@@ -1,0 +1,186 @@
+"""Every declared read and write, on all three doors, with its permission enforced on each.
+
+Enumerated from the declarations (opsadmin.spine.registry), so a capability added later is
+covered without a line here: its reads answer GET /api/ops/<capability>/<read>/ and
+`manage.py ops show`, its page shows to those with its permission; its writes refuse
+callers without theirs, and give every door the form's error for bad input, before
+anything runs. The paths and commands from before capabilities were declared still work.
+"""
+
+import json
+import re
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import Resolver404, resolve, reverse
+
+from opsadmin.admin.dashboard import page_url
+from opsadmin.models import OpsRun
+from opsadmin.spine import registry
+from opsadmin.spine.catalog import api_url_name
+from opsadmin.spine.results import STATUSES
+from tests.helpers import OPERATORS, logged_in, post_json
+from tests.opsadmin.endpoints import read_parameters, reads, writes
+
+pytestmark = pytest.mark.django_db
+
+NUL = "\x00"  # a value every door refuses before any form or operation sees it
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def each(pairs):
+    """(capability, read or write) pairs as test parameters named capability.name."""
+    return [pytest.param(capability, item, id=f"{capability.name}.{item.name}") for capability, item in pairs]
+
+
+def exit_code(*command, **streams):
+    """The exit code a command ends with: 0, or its CommandError's."""
+    try:
+        call_command(*command, **streams)
+    except CommandError as error:
+        return error.returncode
+    return 0
+
+
+def holding(permission, username="holder"):
+    """A client of a staff user with just this ops permission."""
+    return logged_in(username=username, permissions=[permission])
+
+
+@pytest.mark.parametrize(("capability", "read"), each(reads()))
+def test_every_read_answers_on_the_api_and_the_command_line(client, capability, read):
+    parameters = read_parameters(capability, read)
+    query = parameters() if parameters else {}
+    path = reverse(api_url_name(capability, read.name))
+
+    assert client.get(path, query).status_code == 401
+    assert logged_in(username="staff").get(path, query).status_code == 403
+    response = holding(read.permission).get(path, query)
+    assert response.status_code == 200, response.content
+    section = response.json()
+    assert section["status"] in STATUSES
+    assert set(section) == {"status", "ok", "headline", "detail", "lines", "data"}
+
+    out = StringIO()
+    assignments = [argument for name, value in query.items() for argument in ("--set", f"{name}={value}")]
+    assert exit_code("ops", "show", f"{capability.name}.{read.name}", *assignments, "--json", stdout=out) in (0, 1)
+    assert json.loads(out.getvalue())["headline"] == section["headline"]
+
+
+@pytest.mark.parametrize("capability", registry.capabilities(), ids=lambda capability: capability.name)
+def test_every_capability_page_shows_to_its_readers_only(client, capability):
+    url = page_url(capability)
+    if not url:
+        pytest.skip(f"{capability.name} has no admin page")
+    permission = capability.page.permission if capability.page else capability.status_read.permission
+    assert client.get(url).status_code == 302  # to the login page
+    assert logged_in(username="staff").get(url).status_code == 403
+    assert holding(permission).get(url).status_code == 200
+
+
+@pytest.mark.parametrize(("capability", "write"), each(writes()))
+def test_every_write_refuses_without_its_permission_and_bad_input_on_every_door(client, capability, write):
+    field = next(iter(write.form_class.base_fields))
+    bad = {field: NUL}
+    path = reverse(api_url_name(capability, write.name))
+    page = reverse("admin:ops_operation", args=[write.name])
+    others = "view_ops" if write.permission != "view_ops" else None
+
+    assert post_json(client, path, bad).status_code == 401
+    assert client.get(page).status_code == 302
+    if others:
+        lacking = holding(others, username="lacking")
+        assert post_json(lacking, path, bad).status_code == 403
+        assert lacking.get(page).status_code == 403
+
+    allowed = holding(write.permission)
+    refused = post_json(allowed, path, bad)
+    assert refused.status_code == 400
+    assert field in refused.json()["fields"]
+    form = allowed.get(page)
+    assert form.status_code == 200
+    refused_page = allowed.post(page, bad)
+    assert refused_page.status_code == 200
+    assert "Null characters" in refused_page.content.decode()
+    with pytest.raises(CommandError, match="Null characters") as command:
+        call_command("ops", "run", write.name, "--set", f"{field}={NUL}", stdout=StringIO())
+    assert command.value.returncode == 2
+    assert not OpsRun.objects.exists()
+
+
+def test_the_catalog_lists_every_read_and_write_with_its_door(client):
+    out = StringIO()
+    call_command("ops", "list", "--json", stdout=out)
+    listed = json.loads(out.getvalue())
+    assert listed == logged_in(username="viewer", permissions=["view_ops"]).get("/api/ops/").json()
+    by_name = {capability["name"]: capability for capability in listed["capabilities"]}
+    assert list(by_name) == [capability.name for capability in registry.capabilities()]
+    for capability, read in reads():
+        (entry,) = [item for item in by_name[capability.name]["reads"] if item["name"] == read.name]
+        assert entry["permission"] == read.permission_name
+        assert resolve(entry["path"]).url_name == f"{capability.name}.{read.name}"
+    for capability, write in writes():
+        (entry,) = [item for item in by_name[capability.name]["writes"] if item["name"] == write.name]
+        assert (entry["permission"], entry["target"]) == (write.permission_name, "|".join(write.targets))
+        assert resolve(entry["path"]).url_name == f"{capability.name}.{write.name}"
+
+
+def test_every_api_path_in_the_readme_still_answers():
+    paths = set(re.findall(r"`(?:GET|POST) (/api/ops/[^` ]*)", README.read_text()))
+    assert "/api/ops/caches/clear/" in paths  # the table is where this looks
+    for path in paths:
+        concrete = path.replace("<id>", "1")
+        try:
+            match = resolve(concrete)
+        except Resolver404:
+            pytest.fail(f"{path} from the README resolves to nothing")
+        assert match.url_name != "not_found", path
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["system_status", "--json"],
+        ["optimize_database", "--dry-run", "--json"],
+        ["clear_cache", "--alias", "default", "--dry-run", "--json"],
+        ["drain", "web-1:8000", "--resume", "--json"],
+    ],
+    ids=lambda command: command[0],
+)
+def test_the_named_commands_still_answer_in_json(command, settings):
+    from opsadmin.runtime.heartbeat import record_heartbeat
+
+    settings.PORTAL_COMMAND_TIMEOUT_SECONDS = 0.3  # nobody runs this process's thread here: don't wait long
+
+    record_heartbeat("web-1", "8000", force=True)  # a web process: what `drain` names, and where a local clear goes
+    out = StringIO()
+    assert exit_code(*command, stdout=out, stderr=StringIO()) in (0, 1)  # 1: it found or left a problem
+    assert json.loads(out.getvalue())
+
+
+def test_a_read_with_a_required_parameter_says_which_on_every_door():
+    viewer = holding("view_ops")
+    response = viewer.get(reverse("ops_api:runs.run"))
+    assert (response.status_code, response.json()["fields"]) == (400, {"id": ["This field is required."]})
+    assert viewer.get(reverse("ops_api:runs.run"), {"id": "999"}).status_code == 404
+    with pytest.raises(CommandError, match="no run 999") as missing:
+        call_command("ops", "show", "runs.run", "--set", "id=999", stdout=StringIO())
+    assert missing.value.returncode == 2
+    with pytest.raises(CommandError, match="no read") as unknown:
+        call_command("ops", "show", "nope.nothing")
+    assert unknown.value.returncode == 2
+    with pytest.raises(CommandError, match="no write") as unknown_write:
+        call_command("ops", "run", "nope")
+    assert unknown_write.value.returncode == 2
+
+
+def test_the_dashboard_and_the_status_api_show_only_the_sections_the_caller_may_read(probe_capability):
+    """The tests' probe capability sums itself up with a read that needs manage_memory, which viewers lack."""
+    viewer, operator = holding("view_ops", username="viewer"), logged_in(OPERATORS, username="operator")
+    assert "probe" not in viewer.get("/api/ops/status/").json()["sections"]
+    assert operator.get("/api/ops/status/").json()["sections"]["probe"]["headline"] == "probed"
+    assert 'data-tile="probe"' not in viewer.get(reverse("admin:index")).content.decode()
+    assert 'data-tile="probe"' in operator.get(reverse("admin:index")).content.decode()
+    assert viewer.get(reverse("ops_api:probe.status")).status_code == 403
