@@ -171,11 +171,8 @@ def _check_value(value, depth):
         raise BadInput(f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
     if isinstance(value, float) and not math.isfinite(value):
         raise BadInput("the JSON body holds a number out of range")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_value(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
+    elif isinstance(value, dict | list):
+        for item in value.values() if isinstance(value, dict) else value:
             _check_value(item, depth + 1)
 
 
