@@ -29,10 +29,6 @@ def market():
     make_stock("ZZZ", sector="Technology", market_cap=5000, volume=999, change_percent=Decimal("50"), is_active=False)
 
 
-def test_manager_is_the_optimized_one():
-    assert type(Stock.objects).__name__ == "OptimizedStockManager"
-
-
 def test_active_leaves_out_delisted_stocks(market):
     assert sorted(tickers(Stock.objects.active())) == ["AAA", "BBB", "CCC", "DDD"]
 
