@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.templatetags.static import static
 
 from portal.environment import env_bool, env_duration, env_list, env_number, local_secret
 
@@ -202,6 +203,9 @@ UNFOLD = {
     "SITE_TITLE": "Stockscanner ops",
     "SITE_HEADER": "Stockscanner ops",
     "SITE_SYMBOL": "monitoring",
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("opsadmin/favicon.svg")},
+    ],
     "DASHBOARD_CALLBACK": "opsadmin.admin.dashboard.dashboard_callback",
     "SIDEBAR": {
         "show_search": False,

@@ -48,3 +48,11 @@ def test_an_operator_clears_an_alias_and_sees_the_count_drop(page, user_in, log_
     expect(page.locator('[data-alias="default"] .keys-under-prefix')).to_contain_text("0 under this prefix")
     expect(page.locator('[data-alias="ratelimit"] .keys-under-prefix')).to_have_text(ratelimit_before)
     screenshot("caches-after")
+
+
+def test_a_viewer_reads_the_caches_page_without_its_controls(page, user_in, log_in, screenshot):
+    log_in(user_in("Ops viewers"))
+    page.get_by_role("link", name="Cache aliases").click()
+    expect(page.locator('[data-alias="default"]')).to_be_visible()
+    expect(page.get_by_role("link", name="Clear default…")).to_have_count(0)
+    screenshot("caches-viewer")

@@ -31,3 +31,13 @@ def test_an_operator_analyzes_a_table_from_the_database_page(page, user_in, log_
     page.get_by_role("button", name="Run").click()
     expect(page.get_by_text("ANALYZE of 1 of 1 table done.").first).to_be_visible()
     screenshot("analyzed")
+
+
+def test_a_viewer_reads_the_database_page_without_its_controls(page, user_in, log_in, screenshot):
+    log_in(user_in("Ops viewers"))
+    page.get_by_role("link", name="Indexes and tables").click()
+    expect(page.locator("#database-summary")).to_contain_text("every declared index is present and valid")
+    expect(page.get_by_role("link", name="Optimize now…")).to_have_count(0)
+    expect(page.locator('#database-indexes input[type="checkbox"]')).to_have_count(0)
+    expect(page.locator("#drop-selected")).to_have_count(0)
+    screenshot("database-viewer")

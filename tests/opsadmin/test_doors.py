@@ -130,7 +130,7 @@ def test_the_catalog_lists_every_read_and_write_with_its_door(client):
 def test_every_api_path_in_the_readme_still_answers():
     paths = set(re.findall(r"`(?:GET|POST) (/api/ops/[^` ]*)", README.read_text()))
     assert "/api/ops/caches/clear/" in paths  # the table is where this looks
-    for path in paths:
+    for path in paths - {"/api/ops/<capability>/<read>/", "/api/ops/<capability>/<write>/"}:
         concrete = path.replace("<id>", "1")
         try:
             match = resolve(concrete)
