@@ -13,7 +13,14 @@ from unfold.decorators import action, display
 from portal.accounts.models import ApiToken
 from portal.accounts.tokens import password_still_matches, prepare_token, revoke_tokens
 
-TOKEN_STATES = {"works": "success", "revoked": "default", "expired": "default"}
+TOKEN_STATES = {
+    "works": "success",
+    "revoked": "default",
+    "expired": "default",
+    "user inactive": "danger",
+    "user not staff": "danger",
+    "password changed": "danger",
+}
 
 
 class ApiTokenForm(forms.ModelForm):

@@ -37,7 +37,7 @@ def targets_of_last_run(database):
 
 def keys_in(summary):
     """The keys a target's answer says it found: "Dry run: 2 keys of default ..." or "Deleted 2 keys ..."."""
-    return int(re.search(r"(\d[\d,]*) keys", summary).group(1).replace(",", ""))
+    return int(re.search(r"(\d[\d,]*) keys?\b", summary).group(1).replace(",", ""))
 
 
 @pytest.fixture

@@ -333,6 +333,10 @@ def _text(key):
 def _clear_summary(report):
     where = f"{report.alias} ({report.match})"
     if report.dry_run:
-        return f"Dry run: {report.keys_matched:,} keys of {where} would be deleted; nothing was deleted."
+        return f"Dry run: {_keys(report.keys_matched)} of {where} would be deleted; nothing was deleted."
     rate = f", {report.keys_per_second:,} keys/s" if report.keys_deleted else ""
-    return f"Deleted {report.keys_deleted:,} keys of {where} in {report.seconds:.2f} s{rate}."
+    return f"Deleted {_keys(report.keys_deleted)} of {where} in {report.seconds:.2f} s{rate}."
+
+
+def _keys(count):
+    return f"{count:,} key{'s' if count != 1 else ''}"
