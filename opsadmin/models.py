@@ -148,7 +148,7 @@ class RunTarget(models.Model):
 class Instance(models.Model):
     """A serving place, "host:port", with its drain state.
 
-    Rows are written by the processes' heartbeats (opsadmin.runtime.instances). The
+    Rows are written by the processes' heartbeats (opsadmin.runtime.heartbeat). The
     drain state lives here rather than in the process so that it survives a restart
     until someone resumes the instance.
     """
