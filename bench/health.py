@@ -38,8 +38,9 @@ JSON = "application/json"
 PLAIN = "/bench/plain-health/"
 
 sys.path.insert(0, str(REPO))
-from tests.services import HangingServer, http  # noqa: E402
+from tests.services import HangingServer  # noqa: E402
 from tests.services import gunicorn as serve  # noqa: E402
+from tests.services import http as one_request  # noqa: E402
 
 
 def gunicorn(app, environment, log):
@@ -49,7 +50,7 @@ def gunicorn(app, environment, log):
 
 def request(port, path, accept=JSON, timeout=30):
     """(status, body, seconds) of one GET on a new connection."""
-    return http(port, path, headers={"Accept": accept}, timeout=timeout)
+    return one_request(port, path, headers={"Accept": accept}, timeout=timeout)
 
 
 # --- load -----------------------------------------------------------------------------
