@@ -3,6 +3,7 @@ from importlib import import_module
 from django.apps import AppConfig
 from django.conf import settings
 from django.contrib.admin.apps import AdminConfig
+from django.db.models.signals import post_migrate
 
 
 class PortalAdminConfig(AdminConfig):
@@ -28,8 +29,10 @@ class OpsAdminConfig(AppConfig):
     def ready(self):
         from opsadmin.runtime import heartbeat
         from opsadmin.spine import channel, registry
+        from opsadmin.spine.permissions import create_declared_permissions
 
         registry.load(settings.PORTAL_CAPABILITIES)
+        post_migrate.connect(create_declared_permissions, sender=self)
         if channel.tick not in heartbeat.ON_TICK:
             heartbeat.ON_TICK.append(channel.tick)  # every process thread answers the command channel
         import_module("opsadmin.health.checks")  # registers its system checks

@@ -6,3 +6,9 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 application = get_asgi_application()
+
+# As under WSGI (portal/wsgi.py): each serving process runs its own thread, which beats
+# and answers the command channel.
+from opsadmin.runtime.heartbeat import serve_in_background  # noqa: E402  (after Django is set up)
+
+serve_in_background()

@@ -12,13 +12,14 @@ from django.utils.html import format_html
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
+from opsadmin.admin.pages import CapabilityChangelistMixin
 from opsadmin.admin.readonly import ReadOnlyAdminMixin
 from opsadmin.models import OpsRun
-from opsadmin.spine.results import COLOURS
+from opsadmin.spine import registry
 
 
 @admin.register(OpsRun)
-class OpsRunAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class OpsRunAdmin(CapabilityChangelistMixin, ReadOnlyAdminMixin, ModelAdmin):
     change_form_template = "opsadmin/opsrun_change_form.html"
     list_display = ("id", "operation", "state", "door", "actor", "summary", "requested_at", "finished_at")
     list_filter = ("status", "operation", "door", "target")
@@ -27,10 +28,7 @@ class OpsRunAdmin(ReadOnlyAdminMixin, ModelAdmin):
     readonly_fields = ("user", "pretty_arguments", "pretty_result")
     fieldsets = ((None, {"fields": ("user",)}), ("Details", {"fields": ("pretty_arguments", "pretty_result")}))
 
-    def has_view_permission(self, request, obj=None):
-        return request.user.has_perm("opsadmin.view_ops")
-
-    @display(description="Status", label=COLOURS)
+    @display(description="Status", label=registry.colours())
     def state(self, run):
         return run.status
 

@@ -7,9 +7,8 @@ capability that declares a card template shows it below, with its section.
 
 from dataclasses import dataclass
 
-from django.urls import reverse
-
-from opsadmin.spine.results import COLOURS
+from opsadmin.admin.pages import page_url
+from opsadmin.spine import registry
 from opsadmin.spine.sections import readable_sections
 
 
@@ -24,17 +23,7 @@ class Tile:
 
     @property
     def colour(self):
-        return COLOURS.get(self.status, "default")
-
-
-def page_url(capability):
-    """Where a capability's tile and sidebar item lead: its page, or its model's change list."""
-    if capability.page:
-        return reverse(f"admin:ops_{capability.name}")
-    if capability.changelist:
-        app, model = capability.changelist.lower().split(".")
-        return reverse(f"admin:{app}_{model}_changelist")
-    return ""
+        return registry.colours().get(self.status, "default")
 
 
 def dashboard_callback(request, context):

@@ -9,14 +9,15 @@ from django.contrib import admin
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
+from opsadmin.admin.pages import CapabilityChangelistMixin
 from opsadmin.admin.readonly import ReadOnlyAdminMixin
 from opsadmin.models import Instance
 from opsadmin.runtime.fleet import instance_state
-from opsadmin.spine.results import COLOURS
+from opsadmin.spine import registry
 
 
 @admin.register(Instance)
-class InstanceAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class InstanceAdmin(CapabilityChangelistMixin, ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("id", "state", "version", "worker_count", "started_at", "last_seen_at", "drained_by")
     readonly_fields = (
         "id",
@@ -33,10 +34,7 @@ class InstanceAdmin(ReadOnlyAdminMixin, ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("workers")
 
-    def has_view_permission(self, request, obj=None):
-        return request.user.has_perm("opsadmin.view_ops")
-
-    @display(description="State", label=COLOURS)
+    @display(description="State", label=registry.colours())
     def state(self, instance):
         return instance_state(instance)
 

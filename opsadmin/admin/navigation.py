@@ -1,11 +1,12 @@
 """The admin sidebar: a group per ops concern, built from the capabilities, then the data and the people.
 
 A capability shows under its declared group, linking to its page or its model's change
-list, for users with its page's (or status read's) permission.
+list, for users with its view permission (its page's, or its status read's).
 """
 
 from django.urls import reverse_lazy
 
+from opsadmin.admin.pages import page_url
 from opsadmin.spine import registry
 
 
@@ -26,16 +27,11 @@ def _model(title, icon, app_model, permission_app=None):
 
 def capability_item(capability):
     """A capability's sidebar item, or None when it has nowhere to link to."""
-    if capability.page:
-        link, permission = reverse_lazy(f"admin:ops_{capability.name}"), f"opsadmin.{capability.page.permission}"
-    elif capability.changelist:
-        app, model = capability.changelist.lower().split(".")
-        link = reverse_lazy(f"admin:{app}_{model}_changelist")
-        permission = capability.status_read.permission_name if capability.status_read else f"{app}.view_{model}"
-    else:
+    link = page_url(capability)
+    if not link:
         return None
     title = capability.nav_title or capability.title
-    return {"title": title, "icon": capability.icon, "link": link, "permission": _has_perm(permission)}
+    return {"title": title, "icon": capability.icon, "link": link, "permission": _has_perm(capability.view_permission)}
 
 
 def sidebar(request):

@@ -11,7 +11,7 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
 from portal.accounts.models import ApiToken
-from portal.accounts.tokens import password_still_matches, prepare_token, revoke_tokens
+from portal.accounts.tokens import prepare_token, revoke_tokens
 
 TOKEN_STATES = {
     "works": "success",
@@ -19,7 +19,6 @@ TOKEN_STATES = {
     "expired": "default",
     "user inactive": "danger",
     "user not staff": "danger",
-    "password changed": "danger",
 }
 
 
@@ -39,7 +38,7 @@ class ApiTokenForm(forms.ModelForm):
 @admin.register(ApiToken)
 class ApiTokenAdmin(ModelAdmin):
     form = ApiTokenForm
-    list_display = ("name", "user", "scope", "state", "prefix", "created_at", "expires_at", "last_used_at")
+    list_display = ("name", "user", "scope", "state", "revoked_because", "prefix", "created_at", "last_used_at")
     list_filter = ("scope", "revoked_at")
     list_select_related = ("user",)
     search_fields = ("name", "prefix", "user__username")
@@ -58,7 +57,7 @@ class ApiTokenAdmin(ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         if obj:
-            return ("user", "name", "scope", "expires_at", "prefix", "created_at", "revoked_at", "last_used_at")
+            return [field.name for field in ApiToken._meta.fields if field.name not in ("id", "digest")]
         return ()
 
     def save_model(self, request, obj, form, change):
@@ -79,8 +78,6 @@ class ApiTokenAdmin(ModelAdmin):
             return "user inactive"
         if token.scope == ApiToken.Scope.OPS and not token.user.is_staff:
             return "user not staff"
-        if token.scope == ApiToken.Scope.OPS and not password_still_matches(token):
-            return "password changed"
         return "works"
 
     @action(description="Revoke selected tokens", permissions=["delete"])

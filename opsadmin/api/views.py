@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
@@ -42,7 +43,11 @@ def error(status, message, **extra):
 
 
 def endpoint(permission, methods):
-    """Method, access policy and error handling around an API view, which gets `request.caller`."""
+    """Method, body, access policy and error handling around an API view, which gets `request.caller`.
+
+    A body is read (and its size checked) before the access policy runs: Django's CSRF check
+    for a session caller reads the form data, which would otherwise consume or reject it.
+    """
 
     def decorator(view):
         @csrf_exempt  # the access policy checks CSRF for session callers that write; tokens carry no cookies
@@ -54,8 +59,12 @@ def endpoint(permission, methods):
                 response["Allow"] = ", ".join(methods)
                 return response
             try:
-                request.caller = authorize(request, permission)
+                if request.method == "POST":
+                    _read_body(request)
+                request.caller = authorize(request, f"opsadmin.{permission}")
                 return view(request, *args, **kwargs)
+            except _Unreadable as unreadable:
+                return error(unreadable.status, str(unreadable))
             except Refusal as refused:
                 return refused.response()
             except (OperationalError, InterfaceError):
@@ -97,9 +106,7 @@ def write_endpoint(write):
     @endpoint(write.permission, ("POST",))
     def view(request):
         try:
-            data = json_object(_body(request))
-        except _TooLarge:
-            return error(413, f"the body is over {settings.PORTAL_API_MAX_BODY_BYTES:,} bytes")
+            data = json_object(request.body)
         except BadInput as bad:
             return error(400, str(bad))
         try:
@@ -128,23 +135,30 @@ def not_found(request):
     return error(404, f"no such ops endpoint: {request.path}")
 
 
-class _TooLarge(Exception):
-    pass
+class _Unreadable(Exception):
+    """A body the API won't read: too large (413), or a form upload that can't be parsed (400)."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
 
 
-def _body(request):
-    """The request's body, refusing one over PORTAL_API_MAX_BODY_BYTES before reading it when its length says so."""
+def _read_body(request):
+    """Read the body now, refusing one over PORTAL_API_MAX_BODY_BYTES, and parse any form data from it.
+
+    Django keeps the body it read, so the form data the CSRF check reads is parsed from it
+    instead of consuming the stream; a form body that can't be parsed is refused here.
+    """
     limit = settings.PORTAL_API_MAX_BODY_BYTES
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
-    if declared > limit:
-        raise _TooLarge
     try:
-        body = request.body
+        if declared > limit or len(request.body) > limit:
+            raise _Unreadable(413, f"the body is over {limit:,} bytes")
+        request.POST  # noqa: B018  (parsed here, where a broken upload can be answered)
     except RequestDataTooBig:
-        raise _TooLarge from None
-    if len(body) > limit:
-        raise _TooLarge
-    return body
+        raise _Unreadable(413, f"the body is over {limit:,} bytes") from None
+    except MultiPartParserError:
+        raise _Unreadable(400, "the body is neither JSON nor readable form data") from None

@@ -95,6 +95,17 @@ async def _run_async(check):
 
 
 @dataclasses.dataclass
+class CheckStatus:
+    """One check as staff read it: its status word, its message ("" when ok) and its time."""
+
+    name: str
+    critical: bool
+    status: str  # ok, warning, degraded or failing
+    message: str
+    seconds: float
+
+
+@dataclasses.dataclass
 class Verdict:
     """The readiness answer: ok, degraded (a non-critical check fails) or unavailable."""
 
@@ -127,13 +138,18 @@ class Verdict:
         """The portal's status word for the whole: failing, degraded, warning or ok."""
         return FAILING if self.failing else DEGRADED if self.degraded else WARNING if self.warnings else OK
 
-    def check_status(self, result):
-        """One check's status word: ok, warning, degraded (non-critical failing) or failing."""
-        if result.error is None:
-            return OK
-        if isinstance(result.error, ServiceWarning):
-            return WARNING
-        return FAILING if result.check.critical else DEGRADED
+    def checks(self):
+        """Every check's CheckStatus, in the configured order."""
+        return [
+            CheckStatus(
+                name=result.check.name,
+                critical=result.check.critical,
+                status=_status_of(result),
+                message=str(result.error) if result.error else "",
+                seconds=round(result.time_taken, 4),
+            )
+            for result in self.results
+        ]
 
     @property
     def http_status(self):
@@ -155,6 +171,15 @@ class Verdict:
     def text(self):
         names = self.failing or self.degraded
         return (self.status + (": " + ", ".join(names) if names else "") + "\n").encode()
+
+
+def _status_of(result):
+    """ok, warning, degraded (a non-critical check failing) or failing (a critical one)."""
+    if result.error is None:
+        return OK
+    if isinstance(result.error, ServiceWarning):
+        return WARNING
+    return FAILING if result.check.critical else DEGRADED
 
 
 def timed_out(check):

@@ -15,6 +15,7 @@ patterns in opsadmin/health/urls.py point at the same views, so the routes have 
 
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 
 from asgiref.sync import sync_to_async
 from django.http import HttpResponse, HttpResponseNotAllowed, JsonResponse
@@ -29,7 +30,7 @@ LIVE_PATH = "/health/live/"  # the paths load balancers are configured with; url
 READY_PATH = "/health/ready/"
 LIVE_BODY = b'{"status": "ok"}'
 PROBE_METHODS = ("GET", "HEAD")
-DETAIL_PERMISSION = "view_ops"
+DETAIL_PERMISSION = "opsadmin.view_ops"
 
 # The detail view's sync checks: its own pool, never shut down per request, so a hung
 # check does not hold the response past the library's timeout either.
@@ -142,15 +143,7 @@ class HealthDetailView(HealthCheckView):
 
     def render_to_response_json(self, status):
         verdict = Verdict.of(self.results)
-        checks = {
-            result.check.name: {
-                "status": verdict.check_status(result),
-                "critical": result.check.critical,
-                "message": str(result.error) if result.error else "OK",
-                "seconds": round(result.time_taken, 4),
-            }
-            for result in self.results
-        }
+        checks = {check.name: {k: v for k, v in asdict(check).items() if k != "name"} for check in verdict.checks()}
         body = {"status": verdict.health, "readiness": verdict.status, "failing": verdict.failing}
         body |= {"degraded": verdict.degraded, "warnings": verdict.warnings, "checks": checks}
         return JsonResponse(body, status=status)

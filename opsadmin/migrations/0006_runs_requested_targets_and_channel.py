@@ -17,6 +17,13 @@ def requested_when_started(apps, schema_editor):
     runs.filter(status="queued").update(started_at=None)
 
 
+def statuses_the_old_code_knows(apps, schema_editor):
+    """Going back: a requested run is queued for the old code, a partly failed one failed (and fits its column)."""
+    runs = apps.get_model("opsadmin", "OpsRun").objects.using(schema_editor.connection.alias)
+    runs.filter(status="requested").update(status="queued")
+    runs.filter(status="partly_failed").update(status="failed")
+
+
 def started_when_requested(apps, schema_editor):
     OpsRun = apps.get_model("opsadmin", "OpsRun")
     OpsRun.objects.using(schema_editor.connection.alias).filter(started_at=None).update(
@@ -55,6 +62,7 @@ class Migration(migrations.Migration):
                 max_length=16,
             ),
         ),
+        migrations.RunPython(migrations.RunPython.noop, statuses_the_old_code_knows),
         migrations.AddField(
             model_name="opsrun",
             name="target",

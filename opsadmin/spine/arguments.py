@@ -155,7 +155,7 @@ def json_object(body):
     except RecursionError:
         raise BadInput(f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError) as error:
-        raise BadInput(f"the body is not valid JSON: {_first_line(error)}") from None
+        raise BadInput(f"the body is not valid JSON: {first_line(error)}") from None
     if not isinstance(data, dict):
         raise BadInput("the body must be a JSON object")
     _check_value(data, 0)
@@ -176,5 +176,6 @@ def _check_value(value, depth):
             _check_value(item, depth + 1)
 
 
-def _first_line(error):
+def first_line(error):
+    """An error's first line (a database error's DETAIL can quote data), or its type when it says nothing."""
     return str(error).splitlines()[0] if str(error) else type(error).__name__

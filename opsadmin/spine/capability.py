@@ -93,10 +93,10 @@ class Write:
         return possible(self.target)
 
     def confirmation(self, cleaned):
-        """What a person confirms before this run: the write's own, else, for work sent to every web
-        process, which processes; None when a click is enough."""
+        """What a person confirms before this run: the write's own, with, for work sent to every web
+        process, which processes (a dry run goes without); None when a click is enough."""
         declared = self.confirm(cleaned) if self.confirm else None
-        if self.target_for(cleaned) != EVERY_WEB_PROCESS:
+        if self.target_for(cleaned) != EVERY_WEB_PROCESS or cleaned.get("dry_run"):
             return declared
         processes = fleet.live_web_processes()
         instances = {instance for instance, _ in processes}
@@ -144,6 +144,15 @@ class DeclaredCheck:
 
 
 @dataclass(frozen=True)
+class DeclaredPermission:
+    """An ops permission (opsadmin.<codename>) a capability brings: created after every migrate, given to `groups`."""
+
+    codename: str
+    name: str
+    groups: tuple[str, ...] = ("Ops operators",)
+
+
+@dataclass(frozen=True)
 class Alias:
     """A path under /api/ops/ kept from before capabilities were declared: for a read (answered with its
     data alone, as the path always answered) or a write."""
@@ -172,6 +181,8 @@ class Capability:
     actions: tuple[ModelAction, ...] = ()
     health_checks: tuple[DeclaredCheck, ...] = ()
     system_checks: tuple[Callable, ...] = ()
+    permissions: tuple[DeclaredPermission, ...] = ()  # ops permissions of its own, beyond the six every portal has
+    colours: dict[str, str] = field(default_factory=dict)  # its own state words -> unfold label variants
     aliases: tuple[Alias, ...] = ()
 
     def read(self, name):
@@ -183,3 +194,10 @@ class Capability:
     @property
     def status_read(self):
         return self.read(self.status) if self.status else None
+
+    @property
+    def view_permission(self):
+        """What its admin page (or change list) and sidebar entry need: the page's, else its status read's."""
+        if self.page:
+            return f"opsadmin.{self.page.permission}"
+        return self.status_read.permission_name if self.status_read else f"opsadmin.{VIEW_OPS}"

@@ -14,7 +14,6 @@ import time
 
 from django.conf import settings
 from django.db import close_old_connections, connection
-from django.utils import timezone
 
 from opsadmin.models import RunTarget
 from opsadmin.runtime import identity
@@ -42,11 +41,7 @@ def deliver(instance, pid):
     done = 0
     pending = RunTarget.objects.filter(instance=instance, pid=pid, status=RunTarget.Status.PENDING)
     for target in pending.select_related("run").order_by("pk"):
-        now = timezone.now()
-        taken = RunTarget.objects.filter(pk=target.pk, status=RunTarget.Status.PENDING).update(
-            status=RunTarget.Status.RUNNING, started_at=now
-        )
-        if not taken:  # the sweep gave up on it meanwhile
+        if not runs.take(target):  # past its deadline (the run no longer waits for it), or swept meanwhile
             continue
         runs.claim(target.run, ran_on="")  # the first target to start makes the run running; its targets say where
         try:

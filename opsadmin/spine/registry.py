@@ -12,18 +12,21 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from opsadmin.models import OPS_PERMISSIONS
+from opsadmin.spine.results import COLOURS
+from opsadmin.spine.targets import ONE_PROCESS
 
 _capabilities = {}  # name -> Capability, in the order PORTAL_CAPABILITIES lists them
 _writes = {}  # write name -> (Capability, Write)
-PERMISSION_CODENAMES = {codename for codename, _ in OPS_PERMISSIONS}
+BASE_PERMISSIONS = {codename for codename, _ in OPS_PERMISSIONS}  # OpsRun's Meta.permissions, made by migrate
 
 
 def load(paths):
     """Import and check the capabilities of `paths` (replacing any loaded before)."""
     loaded = [import_module(f"{path}.capability").CAPABILITY for path in paths]
+    known = BASE_PERMISSIONS | {permission.codename for capability in loaded for permission in capability.permissions}
     capabilities, writes = {}, {}
     for capability in loaded:
-        _check(capability, capabilities, writes)
+        _check(capability, capabilities, writes, known)
         capabilities[capability.name] = capability
         writes.update({write.name: (capability, write) for write in capability.writes})
     _capabilities.clear()
@@ -48,12 +51,20 @@ def get_write(name):
     return _writes[name][1]
 
 
-def capability_of(write_name):
-    return _writes[write_name][0]
+def permissions():
+    """The ops permissions the capabilities bring (opsadmin.spine.permissions creates them after migrate)."""
+    return [permission for capability in _capabilities.values() for permission in capability.permissions]
 
 
-def writes():
-    return [write for _, write in _writes.values()]
+def colours():
+    """Every state word the pages show, with its colour: the spine's, then each capability's own."""
+    declared = {word: colour for capability in _capabilities.values() for word, colour in capability.colours.items()}
+    return {**COLOURS, **declared}
+
+
+def changelist_capability(model_label):
+    """The capability whose page is this model's change list ("app_label.ModelName"), or None."""
+    return next((c for c in _capabilities.values() if c.changelist.lower() == model_label.lower()), None)
 
 
 def health_checks():
@@ -71,7 +82,7 @@ def model_actions(model_label):
     ]
 
 
-def _check(capability, capabilities, writes):
+def _check(capability, capabilities, writes, known_permissions):
     """Refuse a declaration that would make two doors disagree or a permission that can never be granted."""
     where = f"capability {capability.name!r}"
     if capability.name in capabilities:
@@ -86,8 +97,11 @@ def _check(capability, capabilities, writes):
     permissions += [(write.name, write.permission) for write in capability.writes]
     permissions += [("page", capability.page.permission)] if capability.page else []
     for owner, permission in permissions:
-        if permission not in PERMISSION_CODENAMES:
+        if permission not in known_permissions:
             raise ImproperlyConfigured(f"{where}: {owner} needs {permission!r}, which is not an ops permission")
+    for write in capability.writes:
+        if ONE_PROCESS in write.targets and not {"instance", "pid"} <= set(write.form_class.base_fields):
+            raise ImproperlyConfigured(f"{where}: {write.name} runs in one process: its form needs instance and pid")
     if capability.status and capability.status not in {read.name for read in capability.reads}:
         raise ImproperlyConfigured(f"{where}: its status read {capability.status!r} is not among its reads")
     for action in capability.actions:

@@ -14,11 +14,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 
 OK, WARNING, DEGRADED, FAILING, UNKNOWN = "ok", "warning", "degraded", "failing", "unknown"
 STATUSES = (OK, WARNING, DEGRADED, FAILING, UNKNOWN)
-# How bad each is: a summary of several takes the worst. Unknown ranks with failing: nobody can vouch for it.
-SEVERITY = {OK: 0, WARNING: 1, DEGRADED: 2, UNKNOWN: 3, FAILING: 4}
 
-# The colour (unfold label variant) of every state word the pages show: the status
-# vocabulary, and the states of things (instances, runs, run targets).
+# The colour (unfold label variant) of the status vocabulary and of the spine's own states
+# (runs and their targets). A capability declares the colours of its own states beside it.
 COLOURS = {
     OK: "success",
     WARNING: "warning",
@@ -26,10 +24,6 @@ COLOURS = {
     FAILING: "danger",
     UNKNOWN: "default",
     "unavailable": "danger",  # readiness, as load balancers read it
-    "serving": "success",
-    "draining": "info",
-    "gone": "default",
-    "alive": "success",
     "requested": "info",
     "queued": "info",
     "pending": "info",
@@ -39,11 +33,6 @@ COLOURS = {
     "partly_failed": "warning",
     "no_answer": "danger",
 }
-
-
-def worst(statuses):
-    """The worst of `statuses` (OK for none)."""
-    return max(statuses, key=SEVERITY.__getitem__, default=OK)
 
 
 @dataclass(kw_only=True)

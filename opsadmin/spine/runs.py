@@ -149,8 +149,15 @@ def perform(run, write, cleaned=None, on_progress=None):
 def perform_queued(run_id):
     """The task worker's side: claim a queued run once (a duplicate enqueue finds it claimed) and perform it."""
     run = OpsRun.objects.get(pk=run_id)
+    try:
+        write = registry.get_write(run.operation)
+    except KeyError:  # queued by a release that had this write; this one has not
+        write = None
     if claim(run):
-        perform(run, registry.get_write(run.operation))
+        if write is None:
+            finish(run, **_failed(f"this release has no write {run.operation!r}"))
+        else:
+            perform(run, write)
     return run.status
 
 
@@ -160,27 +167,36 @@ def execute(write, run, cleaned, progress):
         if cleaned is None:  # queued or sent: checked again against the world as it is now
             cleaned = validate(write.form_class, run.arguments)
         report = _call(write.function, cleaned, actor=run.actor, progress=progress)
-        result = jsonable(report)
+        failed = report.ok is False  # some of its steps failed: so did the run
+        outcome = {
+            "status": Status.FAILED if failed else Status.SUCCEEDED,
+            "summary": report.summary,
+            "result": jsonable(report),
+            "error": report.summary if failed else "",
+        }
     except OperationFailed as error:
         return _failed(str(error))
     except InvalidArguments as invalid:  # valid when asked for, no longer when it got to run
         return _failed(f"arguments no longer valid: {invalid}")
-    except Exception as error:
+    except Exception as error:  # a bug, in the write or in its report: recorded, never left running
         logger.exception("ops run %s (%s) crashed", run.pk, run.operation)
         return _failed("".join(traceback.format_exception_only(error)).strip(), summary="")
-    failed = report.ok is False  # some of its steps failed: so did the run
-    return {
-        "status": Status.FAILED if failed else Status.SUCCEEDED,
-        "summary": report.summary,
-        "result": result,
-        "error": report.summary if failed else "",
-    }
+    return outcome
 
 
 def finish(run, *, status, summary="", result=None, error=""):
     run.status, run.summary, run.result, run.error = status, summary[:500], result, error
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "summary", "result", "error", "finished_at"])
+
+
+def take(target):
+    """Move a pending target to running, once, and only before its deadline: False otherwise."""
+    now = timezone.now()
+    taken = RunTarget.objects.filter(pk=target.pk, status=RunTarget.Status.PENDING, expires_at__gte=now).update(
+        status=RunTarget.Status.RUNNING, started_at=now
+    )
+    return bool(taken)
 
 
 def answer(target, outcome):
@@ -251,10 +267,7 @@ def describe(run):
         "started_at": run.started_at,
         "finished_at": run.finished_at,
         "duration_seconds": round(run.duration, 3) if run.duration is not None else None,
-        "processes": [
-            {"process": target.process, "status": target.status, "summary": target.summary, "error": target.error}
-            for target in run.targets.all()  # in (instance, pid) order; prefetch them for a list
-        ]
+        "processes": [_answer_of(target) for target in run.targets.all()]  # in (instance, pid) order
         if run.target in targets.PROCESS_TARGETS
         else [],
     }
@@ -272,12 +285,9 @@ def _call(function, cleaned, **context):
 
 
 def _processes_for(target, cleaned):
-    """The (instance, pid) pairs a process-targeted run goes to; InvalidArguments when there are none."""
+    """The (instance, pid) pairs a process-targeted run goes to."""
     if target == targets.EVERY_WEB_PROCESS:
-        processes = fleet.live_web_processes()
-        if not processes:
-            raise InvalidArguments({"__all__": ["No web process is serving: nothing would receive this."]})
-        return processes
+        return fleet.live_web_processes()
     if target == targets.ONE_PROCESS:
         return [(str(cleaned["instance"]), int(cleaned["pid"]))]
     return []
@@ -285,6 +295,9 @@ def _processes_for(target, cleaned):
 
 def _send_to_processes(run, processes):
     """One open RunTarget per process, each waited for until the same deadline: the run is queued."""
+    if not processes:  # recorded all the same: the audit log says it was asked for, and why nothing happened
+        finish(run, **_failed("no web process is serving: there was nowhere to send it"))
+        return
     expires_at = timezone.now() + timedelta(seconds=settings.PORTAL_COMMAND_TIMEOUT_SECONDS)
     with transaction.atomic():
         RunTarget.objects.bulk_create(
@@ -315,11 +328,12 @@ def _failed(message, summary=None):
     }
 
 
+def _answer_of(target):
+    return {"process": target.process, "status": target.status, "summary": target.summary, "error": target.error}
+
+
 def _processes_report(run, answers):
-    outcomes = [
-        {"process": target.process, "status": target.status, "summary": target.summary, "error": target.error}
-        for target in answers
-    ]
+    outcomes = [_answer_of(target) for target in answers]
     succeeded = [target for target in answers if target.status == RunTarget.Status.SUCCEEDED]
     timeout = settings.PORTAL_COMMAND_TIMEOUT_SECONDS
     problems = [

@@ -11,6 +11,7 @@ import logging
 from django.db import Error as DatabaseError
 
 from opsadmin.spine import registry
+from opsadmin.spine.arguments import first_line
 from opsadmin.spine.results import OK, UNKNOWN, Section
 
 logger = logging.getLogger(__name__)
@@ -30,10 +31,10 @@ def read_or_unknown(read, **parameters):
     try:
         return read.function(**parameters)
     except DatabaseError as error:
-        return Section(UNKNOWN, "could not be read", f"database error: {_first_line(error)}")
+        return Section(UNKNOWN, "could not be read", f"database error: {first_line(error)}")
     except Exception as error:
         logger.exception("status read %s failed", read.name)
-        return Section(UNKNOWN, "could not be read", f"{type(error).__name__}: {_first_line(error)}")
+        return Section(UNKNOWN, "could not be read", f"{type(error).__name__}: {first_line(error)}")
 
 
 def overall(sections):
@@ -42,7 +43,3 @@ def overall(sections):
         "ok": all(section.status == OK for _, section in sections),
         "sections": {capability.name: section for capability, section in sections},
     }
-
-
-def _first_line(error):
-    return (str(error).splitlines() or [""])[0]

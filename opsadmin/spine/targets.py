@@ -20,7 +20,6 @@ TASK_WORKER = OpsRun.Target.TASK_WORKER.value
 EVERY_WEB_PROCESS = OpsRun.Target.EVERY_WEB_PROCESS.value
 ONE_PROCESS = OpsRun.Target.ONE_PROCESS.value
 PROCESS_TARGETS = (EVERY_WEB_PROCESS, ONE_PROCESS)  # reached through the command channel
-TARGETS = (HERE, TASK_WORKER, EVERY_WEB_PROCESS, ONE_PROCESS)
 
 
 @dataclass(frozen=True)

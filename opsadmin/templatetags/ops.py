@@ -3,7 +3,7 @@
 from django import template
 from django.template.defaultfilters import filesizeformat
 
-from opsadmin.spine.results import COLOURS
+from opsadmin.spine import registry
 
 register = template.Library()
 
@@ -11,7 +11,7 @@ register = template.Library()
 @register.filter
 def status_variant(status):
     """The unfold label variant (success, warning, danger, ...) for a status or state word."""
-    return COLOURS.get(status, "default")
+    return registry.colours().get(status, "default")
 
 
 @register.filter

@@ -10,6 +10,8 @@ Every refusal is the same small JSON body, `{"error": "<why in a few words>"}`, 
 page, never cached, and never anything about the server.
 """
 
+from dataclasses import dataclass
+
 from django.http import JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 
@@ -17,7 +19,6 @@ from portal.accounts.callers import BadCredentials, calling
 from portal.accounts.models import ApiToken
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-REALM = "ops"
 
 
 class Refusal(Exception):
@@ -35,26 +36,39 @@ class Refusal(Exception):
         return response
 
 
-def authorize(request, permission):
-    """The staff Caller allowed `opsadmin.<permission>` on an ops surface, else raise Refusal.
+@dataclass(frozen=True)
+class Surface:
+    """One kind of HTTP surface: the token scope it accepts, and whether its callers must be staff."""
 
-    Callers are a staff session (CSRF enforced on writes) or an ops-scoped bearer token
-    of an active staff user.
+    scope: str
+    staff_only: bool
+
+
+OPS = Surface(ApiToken.Scope.OPS, staff_only=True)  # the ops API, the health detail, /metrics
+SCANNER = Surface(ApiToken.Scope.SCANNER, staff_only=False)  # the scanner API
+
+
+def authorize(request, permission=None, surface=OPS):
+    """The Caller allowed on `surface` with `permission` (a full name, "app.codename"; None: any caller),
+    else raise Refusal.
+
+    Callers are a session (CSRF enforced on writes) or a bearer token of the surface's scope,
+    of an active user; staff only where the surface says so.
     """
     try:
         caller = calling(request)
     except BadCredentials as bad:
-        raise Refusal(401, bad.short, challenge=f'Bearer realm="{REALM}", error="invalid_token"') from None
+        raise Refusal(401, bad.short, challenge=f'Bearer realm="{surface.scope}", error="invalid_token"') from None
     if caller is None:
-        raise Refusal(401, "authentication required", challenge=f'Bearer realm="{REALM}"')
-    if caller.token is not None and caller.token.scope != ApiToken.Scope.OPS:
-        raise Refusal(403, "token not valid for the ops API")
-    if not caller.user.is_staff:
+        raise Refusal(401, "authentication required", challenge=f'Bearer realm="{surface.scope}"')
+    if caller.token is not None and caller.token.scope != surface.scope:
+        raise Refusal(403, f"token not valid for the {surface.scope} API")
+    if surface.staff_only and not caller.user.is_staff:
         raise Refusal(403, "staff only")
     if caller.token is None and request.method not in SAFE_METHODS and _csrf_rejected(request):
         raise Refusal(403, "CSRF check failed: send X-CSRFToken with the csrftoken cookie")
-    if not caller.user.has_perm(f"opsadmin.{permission}"):
-        raise Refusal(403, "permission required", permission=f"opsadmin.{permission}")
+    if permission and not caller.user.has_perm(permission):
+        raise Refusal(403, "permission required", permission=permission)
     return caller
 
 

@@ -9,9 +9,8 @@ class ApiToken(models.Model):
     """A bearer token acting as its user with that user's permissions, on the surface of its scope.
 
     Only a SHA-256 digest is stored; the token itself is shown once at creation.
-    `prefix` (the public first part of the token) finds the row without a scan. An ops
-    token also remembers a fingerprint of its user's password, so a password change ends
-    it as it ends the user's sessions.
+    `prefix` (the public first part of the token) finds the row without a scan. A password
+    change revokes its user's ops tokens, as it ends the user's sessions.
     """
 
     class Scope(models.TextChoices):
@@ -25,10 +24,10 @@ class ApiToken(models.Model):
     )
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     digest = models.CharField(max_length=64, editable=False)
-    password_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty means it does not expire.")
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_because = models.CharField(max_length=100, blank=True, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:

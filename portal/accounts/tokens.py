@@ -4,9 +4,9 @@ A token reads `<prefix>.<secret>`: the prefix finds the row by its unique index,
 SHA-256 digest of the whole token is compared in constant time. Tokens are random
 256-bit values, so a fast hash is enough (there is nothing to brute-force).
 
-An ops token ends when its user's password changes, as the user's sessions do: it
-keeps an HMAC of the password hash from when it was issued (with SECRET_KEY, and
-SECRET_KEY_FALLBACKS while a key is being rotated).
+A password change revokes the user's ops tokens, as it ends the user's sessions: Django
+tells every password validator when a password changes (`password_changed`), and
+`EndOpsTokensOnPasswordChange` is listed among them. A hash upgraded at login is no change.
 """
 
 import hashlib
@@ -14,16 +14,14 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from django.conf import settings
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 
 from portal.accounts.models import ApiToken
 
 PREFIX_BYTES = 6
 SECRET_BYTES = 32
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-FINGERPRINT_SALT = "portal.accounts.ApiToken.password_fingerprint"
+PASSWORD_CHANGED = "its user's password changed"
 
 
 class InvalidToken(Exception):
@@ -40,16 +38,10 @@ def new_token_value():
     return prefix, f"{prefix}.{secrets.token_urlsafe(SECRET_BYTES)}"
 
 
-def password_fingerprint(user, secret=None):
-    """An HMAC of the user's password hash: it changes when the password does."""
-    return salted_hmac(FINGERPRINT_SALT, user.password, secret=secret, algorithm="sha256").hexdigest()
-
-
 def prepare_token(record):
-    """Fill a new ApiToken's prefix, digest and fingerprint; returns the token, which is never stored."""
+    """Fill a new ApiToken's prefix and digest; returns the token, which is never stored."""
     record.prefix, token = new_token_value()
     record.digest = digest(token)
-    record.password_fingerprint = password_fingerprint(record.user) if record.scope == ApiToken.Scope.OPS else ""
     return token
 
 
@@ -75,22 +67,25 @@ def check_token(token):
     now = timezone.now()
     if not record.is_usable(now) or not record.user.is_active:
         raise InvalidToken("token revoked or expired")
-    if record.scope == ApiToken.Scope.OPS and not password_still_matches(record):
-        raise InvalidToken("token issued before its user's password changed")
     if record.last_used_at is None or now - record.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=record.pk).update(last_used_at=now)
     return record
 
 
-def password_still_matches(record):
-    """Whether the user's password is the one the token was issued under (any key being rotated counts)."""
-    secrets_in_use = [None, *settings.SECRET_KEY_FALLBACKS]
-    return any(
-        hmac.compare_digest(record.password_fingerprint, password_fingerprint(record.user, secret))
-        for secret in secrets_in_use
-    )
+def revoke_tokens(queryset, because="revoked by an administrator"):
+    """Revoke every token in `queryset` that is not revoked yet, saying why; returns how many."""
+    return queryset.filter(revoked_at=None).update(revoked_at=timezone.now(), revoked_because=because)
 
 
-def revoke_tokens(queryset):
-    """Revoke every token in `queryset` that is not revoked yet; returns how many."""
-    return queryset.filter(revoked_at=None).update(revoked_at=timezone.now())
+class EndOpsTokensOnPasswordChange:
+    """Listed in AUTH_PASSWORD_VALIDATORS for Django's `password_changed` call; it refuses no password."""
+
+    def validate(self, password, user=None):
+        return None
+
+    def password_changed(self, password, user=None):
+        if user is not None and user.pk is not None:
+            revoke_tokens(ApiToken.objects.filter(user=user, scope=ApiToken.Scope.OPS), PASSWORD_CHANGED)
+
+    def get_help_text(self):
+        return "Changing your password revokes your ops API tokens."

@@ -3,12 +3,15 @@ from django.conf import settings
 from django.urls import clear_url_caches
 
 from opsadmin.spine import registry
+from opsadmin.spine.permissions import create_declared_permissions
 
 
 @pytest.fixture
-def probe_capability():
-    """The tests' own capability (tests/opsadmin/probe) beside the portal's, with its API routes."""
+def probe_capability(db):
+    """The tests' own capability (tests/opsadmin/probe) beside the portal's: its routes, and its permission as
+    a migrate would make it."""
     registry.load([*settings.PORTAL_CAPABILITIES, "tests.opsadmin.probe"])
+    create_declared_permissions()
     _reload_api_routes()
     yield registry.get_capability("probe")
     registry.load(settings.PORTAL_CAPABILITIES)

@@ -1,23 +1,78 @@
 """Every ops endpoint, enumerated from the declarations: what the door, access and fuzz tests go through.
 
-A read whose form has required parameters needs sample values here, or the tests that
-enumerate it fail saying so: coverage stays by construction.
+A read whose form has required parameters needs sample values here, and every write needs
+sample arguments a test database can run it with (or None, saying why it can't), or the
+tests that enumerate them fail saying so: coverage stays by construction.
 """
 
+import itertools
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.db import connection
 from django.urls import reverse
 
 from opsadmin.models import OpsRun
+from opsadmin.runtime.heartbeat import record_heartbeat
+from opsadmin.runtime.identity import HOST
 from opsadmin.spine import registry
 from opsadmin.spine.catalog import api_url_name
+from stocks.models import Stock
+
+_numbers = itertools.count()
 
 
 def sample_run_id():
     return {"id": str(OpsRun.objects.create(operation="drain", door="cli", actor="cli", status="succeeded").pk)}
 
 
+def sample_resume():
+    record_heartbeat(HOST, "8000", force=True)
+    return {"instances": [f"{HOST}:8000"], "action": "resume"}
+
+
+def sample_extra_index():
+    """An index of its own for each call, declared by no model: one a drop may take."""
+    name = f"door_sample_{next(_numbers)}_idx"
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE INDEX {name} ON stocks_stock (name)")
+    return {"indexes": [name], "confirm": name}
+
+
+def sample_stock():
+    Stock.objects.get_or_create(ticker="DOOR", defaults={"name": "Door Sample Inc."})
+    return {"tickers": ["DOOR"]}
+
+
+def sample_flush():
+    """Only Redis has a database to flush: none on the embedded default."""
+    if "redis" not in settings.CACHES["default"]["BACKEND"].lower():
+        return None
+    confirmation = registry.get_write("flush_redis_db").confirmation({"alias": "default"})
+    return {"alias": "default", "confirm": confirmation.typed}
+
+
 SAMPLE_PARAMETERS = {"runs.run": sample_run_id}
+SAMPLE_ARGUMENTS = {
+    "drain": sample_resume,
+    "optimize_database": lambda: {"dry_run": True},
+    "rebuild_indexes": lambda: {},
+    "create_suggested_indexes": None,  # needs a slow query and hypopg: database/test_doors.py builds both
+    "drop_indexes": sample_extra_index,
+    "analyze_tables": lambda: {"tables": ["stocks_stock"]},
+    "vacuum_tables": lambda: {"tables": ["stocks_stock"]},
+    "clear_cache": lambda: {"alias": "default", "dry_run": True},
+    "flush_redis_db": sample_flush,
+    "invalidate_stocks": sample_stock,
+}
+
+
+def write_arguments(write):
+    """Sample arguments of a write, or None when no test database can run it (the sample says why)."""
+    if write.name not in SAMPLE_ARGUMENTS:
+        raise AssertionError(f"{write.name} has no sample arguments: add them to SAMPLE_ARGUMENTS")
+    sample = SAMPLE_ARGUMENTS[write.name]
+    return sample() if sample else None
 
 
 @dataclass

@@ -198,6 +198,13 @@ def test_reads_answer_json_to_any_query_string(operator_client, endpoint, query)
 
 
 @FUZZ
+@given(query=QUERIES, accept=st.sampled_from(["application/json", "text/plain", "*/*", "", "text/html"]))
+def test_the_health_detail_answers_any_query_string(operator_client, query, accept):
+    response = operator_client.get(f"/health/?{urlencode(query)}", HTTP_ACCEPT=accept)
+    assert response.status_code in (200, 406, 503)  # ready or not, or no type it can answer in: never a crash
+
+
+@FUZZ
 @given(path=st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=30))
 def test_any_path_under_the_api_answers_json(operator_client, path):
     response = operator_client.get("/api/ops/" + path.lstrip("/"))
@@ -222,3 +229,22 @@ def test_a_body_over_the_limit_is_413_and_the_errors_of_a_broken_database_are_50
     assert unavailable["Retry-After"] == "5"
     wrong_method = operator_client.delete("/api/ops/status/")
     assert (wrong_method.status_code, wrong_method["Allow"]) == (405, "GET, HEAD")
+
+
+def test_form_bodies_from_a_session_are_answered_not_crashed_on():
+    """The CSRF check of a session reads form data: the API reads the body first, so no upload can break it."""
+    operator = client_for(user_in(OPERATORS, username="op"))
+    upload = operator.post("/api/ops/caches/clear/", {"csrfmiddlewaretoken": "x", "alias": "default"})
+    assert (upload.status_code, upload.json()["error"][:27]) == (400, "the body is not valid JSON:")
+    garbage = operator.post(
+        "/api/ops/caches/clear/",
+        b"--b\r\ngarbage",
+        content_type="multipart/form-data; boundary=b",
+        HTTP_X_CSRFTOKEN="x",
+    )
+    assert garbage.status_code == 400
+    huge = operator.post(
+        "/api/ops/caches/clear/", "a=" + "x" * 3_000_000, content_type="application/x-www-form-urlencoded"
+    )
+    assert (huge.status_code, huge.json()) == (413, {"error": "the body is over 1,048,576 bytes"})
+    assert not OpsRun.objects.exists()

@@ -19,7 +19,6 @@ from opsadmin.models import Instance, InstanceWorker, OpsRun, RunTarget
 from opsadmin.runtime import identity
 from opsadmin.runtime.heartbeat import record_heartbeat
 from opsadmin.spine import channel, registry, runs, targets
-from opsadmin.spine.runs import InvalidArguments
 from tests.helpers import OPERATORS, logged_in, run_write
 
 pytestmark = pytest.mark.django_db
@@ -99,10 +98,10 @@ def test_nobody_answering_fails_the_run(local_memory, this_process):
     ]
 
 
-def test_with_no_web_process_serving_nothing_is_sent_or_recorded(local_memory):
-    with pytest.raises(InvalidArguments, match="No web process is serving"):
-        run_write("clear_cache", {"alias": "default"}, where=targets.EVERY_WEB_PROCESS)
-    assert not OpsRun.objects.exists()
+def test_with_no_web_process_serving_the_run_fails_saying_so(local_memory):
+    run = run_write("clear_cache", {"alias": "default"}, where=targets.EVERY_WEB_PROCESS)
+    assert (run.status, run.error) == ("failed", "no web process is serving: there was nowhere to send it")
+    assert not run.targets.exists()
 
 
 def test_a_write_for_one_process_runs_there_only(probe_capability, this_process):

@@ -14,15 +14,17 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.urls import Resolver404, resolve, reverse
+from django.urls import resolve, reverse
 
 from opsadmin.admin.dashboard import page_url
 from opsadmin.models import OpsRun
+from opsadmin.runtime.heartbeat import ProcessThread, record_heartbeat
+from opsadmin.runtime.identity import HOST
 from opsadmin.spine import registry
 from opsadmin.spine.catalog import api_url_name
 from opsadmin.spine.results import STATUSES
 from tests.helpers import OPERATORS, logged_in, post_json
-from tests.opsadmin.endpoints import read_parameters, reads, writes
+from tests.opsadmin.endpoints import read_parameters, reads, write_arguments, writes
 
 pytestmark = pytest.mark.django_db
 
@@ -110,6 +112,36 @@ def test_every_write_refuses_without_its_permission_and_bad_input_on_every_door(
     assert not OpsRun.objects.exists()
 
 
+@pytest.mark.parametrize(("capability", "write"), each(writes()))
+def test_every_write_runs_on_every_door(capability, write, settings):
+    """Each door submits the write with sample arguments and records one run of it: 200 or 202, a redirect to
+    the run's page, an exit code that says how it went."""
+    settings.PORTAL_COMMAND_TIMEOUT_SECONDS = 0.3  # nobody runs this process's thread here: don't wait long
+    if write_arguments(write) is None:
+        pytest.skip(f"{write.name}: no harmless sample here (see SAMPLE_ARGUMENTS)")
+    allowed = holding(write.permission)
+
+    response = post_json(allowed, reverse(api_url_name(capability, write.name)), write_arguments(write))
+    assert response.status_code in (200, 202), response.content
+    assert response.json()["operation"] == write.name
+
+    page = reverse("admin:ops_operation", args=[write.name])
+    submitted = allowed.post(page, {**write_arguments(write), "confirmed": "yes"})
+    assert submitted.status_code == 302, submitted.content.decode()[-2000:]
+    assert submitted["Location"].startswith("/admin/opsadmin/opsrun/")
+
+    assignments = [
+        argument
+        for name, value in write_arguments(write).items()
+        for item in (value if isinstance(value, list) else [value])
+        for argument in ("--set", f"{name}={item}")
+    ]
+    assert exit_code("ops", "run", write.name, *assignments, stdout=StringIO(), stderr=StringIO()) in (0, 1)
+
+    doors = sorted(OpsRun.objects.filter(operation=write.name).values_list("door", flat=True))
+    assert doors == ["admin", "api", "cli"]
+
+
 def test_the_catalog_lists_every_read_and_write_with_its_door(client):
     out = StringIO()
     call_command("ops", "list", "--json", stdout=out)
@@ -128,36 +160,50 @@ def test_the_catalog_lists_every_read_and_write_with_its_door(client):
 
 
 def test_every_api_path_in_the_readme_still_answers():
-    paths = set(re.findall(r"`(?:GET|POST) (/api/ops/[^` ]*)", README.read_text()))
-    assert "/api/ops/caches/clear/" in paths  # the table is where this looks
-    for path in paths - {"/api/ops/<capability>/<read>/", "/api/ops/<capability>/<write>/"}:
-        concrete = path.replace("<id>", "1")
-        try:
-            match = resolve(concrete)
-        except Resolver404:
-            pytest.fail(f"{path} from the README resolves to nothing")
-        assert match.url_name != "not_found", path
+    """Each `GET|POST /api/ops/...` of the README's tables answers an operator with JSON, not a 404 or 405."""
+    listed = set(re.findall(r"`(GET|POST) (/api/ops/[^` ]*)", README.read_text()))
+    assert ("POST", "/api/ops/caches/clear/") in listed  # the tables are where this looks
+    run = OpsRun.objects.create(operation="drain", door="cli", actor="cli", status="succeeded")
+    operator = logged_in(username="root", superuser=True)
+    for method, path in listed:
+        if "<capability>" in path:
+            continue  # the pattern of every capability's paths: test_every_read/write_* go through them
+        concrete = path.replace("<id>", str(run.pk))
+        response = operator.get(concrete) if method == "GET" else post_json(operator, concrete, {"dry_run": True})
+        assert response.status_code not in (404, 405), f"{method} {path}: {response.status_code}"
+        assert response["Content-Type"] == "application/json", path
 
 
+@pytest.mark.django_db(transaction=True)  # this process's own thread answers the clear sent to it
 @pytest.mark.parametrize(
     "command",
     [
-        ["system_status", "--json"],
         ["optimize_database", "--dry-run", "--json"],
         ["clear_cache", "--alias", "default", "--dry-run", "--json"],
-        ["drain", "web-1:8000", "--resume", "--json"],
+        ["drain", f"{HOST}:8000", "--resume", "--json"],
     ],
     ids=lambda command: command[0],
 )
-def test_the_named_commands_still_answer_in_json(command, settings):
-    from opsadmin.runtime.heartbeat import record_heartbeat
-
-    settings.PORTAL_COMMAND_TIMEOUT_SECONDS = 0.3  # nobody runs this process's thread here: don't wait long
-
-    record_heartbeat("web-1", "8000", force=True)  # a web process: what `drain` names, and where a local clear goes
+def test_the_named_commands_still_run_their_write(command, settings, ops_groups):
+    settings.PORTAL_COMMAND_POLL_SECONDS = 0.05
+    record_heartbeat(HOST, "8000", force=True)  # a web process: what `drain` names, and where a local clear goes
+    thread = ProcessThread("8000", "web")
+    thread.start()
     out = StringIO()
-    assert exit_code(*command, stdout=out, stderr=StringIO()) in (0, 1)  # 1: it found or left a problem
-    assert json.loads(out.getvalue())
+    try:
+        assert exit_code(*command, stdout=out, stderr=StringIO()) == 0
+    finally:
+        thread.stop()
+    run = json.loads(out.getvalue())
+    assert (run["status"], run["door"]) == ("succeeded", "cli")
+
+
+def test_system_status_exits_1_exactly_when_a_section_is_not_ok():
+    out = StringIO()
+    code = exit_code("system_status", "--json", stdout=out)
+    status = json.loads(out.getvalue())
+    assert code == (0 if status["ok"] else 1)
+    assert list(status["sections"]) == [capability.name for capability in registry.capabilities() if capability.status]
 
 
 def test_a_read_with_a_required_parameter_says_which_on_every_door():
@@ -176,8 +222,8 @@ def test_a_read_with_a_required_parameter_says_which_on_every_door():
     assert unknown_write.value.returncode == 2
 
 
-def test_the_dashboard_and_the_status_api_show_only_the_sections_the_caller_may_read(probe_capability):
-    """The tests' probe capability sums itself up with a read that needs manage_memory, which viewers lack."""
+def test_a_capability_brings_its_own_permission_and_only_its_holders_read_its_section(probe_capability):
+    """The tests' probe capability sums itself up with a read that needs view_probe: operators get it, viewers don't."""
     viewer, operator = holding("view_ops", username="viewer"), logged_in(OPERATORS, username="operator")
     assert "probe" not in viewer.get("/api/ops/status/").json()["sections"]
     assert operator.get("/api/ops/status/").json()["sections"]["probe"]["headline"] == "probed"

@@ -20,10 +20,6 @@ from tests.helpers import OPERATORS, VIEWERS, bearer, client_for, run_write, use
 pytestmark = pytest.mark.django_db
 
 
-def logged_in(user):
-    return client_for(user)
-
-
 def test_status_command_reports_every_section():
     record_heartbeat("web1", "8000", force=True)
     record_heartbeat("web1", TASK_WORKER_PORT, TASK, force=True)
@@ -59,8 +55,8 @@ def test_status_command_exits_1_when_a_section_is_not_ok():
 
 def test_status_endpoint_needs_view_ops(client):
     assert client.get("/api/ops/status/").status_code == 401
-    assert logged_in(user_in(username="plain")).get("/api/ops/status/").status_code == 403
-    body = logged_in(user_in(VIEWERS)).get("/api/ops/status/").json()
+    assert client_for(user_in(username="plain")).get("/api/ops/status/").status_code == 403
+    body = client_for(user_in(VIEWERS)).get("/api/ops/status/").json()
     assert set(body["sections"]) == {"health", "instances", "database", "caches", "runs"}
     _, token = issue_token(user_in(VIEWERS, username="robot"), "monitor")
     assert client.get("/api/ops/status/", **bearer(token)).status_code == 200
@@ -73,27 +69,27 @@ PAGES = ["admin:index", "admin:ops_health", "admin:opsadmin_instance_changelist"
 def test_ops_pages_permission_matrix(client, page):
     url = reverse(page)
     assert client.get(url).status_code == 302  # anonymous: to the login page
-    assert logged_in(user_in(staff=False, username="nonstaff")).get(url).status_code == 302
-    assert logged_in(user_in(VIEWERS, username="viewer")).get(url).status_code == 200
-    assert logged_in(user_in(OPERATORS, username="operator")).get(url).status_code == 200
+    assert client_for(user_in(staff=False, username="nonstaff")).get(url).status_code == 302
+    assert client_for(user_in(VIEWERS, username="viewer")).get(url).status_code == 200
+    assert client_for(user_in(OPERATORS, username="operator")).get(url).status_code == 200
 
 
 @pytest.mark.parametrize("page", PAGES[1:])
 def test_staff_without_ops_permissions_are_refused(page):
-    assert logged_in(user_in(username="staff")).get(reverse(page)).status_code == 403
+    assert client_for(user_in(username="staff")).get(reverse(page)).status_code == 403
 
 
 def test_dashboard_shows_health_instances_and_runs():
     record_heartbeat("web1", "8000", force=True)
     call_command("drain", "web1:8000", stdout=StringIO())
-    page = logged_in(user_in(VIEWERS)).get(reverse("admin:index")).content.decode()
+    page = client_for(user_in(VIEWERS)).get(reverse("admin:index")).content.decode()
     assert 'id="health-checks"' in page
     assert "web1:8000" in page
     assert "Drained web1:8000" in page
 
 
 def test_staff_without_view_ops_get_the_plain_dashboard():
-    page = logged_in(user_in(username="staff")).get(reverse("admin:index")).content.decode()
+    page = client_for(user_in(username="staff")).get(reverse("admin:index")).content.decode()
     assert 'id="ops-dashboard"' not in page
 
 
@@ -117,7 +113,7 @@ def test_a_queued_run_is_performed_by_the_task_worker():
 
 def test_a_token_created_in_the_admin_is_shown_once_and_works():
     admin = user_in(superuser=True, username="root")
-    client = logged_in(admin)
+    client = client_for(admin)
     response = client.post(
         reverse("admin:accounts_apitoken_add"), {"user": admin.pk, "name": "deploy script", "scope": "ops"}, follow=True
     )
@@ -134,7 +130,7 @@ def operation_page(name):
 
 def test_an_operation_page_runs_its_write_and_shows_the_run():
     record_heartbeat("web1", "8000", force=True)
-    client = logged_in(user_in(OPERATORS, username="carol"))
+    client = client_for(user_in(OPERATORS, username="carol"))
     page = client.get(operation_page("drain") + "?instances=web1:8000&action=drain")
     assert page.status_code == 200
     assert page.context["form"].initial == {"instances": ["web1:8000"], "action": "drain"}
@@ -150,7 +146,7 @@ def test_an_operation_page_runs_its_write_and_shows_the_run():
 
 
 def test_an_operation_page_shows_form_errors_and_runs_nothing():
-    client = logged_in(user_in(OPERATORS))
+    client = client_for(user_in(OPERATORS))
     response = client.post(operation_page("drain"), {"instances": ["nope:1"], "action": "drain"})
     assert response.status_code == 200
     assert "Not a known web instance: nope:1." in response.content.decode()
@@ -158,13 +154,13 @@ def test_an_operation_page_shows_form_errors_and_runs_nothing():
 
 
 def test_operation_pages_check_the_operation_permission():
-    assert logged_in(user_in(VIEWERS)).get(operation_page("drain")).status_code == 403
-    assert logged_in(user_in(OPERATORS, username="op")).get(operation_page("no-such-thing")).status_code == 404
+    assert client_for(user_in(VIEWERS)).get(operation_page("drain")).status_code == 403
+    assert client_for(user_in(OPERATORS, username="op")).get(operation_page("no-such-thing")).status_code == 404
 
 
 def test_a_running_run_refreshes_its_page():
     run = OpsRun.objects.create(operation="drain", door="api", actor="x", status=OpsRun.Status.RUNNING)
-    page = logged_in(user_in(VIEWERS)).get(reverse("admin:opsadmin_opsrun_change", args=[run.pk]))
+    page = client_for(user_in(VIEWERS)).get(reverse("admin:opsadmin_opsrun_change", args=[run.pk]))
     assert 'http-equiv="refresh"' in page.content.decode()
 
 

@@ -92,3 +92,37 @@ def test_command_bad_usage_exits_2_and_creates_nothing(operator, arguments, mess
         call_command("create_api_token", *arguments)
     assert error.value.returncode == 2
     assert not ApiToken.objects.exists()
+
+
+def test_a_password_change_revokes_the_users_ops_tokens_and_only_those(operator):
+    ops, ops_token = issue_token(operator, "deploy")
+    scanner, scanner_token = issue_token(operator, "app", scope=ApiToken.Scope.SCANNER)
+    operator.set_password("a-new-password-for-tests")
+    operator.save()
+    with pytest.raises(InvalidToken):
+        check_token(ops_token)
+    assert ApiToken.objects.get(pk=ops.pk).revoked_because == "its user's password changed"
+    assert check_token(scanner_token).pk == scanner.pk  # a scanner key is the member's, not a staff credential
+
+
+def test_a_password_hash_upgraded_at_login_is_no_change(operator):
+    """Django rehashes an old hash when its user logs in: the password is the same, the token stays."""
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+    operator.password = PBKDF2PasswordHasher().encode("the-same-password", "somesalt", iterations=1000)
+    operator.save()
+    _, token = issue_token(operator, "deploy")
+    assert operator.check_password("the-same-password")  # upgrades and saves the hash
+    assert "$1000$" not in get_user_model().objects.get(pk=operator.pk).password
+    assert check_token(token).user == operator
+
+
+def test_the_command_issues_ops_tokens_for_staff_only(operator):
+    member = get_user_model().objects.create_user("member")
+    with pytest.raises(CommandError, match="not staff") as refused:
+        call_command("create_api_token", "member")
+    assert refused.value.returncode == 2
+    out = StringIO()
+    call_command("create_api_token", "member", "--scope", "scanner", "--json", stdout=out)
+    assert json.loads(out.getvalue())["scope"] == "scanner"
+    assert check_token(json.loads(out.getvalue())["token"]).user == member

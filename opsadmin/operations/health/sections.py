@@ -2,19 +2,10 @@
 
 from dataclasses import dataclass
 
-from opsadmin.health.readiness import readiness
+from opsadmin.health.readiness import CheckStatus, readiness
 from opsadmin.spine.results import Section
 
 HEADLINES = {"ok": "ready", "degraded": "ready, degraded", "unavailable": "not ready"}
-
-
-@dataclass
-class CheckStatus:
-    name: str
-    critical: bool
-    status: str  # ok, warning, degraded or failing
-    message: str
-    seconds: float
 
 
 @dataclass
@@ -29,16 +20,7 @@ class Checks:
 def checks():
     """The cached readiness verdict (at most one run of the checks per period), with each check's message."""
     verdict = readiness.verdict()
-    results = [
-        CheckStatus(
-            name=result.check.name,
-            critical=result.check.critical,
-            status=verdict.check_status(result),
-            message=str(result.error) if result.error else "",
-            seconds=round(result.time_taken, 4),
-        )
-        for result in verdict.results
-    ]
+    results = verdict.checks()
     data = Checks(verdict.status, verdict.failing, verdict.degraded, verdict.warnings, results)
     problems = [
         f"{label}: {', '.join(names)}"

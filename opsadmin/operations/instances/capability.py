@@ -14,6 +14,7 @@ CAPABILITY = Capability(
     changelist="opsadmin.Instance",
     card="opsadmin/cards/instances.html",
     actions=(drain.DRAIN_SELECTED, drain.RESUME_SELECTED),
+    colours={"serving": "success", "draining": "info", "gone": "default", "alive": "success"},
     aliases=(
         Alias("instances/", "instances", read="fleet"),
         Alias("drain/", "drain", write="drain"),

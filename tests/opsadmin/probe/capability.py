@@ -1,11 +1,11 @@
 """The `probe` capability of the tests: `whoami` runs in the one process its arguments name; its status
-needs a permission viewers lack."""
+needs a permission of its own, which operators get and viewers don't."""
 
 import os
 
 from django import forms
 
-from opsadmin.spine.capability import Capability, Read, Write
+from opsadmin.spine.capability import Capability, DeclaredPermission, Read, Write
 from opsadmin.spine.results import OK, Report, Section
 from opsadmin.spine.targets import ONE_PROCESS
 
@@ -28,7 +28,8 @@ CAPABILITY = Capability(
     title="Probe",
     icon="science",
     group="Tests",
-    reads=(Read("status", "Probe status", status, permission="manage_memory"),),
+    reads=(Read("status", "Probe status", status, permission="view_probe"),),
     writes=(Write("whoami", "Which process am I", "view_ops", ProcessForm, whoami, target=ONE_PROCESS),),
     status="status",
+    permissions=(DeclaredPermission("view_probe", "Can view the probe"),),
 )

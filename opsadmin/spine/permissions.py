@@ -1,0 +1,24 @@
+"""The ops permissions capabilities declare: created after every migrate, and given to their groups.
+
+The six every portal has live on OpsRun's Meta (and its migrations); a capability that needs
+its own (a read stricter than view_ops, say) declares it, and this makes it exist on the same
+content type, so `opsadmin.<codename>` works like the others.
+"""
+
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db import DEFAULT_DB_ALIAS
+
+from opsadmin.models import OpsRun
+from opsadmin.spine import registry
+
+
+def create_declared_permissions(using=DEFAULT_DB_ALIAS, **kwargs):
+    """post_migrate: each declared permission exists and belongs to its groups (made if missing)."""
+    content_type = ContentType.objects.db_manager(using).get_for_model(OpsRun)
+    for declared in registry.permissions():
+        permission, _ = Permission.objects.using(using).get_or_create(
+            content_type=content_type, codename=declared.codename, defaults={"name": declared.name}
+        )
+        for name in declared.groups:
+            Group.objects.using(using).get_or_create(name=name)[0].permissions.add(permission)
