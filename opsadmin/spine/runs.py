@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import transaction
 from django.tasks import task
 from django.urls import reverse
@@ -61,7 +62,12 @@ class InvalidArguments(Exception):
     """The form rejected the arguments; `errors` maps each field to its messages."""
 
     def __init__(self, errors):
-        super().__init__("; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items()))
+        super().__init__(
+            "; ".join(
+                " ".join(messages) if field == NON_FIELD_ERRORS else f"{field}: {' '.join(messages)}"
+                for field, messages in errors.items()
+            )
+        )
         self.errors = errors
 
 
@@ -78,22 +84,20 @@ class ProcessesReport(Report):
 
 def validate(form_class, data):
     """The form's cleaned data for `data`, or InvalidArguments with every field error."""
-    if errors := arguments.unusable_values(form_class, data):
-        raise InvalidArguments(errors)
-    form = form_class(data)
-    if not form.is_valid():
-        raise InvalidArguments({field: [str(m) for m in messages] for field, messages in form.errors.items()})
-    return form.cleaned_data
+    return _clean(form_class, data)
 
 
 def validate_before_confirming(form_class, data):
     """The cleaned data of everything but the typed confirmations (a person types those after seeing what
     they confirm), or InvalidArguments with the other fields' errors."""
+    return _clean(form_class, data, skipped=set(arguments.confirmation_fields(form_class)))
+
+
+def _clean(form_class, data, skipped=()):
     if errors := arguments.unusable_values(form_class, data):
         raise InvalidArguments(errors)
     form = form_class(data)
-    typed = set(arguments.confirmation_fields(form_class))
-    if errors := {field: [str(m) for m in messages] for field, messages in form.errors.items() if field not in typed}:
+    if errors := {field: [str(m) for m in messages] for field, messages in form.errors.items() if field not in skipped}:
         raise InvalidArguments(errors)
     return form.cleaned_data
 

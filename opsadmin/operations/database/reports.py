@@ -101,16 +101,7 @@ def index_report(action, dry_run, steps, started, nothing=None):
         summary = f"{past} {len(done)} of {_count(len(steps), 'index')}" + (f": {', '.join(done)}." if done else ".")
         if failed:
             summary += f" Failed: {_failures(steps)}."
-    return IndexReport(
-        action=action,
-        dry_run=dry_run,
-        steps=steps,
-        done=done,
-        failed=failed,
-        ok=not failed,
-        seconds=since(started),
-        summary=summary,
-    )
+    return _steps_report(IndexReport, steps, done, failed, started, summary, action=action, dry_run=dry_run)
 
 
 def table_report(vacuum, dry_run, steps, started, notes):
@@ -125,16 +116,15 @@ def table_report(vacuum, dry_run, steps, started, notes):
         summary = f"{verb} of {len(done)} of {_count(len(steps), 'table')} done."
         if failed:
             summary += f" Failed: {_failures(steps, 'table')}."
-    return TableReport(
-        vacuum=vacuum,
-        dry_run=dry_run,
-        steps=steps,
-        done=done,
-        failed=failed,
-        ok=not failed,
-        seconds=since(started),
-        summary=summary,
-        notes=notes,
+    return _steps_report(
+        TableReport, steps, done, failed, started, summary, vacuum=vacuum, dry_run=dry_run, notes=notes
+    )
+
+
+def _steps_report(report_class, steps, done, failed, started, summary, **fields):
+    """A report of steps run one after the other: ok when none failed."""
+    return report_class(
+        steps=steps, done=done, failed=failed, ok=not failed, seconds=since(started), summary=summary, **fields
     )
 
 
