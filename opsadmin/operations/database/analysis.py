@@ -2,9 +2,9 @@
 
 `problems` are declared indexes that are missing or INVALID: `optimize_database` fixes
 those and exits 1 while any remain. `advice` is for a person to weigh (unused or
-duplicate indexes, undeclared ones, suggestions, a missing extension, tables read by
-sequential scans); it is never an error. SQLite has drift and the index list only; every
-other section is None and named in `not_available`.
+duplicate indexes, undeclared ones, suggestions, slow queries the suggestions skip, a
+missing extension, tables read by sequential scans); it is never an error. SQLite has
+drift and the index list only; every other section is None and named in `not_available`.
 """
 
 import time
@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.db import connection
 from django.template.defaultfilters import filesizeformat
+from django.utils.text import Truncator
 
 from opsadmin.operations.database import catalog, drift, suggestions
 from opsadmin.operations.database.catalog import CacheHitRates, DuplicateIndex, IndexRow, SeqScanTable, TableRow
@@ -165,6 +166,11 @@ def _advice(analysis, declared):
         f"Index on {suggestion.table} ({', '.join(suggestion.columns)}) would cut the planned cost of a slow query "
         f"from {suggestion.cost_before:,.0f} to {suggestion.cost_after:,.0f}: {suggestion.create_sql}"
         for suggestion in analysis.suggestions or []
+    ]
+    advice += [
+        f"Index suggestions skip a slow query because it {slow.not_planned}: {Truncator(slow.query).chars(120)}"
+        for slow in analysis.slow_queries or []
+        if slow.not_planned
     ]
     advice += [
         f"{extension.problem}: {extension.how_to_enable}"

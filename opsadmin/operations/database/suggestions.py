@@ -5,8 +5,14 @@ that don't exist. For each query: EXPLAIN its generic plan (normalised queries c
 $2... in place of values), take the columns its single table is filtered and sorted on,
 create hypothetical one- and two-column btree indexes on them, EXPLAIN again, and keep
 the index that the plan uses and that cuts the planned cost by half or more. Nothing is
-built and nothing runs: PREPARE and EXPLAIN without ANALYZE plan a statement only, and
+built and no statement runs: PREPARE and EXPLAIN without ANALYZE plan a statement only, and
 hypothetical indexes live in this backend's memory until `hypopg_reset()`.
+
+Planning can still run functions (the planner folds immutable ones), so only the portal's
+own statements are read from pg_stat_statements, a statement that might run code that is
+not built in is never planned (`plan_safety`), and the plans are taken in a read-only
+transaction that is rolled back: what the check misses cannot write, and no prepared
+statement, hypothetical index or setting outlives the advisor, also when it fails.
 
 Without the extensions there are no suggestions; `extension_status` says what is missing
 and how to enable it.
@@ -15,12 +21,13 @@ and how to enable it.
 import itertools
 import json
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
-from opsadmin.operations.database import catalog
+from opsadmin.operations.database import catalog, plan_safety
 
 PG_STAT_STATEMENTS, HYPOPG = "pg_stat_statements", "hypopg"
 STATEMENT_NAME = "opsadmin_index_suggestion"  # PREPAREd and deallocated for each plan
@@ -45,6 +52,7 @@ class SlowQuery:
     mean_ms: float
     total_ms: float
     rows: int
+    not_planned: str = ""  # a SELECT the advisor won't plan: why ("" for any other)
 
 
 @dataclass
@@ -108,11 +116,12 @@ def _hypopg_status(created):
 
 
 def slow_queries(min_calls=None, min_mean_ms=None, limit=20):
-    """This database's statements from pg_stat_statements called at least `min_calls` times at `min_mean_ms` or more.
+    """The portal's statements in this database called at least `min_calls` times at `min_mean_ms` or more.
 
     Most total time first; the thresholds default to settings PORTAL_SLOW_QUERY_MIN_CALLS
-    (PgHero's 50) and PORTAL_SLOW_QUERY_MIN_MEAN_MS (20). Needs pg_stat_statements ready
-    (see `extension_status`).
+    (PgHero's 50) and PORTAL_SLOW_QUERY_MIN_MEAN_MS (20). Other roles' statements are
+    left out: they are theirs to tune, and planning them would run their code as ours.
+    Needs pg_stat_statements ready (see `extension_status`).
     """
     min_calls = settings.PORTAL_SLOW_QUERY_MIN_CALLS if min_calls is None else min_calls
     min_mean_ms = settings.PORTAL_SLOW_QUERY_MIN_MEAN_MS if min_mean_ms is None else min_mean_ms
@@ -121,22 +130,28 @@ def slow_queries(min_calls=None, min_mean_ms=None, limit=20):
             """
             SELECT query, calls, mean_exec_time, total_exec_time, rows
             FROM pg_stat_statements
-            WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+            WHERE userid = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+              AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
               AND calls >= %s AND mean_exec_time >= %s
             ORDER BY total_exec_time DESC
             LIMIT %s
             """,
             [min_calls, min_mean_ms, limit],
         )
-        return [SlowQuery(*row) for row in cursor.fetchall()]
+        found = [SlowQuery(*row) for row in cursor.fetchall()]
+    refused = plan_safety.reasons_not_to_plan([slow.query for slow in found if _plannable(slow.query)])
+    for slow in found:
+        slow.not_planned = refused.get(slow.query, "")
+    return found
 
 
 def suggest_indexes(queries=None, *, min_calls=None, min_mean_ms=None, limit=20, min_cost=100):
     """Indexes that would halve the planned cost of `queries` (default: the slow queries), one per table and columns.
 
     Queries the planner already prices under `min_cost` are left alone (Dexter's 100).
-    Only single SELECT (or WITH) statements are considered. Without hypopg (or, for the
-    default queries, pg_stat_statements) the answer is empty.
+    Only single SELECT (or WITH) statements are considered, and none that might run code
+    that is not built in (`plan_safety`). Without hypopg (or, for the default queries,
+    pg_stat_statements) the answer is empty.
     """
     if connection.vendor != "postgresql":
         return []  # hypopg and pg_stat_statements are PostgreSQL's
@@ -147,23 +162,32 @@ def suggest_indexes(queries=None, *, min_calls=None, min_mean_ms=None, limit=20,
         return []
     if queries is None:
         queries = [slow.query for slow in slow_queries(min_calls, min_mean_ms, limit) if _plannable(slow.query)]
-    if not queries:
+    refused = plan_safety.reasons_not_to_plan(queries)
+    if not (queries := [query for query in queries if query not in refused]):
         return []
     columns, covered = _indexable_columns(), _covered_prefixes()
     suggestions = {}
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('plan_cache_mode')")
-        (plan_cache_mode,) = cursor.fetchone()
-        # The generic plan: what the planner does not knowing the $n values, as for a normalised query.
-        cursor.execute("SET plan_cache_mode = force_generic_plan")
-        try:
-            for query in queries:
-                suggestion = _suggest_for(cursor, query, columns, covered, min_cost)
-                if suggestion is not None:
-                    suggestions.setdefault((suggestion.table, tuple(suggestion.columns)), suggestion)
-        finally:
-            cursor.execute("SELECT set_config('plan_cache_mode', %s, false)", [plan_cache_mode])
+    with connection.cursor() as cursor, _generic_plans_read_only(cursor):
+        for query in queries:
+            suggestion = _suggest_for(cursor, query, columns, covered, min_cost)
+            if suggestion is not None:
+                suggestions.setdefault((suggestion.table, tuple(suggestion.columns)), suggestion)
     return list(suggestions.values())
+
+
+@contextmanager
+def _generic_plans_read_only(cursor):
+    """A read-only transaction (or savepoint) for planning, always rolled back.
+
+    Read-only: a function the safety check missed cannot write. Rolled back: the caller's
+    transaction gets its read-write mode and plan_cache_mode back, also after an error.
+    """
+    with transaction.atomic():
+        cursor.execute("SET TRANSACTION READ ONLY")
+        # The generic plan: what the planner does not knowing the $n values, as for a normalised query.
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        yield
+        transaction.set_rollback(True)
 
 
 def _plannable(query):
