@@ -21,12 +21,19 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $@
 
+# The task worker runs beside the development server and stops with it; it is started again 5 s after
+# it fails (it exits 0 only when a signal stopped it: Ctrl-C, or the trap once runserver has ended).
 run: venv
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py seed_stocks --if-empty --stocks 500 --days 252 --seed 1
 	$(PY) manage.py ensure_admin
 	@echo "Serving the portal at http://127.0.0.1:$(PORT)/ (admin at /admin/), with a task worker"
-	@$(PY) manage.py ops_worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	@( trap 'kill $$pid 2>/dev/null; exit' TERM; \
+	  while :; do \
+	    $(PY) manage.py ops_worker & pid=$$!; wait $$pid && break; pid=; \
+	    echo "make run: the task worker exited with an error; starting it again in 5 s" >&2; sleep 5; \
+	  done ) & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	DEBUG=$${DEBUG:-1} $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: venv

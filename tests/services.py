@@ -12,6 +12,9 @@ an exception or Ctrl-C.
 `postgres_unavailable()` / `redis_unavailable()` return a one-line reason when a server
 cannot be started here (None when it can), so callers can skip with that reason.
 
+The PostgreSQL URL can also stop its server and start it again (`url.stop()`, `url.start()`):
+an outage test's database restart.
+
 `gunicorn(...)` serves the portal (or any WSGI app) for system tests and benchmarks alike;
 `http(...)` makes one request to it; `HangingServer` accepts and never answers.
 """
@@ -99,6 +102,19 @@ def postgres_unavailable():
     return None
 
 
+class PostgresURL(str):
+    """A throwaway server's URL that can also stop the server (fast: clients are cut off) and start it again.
+
+    The same data directory and port, so clients reconnect to the URL they had; another process
+    could take the port while the server is down, which is unlikely for the seconds of a test.
+    """
+
+    def __new__(cls, url, *, stop, start):
+        self = super().__new__(cls, url)
+        self.stop, self.start = stop, start
+        return self
+
+
 @contextlib.contextmanager
 def throwaway_postgres():
     """Yield the URL of a fresh PostgreSQL cluster, with pg_stat_statements (and hypopg) ready.
@@ -126,6 +142,12 @@ def throwaway_postgres():
             server_log = log.read_text(errors="replace")[-2000:] if log.exists() else ""
             raise RuntimeError(f"{Path(args[0]).name} failed:\n{result.stdout}{result.stderr}{server_log}")
 
+    def start(port):
+        pg(bindir / "pg_ctl", "-D", data, "-l", log, "-w", "-t", "60", "-o", f"{options} -p {port}", "start")
+
+    def stop(mode="fast"):
+        pg(bindir / "pg_ctl", "-D", data, "-m", mode, "-w", "-t", "30", "stop")
+
     try:
         if as_root:
             shutil.chown(root, POSTGRES_USER, POSTGRES_USER)
@@ -135,7 +157,7 @@ def throwaway_postgres():
         for attempt in range(3):  # another process may grab the free port before the server binds it
             port = free_port()
             try:
-                pg(bindir / "pg_ctl", "-D", data, "-l", log, "-w", "-t", "60", "-o", f"{options} -p {port}", "start")
+                start(port)
                 break
             except RuntimeError as error:
                 if "Address already in use" not in str(error) or attempt == 2:
@@ -143,12 +165,12 @@ def throwaway_postgres():
         url = f"postgres://postgres@127.0.0.1:{port}/postgres"
         for database in ("template1", "postgres"):
             _create_extensions(f"postgres://postgres@127.0.0.1:{port}/{database}")
-        yield url
+        yield PostgresURL(url, stop=stop, start=lambda: start(port))
     finally:
         if started:
             for mode in ("fast", "immediate"):
-                with contextlib.suppress(RuntimeError):
-                    pg(bindir / "pg_ctl", "-D", data, "-m", mode, "-w", "-t", "30", "stop")
+                with contextlib.suppress(RuntimeError):  # also when a test left it stopped
+                    stop(mode)
                     break
         shutil.rmtree(root, ignore_errors=True)
 

@@ -56,6 +56,21 @@ def test_postgres_serves_pg_stat_statements_then_disappears(made_dirs):
     assert_gone(made_dirs)
 
 
+def test_postgres_restarts_with_its_data_on_the_same_url():
+    require(services.postgres_unavailable)
+    with services.throwaway_postgres() as url:
+        with closing(psycopg2.connect(url)) as conn, conn.cursor() as cursor:
+            cursor.execute("CREATE TABLE kept (n int); INSERT INTO kept VALUES (1)")
+            conn.commit()
+        url.stop()
+        with pytest.raises(psycopg2.OperationalError):
+            psycopg2.connect(url, connect_timeout=2)
+        url.start()
+        with closing(psycopg2.connect(url)) as conn, conn.cursor() as cursor:
+            cursor.execute("SELECT n FROM kept")
+            assert cursor.fetchall() == [(1,)]
+
+
 def test_postgres_is_stopped_when_the_block_raises(made_dirs):
     require(services.postgres_unavailable)
     with pytest.raises(KeyboardInterrupt), services.throwaway_postgres() as url:

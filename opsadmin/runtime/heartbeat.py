@@ -18,7 +18,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
@@ -69,6 +69,10 @@ def record_heartbeat(host, port, kind=WEB, *, force=False):
         identity.name_instance(instance_id)
     try:
         _write_heartbeat(instance_id, host, port, kind, first=previous is None or previous[0] != beat)
+    except (OperationalError, InterfaceError) as error:  # an outage: a line a beat, not a traceback a beat
+        reason = str(error).partition("\n")[0]
+        logger.warning("Heartbeat of %s (pid %s) not recorded: %s", instance_id, os.getpid(), reason)
+        return False
     except Exception:
         logger.exception("Heartbeat of %s (pid %s) not recorded", instance_id, os.getpid())
         return False

@@ -163,6 +163,20 @@ def test_a_database_error_is_logged_not_raised(monkeypatch, caplog):
     assert not Instance.objects.exists()
 
 
+def test_a_database_outage_is_one_line_a_beat_without_a_traceback(monkeypatch, caplog):
+    def refused(*args, **kwargs):
+        raise OperationalError("connection to server failed: Connection refused\n\tIs the server running?")
+
+    monkeypatch.setattr(heartbeat, "_write_heartbeat", refused)
+    with caplog.at_level(logging.WARNING, logger="opsadmin.runtime.heartbeat"):
+        assert record_heartbeat(HOST, 8000) is False
+    [record] = caplog.records
+    assert record.getMessage() == (
+        f"Heartbeat of web-1:8000 (pid {os.getpid()}) not recorded: connection to server failed: Connection refused"
+    )
+    assert (record.levelname, record.exc_info) == ("WARNING", None)
+
+
 def test_the_version_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("PORTAL_VERSION", "2026.11.3")
     identity.app_version.cache_clear()

@@ -1,29 +1,96 @@
-"""The task worker: django-tasks-db's `db_worker`, plus its own process thread (heartbeat, command channel).
+"""The task worker: django-tasks-db's `db_worker`, plus its own process thread (heartbeat, command channel),
+and it waits out a database outage instead of exiting.
 
 Takes every `db_worker` option (`--batch`, `--queue-name`, `--interval`, ...).
 """
 
 import os
+import time
 
-from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
+from django.core.management.base import CommandError
+from django.db import InterfaceError, OperationalError, connections
+from django.utils.autoreload import DJANGO_AUTORELOAD_ENV, run_with_reloader
 from django_tasks_db.management.commands import db_worker
+from django_tasks_db.models import DBTaskResult
 
 from opsadmin.runtime import identity
 from opsadmin.runtime.heartbeat import TASK, TASK_WORKER_PORT, ProcessThread, record_heartbeat
+from opsadmin.spine.arguments import first_line
+
+CONNECTION_ERRORS = (OperationalError, InterfaceError)
+FIRST_RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 30.0
+
+
+class ReconnectingWorker(db_worker.Worker):
+    """db_worker's Worker, whose loop ends the process on a lost connection: this one waits for the database.
+
+    The connection error ends db_worker's `run` (taking a task, or recording one's result); this closes the
+    broken connection and opens a new one after 1 s, then 2, 4, ... up to 30 s, a log line per attempt, and
+    runs the loop again once one opens. A task cut off by the outage keeps the state the database last had.
+    """
+
+    def run(self):
+        while True:
+            try:
+                return super().run()
+            except CONNECTION_ERRORS as error:
+                if not self.running:  # a signal asked it to stop during the task the outage cut off
+                    raise
+                self.wait_for_database(error)
+
+    def wait_for_database(self, error):
+        connection = connections[DBTaskResult.objects.db]
+        delay = FIRST_RETRY_SECONDS
+        while True:
+            connection.close()  # a broken connection is never reused; a new one is tried after the pause
+            db_worker.logger.warning("Database unavailable (%s); next attempt in %g s", first_line(error), delay)
+            time.sleep(delay)  # a signal here exits at once, as in db_worker's own pause between polls
+            try:
+                connection.ensure_connection()
+            except CONNECTION_ERRORS as failure:
+                error, delay = failure, min(delay * 2, MAX_RETRY_SECONDS)
+            else:
+                db_worker.logger.info("Database available again; taking tasks")
+                return
 
 
 class Command(db_worker.Command):
     help = "Run the task worker (django-tasks-db's db_worker) with its heartbeat and command channel."
 
     def handle(self, *args, **options):
+        reload = options["reload"] and not options["batch"]
         # With --reload this process only watches files; its child (DJANGO_AUTORELOAD_ENV set) works and beats.
-        if options["reload"] and not options["batch"] and os.environ.get(DJANGO_AUTORELOAD_ENV) != "true":
+        if reload and os.environ.get(DJANGO_AUTORELOAD_ENV) != "true":
             return super().handle(*args, **options)
+        worker = self.worker(**options)
         # Beat before the first task, so even a short --batch run is seen; then every interval from its thread.
         record_heartbeat(identity.HOST, TASK_WORKER_PORT, TASK, force=True)
         thread = ProcessThread(TASK_WORKER_PORT, TASK)
         thread.start()
         try:
-            return super().handle(*args, **options)
+            worker.configure_signals()
+            if reload:
+                run_with_reloader(worker.run)
+            else:
+                worker.run()
         finally:
             thread.stop()
+
+    def worker(self, *, verbosity, queue_name, exclude_queues, **options):
+        """What db_worker's `handle` builds, as a ReconnectingWorker (that method names its Worker class)."""
+        self.configure_logging(verbosity)
+        queue_names = queue_name.split(",")
+        excluded_queue_names = exclude_queues.split(",") if exclude_queues else []
+        if excluded_queue_names and "*" not in queue_names:
+            raise CommandError("--exclude-queues can only be used with --queue-name=*")
+        return ReconnectingWorker(
+            queue_names=queue_names,
+            excluded_queue_names=excluded_queue_names,
+            interval=options["interval"],
+            batch=options["batch"],
+            backend_name=options["backend_name"],
+            startup_delay=options["startup_delay"],
+            max_tasks=options["max_tasks"],
+            worker_id=options["worker_id"],
+        )
