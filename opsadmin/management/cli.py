@@ -79,6 +79,9 @@ class OpsCommand(BaseCommand):
         if not run.finished:
             self.stdout.write(f"Run #{run.pk} is still {run.status}; `manage.py ops show runs.run --set id={run.pk}`.")
             return
+        for step in (run.result or {}).get("steps", []):
+            took = f" {step['seconds']:.3f} s" if step["seconds"] is not None else ""
+            self.stdout.write(f"  {step['status']:<8} {step['action']} {step['name']}{took}: {'; '.join(step['sql'])}")
         self.stdout.write(run.summary or run.error or run.status)
         for target in run.targets.all():
             self.stdout.write(f"  {target.process:<32} {target.status:<10} {target.summary or target.error}")

@@ -6,6 +6,7 @@ from the environment, else the checked-out git commit, else "dev".
 """
 
 import functools
+import getpass
 import os
 import socket
 import string
@@ -39,6 +40,15 @@ def this_process():
 def process_label():
     """This process in the audit log: "web-1:8000 pid 4242", or "host pid 4242" for a command."""
     return f"{_instance_id or HOST} pid {os.getpid()}"
+
+
+def command_line_user():
+    """Who runs this command, "cli:deploy@ops-1": the OS user (its uid when it has no name) at this host."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name in the environment and no passwd entry (a bare container uid)
+        user = f"uid {os.getuid()}"
+    return f"cli:{user}@{HOST}"
 
 
 def process_facts(now):

@@ -77,7 +77,11 @@ def confirmation_fields(form_class):
 
 
 def unusable_values(form_class, data):
-    """{field: [message]} for values no form should see: objects or nested lists, NUL, lone surrogates."""
+    """{field: [message]} for values no form should see: null, objects or nested lists, NUL, lone surrogates.
+
+    A JSON null is refused rather than read: as a list item it would become the text
+    "None", as a flag it would mean "no" (a dry run turned into a real one).
+    """
     errors = {}
     getlist = getattr(data, "getlist", None)
     for name, field in form_class.base_fields.items():
@@ -86,7 +90,9 @@ def unusable_values(form_class, data):
         values = getlist(name) if getlist is not None else data[name]
         multiple = takes_a_list(field)
         items = values if isinstance(values, list) and (multiple or getlist is not None) else [values]
-        if isinstance(values, dict) or any(isinstance(item, dict | list) for item in items):
+        if values is None or None in items:
+            errors[name] = ["null is not a value here: leave the field out for its default."]
+        elif isinstance(values, dict) or any(isinstance(item, dict | list) for item in items):
             errors[name] = ["Enter a list of values." if multiple else "Enter a single value, not a list or an object."]
         elif any(isinstance(item, str) and not storable_text(item) for item in items):
             errors[name] = ["Null characters and unpaired surrogates are not allowed."]

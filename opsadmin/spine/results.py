@@ -14,6 +14,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 
 OK, WARNING, DEGRADED, FAILING, UNKNOWN = "ok", "warning", "degraded", "failing", "unknown"
 STATUSES = (OK, WARNING, DEGRADED, FAILING, UNKNOWN)
+# A step's status: planned (a dry run, or not reached yet), done, failed, or skipped (with its note saying why).
+PLANNED, DONE, FAILED, SKIPPED = "planned", "done", "failed", "skipped"
 
 # The colour (unfold label variant) of the status vocabulary and of the spine's own states
 # (runs and their targets). A capability declares the colours of its own states beside it.
@@ -32,21 +34,44 @@ COLOURS = {
     "failed": "danger",
     "partly_failed": "warning",
     "no_answer": "danger",
+    "refused": "danger",
+    PLANNED: "default",
+    DONE: "success",
+    SKIPPED: "warning",
 }
 
 
 @dataclass(kw_only=True)
+class Step:
+    """One thing a write does to one object, in order: a row of the run page's steps table.
+
+    `action` says what ("create index", "ANALYZE"), `name` on what; `sql` is what ran, or
+    would run on a dry run; `error` the database's message, first line only.
+    """
+
+    action: str
+    name: str
+    sql: list[str] = field(default_factory=list)
+    status: str = PLANNED
+    seconds: float | None = None
+    error: str = ""
+    note: str = ""
+
+
+@dataclass(kw_only=True)
 class Report:
-    """What a write did. Each write's report adds its own fields to these three.
+    """What a write did. Each write's report adds its own fields to these.
 
     `ok`: no step failed (a report with ok False fails its run). `problems`: what is
     still wrong afterwards, for a person to deal with, shown on every door; the command
-    line exits 1 while there are any.
+    line exits 1 while there are any. `steps`: what it did, one object at a time, for a
+    write that works that way (the run page shows them as a table).
     """
 
     summary: str = ""
     ok: bool = True
     problems: list[str] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
 
 
 @dataclass

@@ -50,7 +50,8 @@ class Actor:
 
     @classmethod
     def cli(cls):
-        return cls("cli")
+        """The command line: its OS user and host, as no portal login stands behind it."""
+        return cls(identity.command_line_user()[: OpsRun._meta.get_field("actor").max_length])
 
     @classmethod
     def of(cls, caller):

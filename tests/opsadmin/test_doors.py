@@ -21,6 +21,7 @@ from opsadmin.models import OpsRun
 from opsadmin.runtime.heartbeat import ProcessThread, record_heartbeat
 from opsadmin.runtime.identity import HOST
 from opsadmin.spine import registry
+from opsadmin.spine.arguments import takes_a_list
 from opsadmin.spine.catalog import api_url_name
 from opsadmin.spine.results import STATUSES
 from tests.helpers import OPERATORS, logged_in, post_json
@@ -109,6 +110,19 @@ def test_every_write_refuses_without_its_permission_and_bad_input_on_every_door(
     with pytest.raises(CommandError, match="Null characters") as command:
         call_command("ops", "run", write.name, "--set", f"{field}={NUL}", stdout=StringIO())
     assert command.value.returncode == 2
+    assert not OpsRun.objects.exists()
+
+
+@pytest.mark.parametrize(("capability", "write"), each(writes()))
+def test_a_json_null_is_refused_by_every_write_field(capability, write):
+    """Null is not read as "None" (a ticker) or as "no" (a dry run become real): 400 naming the field."""
+    allowed = holding(write.permission)
+    path = reverse(api_url_name(capability, write.name))
+    for field, form_field in write.form_class.base_fields.items():
+        for value in (None, [None]) if takes_a_list(form_field) else (None,):
+            response = post_json(allowed, path, {field: value})
+            assert response.status_code == 400, (field, value)
+            assert "null is not a value here" in response.json()["fields"][field][0]
     assert not OpsRun.objects.exists()
 
 

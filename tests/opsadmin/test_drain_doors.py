@@ -1,5 +1,6 @@
 """Draining through the three doors: one permission, one form, one audit row per write."""
 
+import getpass
 from datetime import timedelta
 from io import StringIO
 
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from opsadmin.models import Instance, OpsRun
 from opsadmin.runtime.heartbeat import record_heartbeat
+from opsadmin.runtime.identity import HOST, command_line_user
 from portal.accounts.models import ApiToken
 from portal.accounts.tokens import issue_token, revoke_tokens
 from tests.helpers import OPERATORS, VIEWERS, bearer, client_for, post_json, user_in
@@ -139,7 +141,8 @@ def test_command_drains_and_records_a_cli_run(instance):
     call_command("drain", instance.pk, stdout=out)
     assert "Drained web1:8000" in out.getvalue()
     run = OpsRun.objects.get()
-    assert (run.door, run.actor, run.status) == ("cli", "cli", "succeeded")
+    assert (run.door, run.actor, run.status) == ("cli", command_line_user(), "succeeded")
+    assert run.actor == f"cli:{getpass.getuser()}@{HOST}"
 
 
 def test_command_bad_input_exits_2_and_changes_nothing(instance):

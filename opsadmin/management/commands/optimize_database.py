@@ -51,8 +51,3 @@ class Command(OpsCommand):
             summary = {"summary": after.summary, "problems": after.problems, "advice": after.advice}
             self.stdout.write(to_json({**describe(run), "analysis": summary}, indent=2))
         self.exit_for([run])
-
-    def print_run(self, run):
-        for step in (run.result or {}).get("index_steps", []):
-            self.stdout.write(f"  {step['status']:<8} {step['action']} {step['name']}: {'; '.join(step['sql'])}")
-        super().print_run(run)

@@ -16,10 +16,12 @@ from django.db import connection, models
 
 from opsadmin.operations.database import catalog, drift, suggestions
 from opsadmin.operations.database.reports import (
+    ANALYZE,
     CREATE,
     DONE,
     DROP,
     REBUILD,
+    VACUUM,
     IndexStep,
     TableStep,
     index_report,
@@ -123,7 +125,7 @@ def create_missing_indexes(names=None, *, dry_run=False, progress=None):
 
 
 def _create_step(declared):
-    return IndexStep(CREATE, declared.name, declared.table, _create_statements(declared))
+    return IndexStep(action=CREATE, name=declared.name, table=declared.table, sql=_create_statements(declared))
 
 
 def _create_statements(declared):
@@ -183,7 +185,8 @@ def create_suggested_indexes(indexes, *, dry_run=False, progress=None):
     if unknown := [name for name in wanted if name not in proposed]:
         raise UnknownNames("not a current index suggestion", unknown)
     steps = [
-        IndexStep(CREATE, name, proposed[name].table, [_concurrently(proposed[name].create_sql)]) for name in wanted
+        IndexStep(action=CREATE, name=name, table=proposed[name].table, sql=[_concurrently(proposed[name].create_sql)])
+        for name in wanted
     ]
     _run_index_plan(steps, dry_run, progress)
     return index_report(CREATE, dry_run, steps, started)
@@ -213,8 +216,10 @@ def _rebuild_step(row):
     index = qualified(row.schema, row.name)
     if _TRANSIENT_LEFTOVER.search(row.name):
         note = "the leftover of a failed REINDEX CONCURRENTLY: dropped rather than rebuilt, as PostgreSQL advises"
-        return IndexStep(DROP, row.name, row.table, [f"DROP INDEX CONCURRENTLY {index}"], row.schema, note=note)
-    return IndexStep(REBUILD, row.name, row.table, [f"REINDEX INDEX CONCURRENTLY {index}"], row.schema)
+        sql = [f"DROP INDEX CONCURRENTLY {index}"]
+        return IndexStep(action=DROP, name=row.name, table=row.table, sql=sql, schema=row.schema, note=note)
+    sql = [f"REINDEX INDEX CONCURRENTLY {index}"]
+    return IndexStep(action=REBUILD, name=row.name, table=row.table, sql=sql, schema=row.schema)
 
 
 # --- Drop selected indexes -------------------------------------------------------------------------
@@ -238,7 +243,12 @@ def drop_indexes(indexes, confirm, *, dry_run=False, progress=None):
         raise Refused(f"type the index names to confirm the drop: {', '.join(names)}")
     concurrently = " CONCURRENTLY" if connection.vendor == "postgresql" else ""
     steps = [
-        IndexStep(DROP, row.name, row.table, [f"DROP INDEX{concurrently} {qualified(row.schema, row.name)}"])
+        IndexStep(
+            action=DROP,
+            name=row.name,
+            table=row.table,
+            sql=[f"DROP INDEX{concurrently} {qualified(row.schema, row.name)}"],
+        )
         for row in rows
     ]
     _run_index_plan(steps, dry_run, progress)
@@ -288,8 +298,8 @@ def _selected_tables(tables):
 
 def _table_steps(tables, *, vacuum):
     """One statement per table. Unqualified: the catalog lists the tables the search path resolves."""
-    verb = "VACUUM (ANALYZE)" if vacuum else "ANALYZE"
-    return [TableStep(table, f"{verb} {qualified(None, table)}") for table in tables]
+    verb = VACUUM if vacuum else ANALYZE
+    return [TableStep(action=verb, name=table, sql=[f"{verb} {qualified(None, table)}"]) for table in tables]
 
 
 # --- The default maintenance -----------------------------------------------------------------------

@@ -8,26 +8,22 @@ shows as it is.
 import time
 from dataclasses import dataclass, field
 
-from opsadmin.spine.results import Report
+from opsadmin.spine.results import DONE, FAILED, PLANNED, Report, Step
 
-PLANNED, DONE, FAILED = "planned", "done", "failed"  # a step's status
 CREATE, REBUILD, DROP = "create", "rebuild", "drop"  # an index step's action
+ANALYZE, VACUUM = "ANALYZE", "VACUUM (ANALYZE)"  # a table step's action
+
+__all__ = ["DONE", "FAILED", "PLANNED"]  # the step statuses, for the operations beside this module
 
 
-@dataclass
-class IndexStep:
-    """One index and what happened to it: its SQL, the outcome, the time, any cleanup after a failure."""
+@dataclass(kw_only=True)
+class IndexStep(Step):
+    """One index (`name`) and what happened to it: its statements in order (a unique constraint: its
+    index, then the constraint), the outcome, the time, any cleanup after a failure."""
 
-    action: str  # create | rebuild | drop
-    name: str
     table: str
-    sql: list[str]  # the statements, in order (a unique constraint: its index, then the constraint)
     schema: str | None = None  # None: the table is found through the search path, like migrate does
-    status: str = PLANNED  # planned | done | failed
-    seconds: float | None = None
-    error: str = ""  # the database's message, first line only (its DETAIL can quote row data)
     cleanup: str = ""  # after a failure: the leftover dropped, or left (and why)
-    note: str = ""
 
 
 @dataclass(kw_only=True)
@@ -40,13 +36,9 @@ class IndexReport(Report):
     seconds: float
 
 
-@dataclass
-class TableStep:
-    table: str
-    sql: str
-    status: str = PLANNED
-    seconds: float | None = None
-    error: str = ""
+@dataclass(kw_only=True)
+class TableStep(Step):
+    """ANALYZE or VACUUM (ANALYZE) of one table (`name`)."""
 
 
 @dataclass(kw_only=True)
@@ -74,8 +66,7 @@ class OptimizeReport(Report):
     failed: list[str]  # indexes whose step failed
     failed_tables: list[str]  # tables whose ANALYZE failed
     analyzed: list[str]
-    index_steps: list[IndexStep]  # the plan, on a dry run
-    table_steps: list[TableStep]
+    # steps: the index steps (the plan, on a dry run), then the table steps
     still_missing: list[str]  # declared indexes missing after the run (on a dry run: now)
     still_invalid: list[str]  # INVALID indexes after the run (on a dry run: now)
     problems_remaining: bool  # declared indexes still missing, or indexes still invalid
@@ -105,17 +96,17 @@ def index_report(action, dry_run, steps, started, nothing=None):
 
 
 def table_report(vacuum, dry_run, steps, started, notes):
-    done = [step.table for step in steps if step.status == DONE]
-    failed = [step.table for step in steps if step.status == FAILED]
-    verb = "VACUUM (ANALYZE)" if vacuum else "ANALYZE"
+    done = [step.name for step in steps if step.status == DONE]
+    failed = [step.name for step in steps if step.status == FAILED]
+    verb = VACUUM if vacuum else ANALYZE
     if not steps:
         summary = "No table to analyze."
     elif dry_run:
-        summary = f"Would {verb} {_count(len(steps), 'table')}: {', '.join(step.table for step in steps)}."
+        summary = f"Would {verb} {_count(len(steps), 'table')}: {', '.join(step.name for step in steps)}."
     else:
         summary = f"{verb} of {len(done)} of {_count(len(steps), 'table')} done."
         if failed:
-            summary += f" Failed: {_failures(steps, 'table')}."
+            summary += f" Failed: {_failures(steps)}."
     return _steps_report(
         TableReport, steps, done, failed, started, summary, vacuum=vacuum, dry_run=dry_run, notes=notes
     )
@@ -135,8 +126,8 @@ def optimize_report(dry_run, index_steps, table_steps, still_missing, still_inva
         ]
 
     failed = [step.name for step in index_steps if step.status == FAILED]
-    failed_tables = [step.table for step in table_steps if step.status == FAILED]
-    analyzed = [step.table for step in table_steps if step.status == DONE]
+    failed_tables = [step.name for step in table_steps if step.status == FAILED]
+    analyzed = [step.name for step in table_steps if step.status == DONE]
     problems = bool(still_missing or still_invalid)
     if dry_run:
         plan = [
@@ -153,7 +144,7 @@ def optimize_report(dry_run, index_steps, table_steps, still_missing, still_inva
             summary += f", dropped {len(names(DROP))} leftover(s)"
         summary += f"; analyzed {_count(len(analyzed), 'table')}."
         if failed or failed_tables:
-            summary += f" Failed: {'; '.join(filter(None, [_failures(index_steps), _failures(table_steps, 'table')]))}."
+            summary += f" Failed: {'; '.join(filter(None, [_failures(index_steps), _failures(table_steps)]))}."
     if still_missing:
         summary += f" {'Missing' if dry_run else 'Still missing'}: {', '.join(still_missing)}."
     if still_invalid:
@@ -168,8 +159,7 @@ def optimize_report(dry_run, index_steps, table_steps, still_missing, still_inva
         failed=failed,
         failed_tables=failed_tables,
         analyzed=analyzed,
-        index_steps=index_steps,
-        table_steps=table_steps,
+        steps=[*index_steps, *table_steps],
         still_missing=still_missing,
         still_invalid=still_invalid,
         problems_remaining=problems,
@@ -191,5 +181,5 @@ def _count(number, noun):
     return f"{number} {noun if number == 1 else plural}"
 
 
-def _failures(steps, key="name"):
-    return "; ".join(f"{getattr(step, key)} ({step.error})" for step in steps if step.status == FAILED)
+def _failures(steps):
+    return "; ".join(f"{step.name} ({step.error})" for step in steps if step.status == FAILED)

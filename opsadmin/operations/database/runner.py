@@ -179,27 +179,26 @@ def run_index_steps(session, steps, progress):
             step.status = DONE
         step.seconds = since(started)
         outcome = f"{step.status}" + (f": {step.error}" if step.error else "")
-        _report(
-            progress, **where, phase=step.status, message=f"{step.action} {step.name} ({number} of {count}): {outcome}"
-        )
+        message = f"{step.action} {step.name} ({number} of {count}): {outcome}"
+        _report(progress, **where, phase=step.status, percent=100, message=message)
 
 
 def run_table_steps(session, steps, progress):
     count = len(steps)
     for number, step in enumerate(steps, start=1):
-        message = f"{step.sql} ({number} of {count})"
-        _report(
-            progress, step="analyze", table=step.table, number=number, count=count, phase="running", message=message
-        )
+        message = f"{step.action} {step.name} ({number} of {count})"
+        _report(progress, step=step.action, table=step.name, number=number, count=count, message=message)
         started = time.monotonic()
         try:
             with session.connection.cursor() as cursor:
-                cursor.execute(step.sql)
+                for sql in step.sql:
+                    cursor.execute(sql)
         except DatabaseError as error:
             step.status, step.error = FAILED, _first_line(error)
         else:
             step.status = DONE
         step.seconds = since(started)
+        _report(progress, step=step.action, table=step.name, number=number, count=count, percent=100, message=message)
     if session.connection.vendor == "sqlite" and steps:
         try:
             with session.connection.cursor() as cursor:

@@ -126,9 +126,12 @@ def test_dry_run_lists_the_plan_and_changes_nothing():
     assert optimize.still_missing == [DECLARED]
     assert optimize.problems_remaining
     assert optimize.ok  # nothing failed: the plan only says what would run
-    assert [step.name for step in optimize.index_steps] == [DECLARED]
-    assert optimize.table_steps
-    assert all(step.status == "planned" for step in optimize.table_steps)
+    index_steps = [step for step in optimize.steps if step.action == "create"]
+    table_steps = [step for step in optimize.steps if step.action == "ANALYZE"]
+    assert [step.name for step in index_steps] == [DECLARED]
+    assert table_steps
+    assert len(index_steps) + len(table_steps) == len(optimize.steps)
+    assert all(step.status == "planned" for step in table_steps)
     assert index(DECLARED) is None
 
 
@@ -278,7 +281,7 @@ def test_analyze_and_vacuum_update_the_table_statistics():
     wait_for(lambda: table_stats("stocks_stock")[0] is not None)
     assert table_stats("stocks_stock")[1] is None
     assert analyzed.done == ["stocks_stock"]
-    assert analyzed.steps[0].sql == 'ANALYZE "stocks_stock"'
+    assert analyzed.steps[0].sql == ['ANALYZE "stocks_stock"']
 
     vacuumed = maintenance.analyze_tables("stocks_stock, stocks_dailybar", vacuum=True)
     wait_for(lambda: table_stats("stocks_dailybar")[1] is not None)
@@ -580,7 +583,7 @@ def test_sqlite_analyze_and_what_it_does_not_have():
     make_stock("AAA")
     report = maintenance.analyze_tables(["stocks_stock"])
     assert report.ok
-    assert report.steps[0].sql == 'ANALYZE "stocks_stock"'
+    assert report.steps[0].sql == ['ANALYZE "stocks_stock"']
     assert report.notes == ["SQLite: ANALYZE of each table, then PRAGMA optimize; no per-table VACUUM."]
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'stocks_stock'")
