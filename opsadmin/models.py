@@ -28,6 +28,7 @@ class OpsRun(models.Model):
         API = "api", "API"
         CLI = "cli", "Command line"
         TASK = "task", "Task worker"
+        PORTAL = "portal", "The portal"  # what it did on its own: a password change revoking ops tokens
 
     class Status(models.TextChoices):
         REQUESTED = "requested", "Requested"  # recorded, not handed to where it runs yet
@@ -36,6 +37,7 @@ class OpsRun(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         PARTLY_FAILED = "partly_failed", "Partly failed"  # some of its target processes failed or never answered
+        REFUSED = "refused", "Refused"  # a destructive write asked for wrongly (bad confirmation, protected object)
 
     class Target(models.TextChoices):
         HERE = "here", "Here"  # the process that took the request
@@ -44,8 +46,9 @@ class OpsRun(models.Model):
         ONE_PROCESS = "one_process", "One process"
 
     operation = models.CharField(max_length=64)
+    title = models.CharField(max_length=200, blank=True, help_text="What it was called when it ran.")
     door = models.CharField(max_length=8, choices=Door.choices)
-    actor = models.CharField(max_length=150, help_text="User name, token, or 'cli'.")
+    actor = models.CharField(max_length=150, help_text="User name, token, or cli:user@host.")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     arguments = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     target = models.CharField(max_length=20, choices=Target.choices, blank=True, help_text="Where it runs.")
@@ -70,7 +73,7 @@ class OpsRun(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.operation} #{self.pk} ({self.status})"
+        return f"{self.title or self.operation} #{self.pk}"
 
     @property
     def finished(self):
@@ -89,7 +92,12 @@ class OpsRun(models.Model):
         return list((self.result or {}).get("problems") or []) if isinstance(self.result, dict) else []
 
 
-FINISHED_STATUSES = (OpsRun.Status.SUCCEEDED, OpsRun.Status.FAILED, OpsRun.Status.PARTLY_FAILED)
+FINISHED_STATUSES = (
+    OpsRun.Status.SUCCEEDED,
+    OpsRun.Status.FAILED,
+    OpsRun.Status.PARTLY_FAILED,
+    OpsRun.Status.REFUSED,
+)
 
 
 class RunTarget(models.Model):

@@ -1,8 +1,9 @@
 """The audit log in the admin: every ops run, readable and filterable, never editable.
 
-A run's page says first how it went (status, outcome, what it left behind), when (asked
-for, started, finished, how long it waited and ran), where (the process, or each process
-it was sent to with its answer); the arguments and the raw result sit behind a toggle.
+The list reads like a log: newest request first, the status in its colour, times to the
+second, how long each took. A run's page says first what went wrong, if anything (a
+refusal, a failure, what it left behind, a queue nobody takes work from), then how it
+went step by step, when, and where; the arguments and the raw result sit behind a toggle.
 """
 
 import json
@@ -15,22 +16,40 @@ from unfold.decorators import display
 from opsadmin.admin.pages import CapabilityChangelistMixin
 from opsadmin.admin.readonly import ReadOnlyAdminMixin
 from opsadmin.models import OpsRun
-from opsadmin.spine import registry
+from opsadmin.spine import humanize, registry
+from opsadmin.spine.runs import completed_fraction, title_of, waiting
+
+SECOND = "Y-m-d H:i:s"
 
 
 @admin.register(OpsRun)
 class OpsRunAdmin(CapabilityChangelistMixin, ReadOnlyAdminMixin, ModelAdmin):
     change_form_template = "opsadmin/opsrun_change_form.html"
-    list_display = ("id", "operation", "state", "door", "actor", "summary", "requested_at", "finished_at")
+    list_display = ("run", "state", "door", "actor", "summary", "requested", "took")
     list_filter = ("status", "operation", "door", "target")
-    search_fields = ("actor", "operation")
+    search_fields = ("actor", "operation", "title")
     list_select_related = ("user",)
+    ordering = ("-requested_at", "-id")
     readonly_fields = ("user", "pretty_arguments", "pretty_result")
     fieldsets = ((None, {"fields": ("user",)}), ("Details", {"fields": ("pretty_arguments", "pretty_result")}))
+
+    @admin.display(description="Run", ordering="-id")
+    def run(self, run):
+        return title_of(run)
 
     @display(description="Status", label=registry.colours())
     def state(self, run):
         return run.status
+
+    @admin.display(description="Requested", ordering="requested_at")
+    def requested(self, run):
+        return format_html(
+            '<span class="tabular-nums whitespace-nowrap">{}</span>', run.requested_at.strftime("%Y-%m-%d %H:%M:%S")
+        )
+
+    @admin.display(description="Took")
+    def took(self, run):
+        return format_html('<span class="tabular-nums whitespace-nowrap">{}</span>', humanize.duration(run.duration))
 
     @admin.display(description="Arguments")
     def pretty_arguments(self, run):
@@ -45,7 +64,16 @@ class OpsRunAdmin(CapabilityChangelistMixin, ReadOnlyAdminMixin, ModelAdmin):
         extra = {}
         if run is not None:
             waited = (run.started_at - run.requested_at).total_seconds() if run.started_at else None
-            extra = {"run_title": f"Run #{run.pk}", "waited": waited, "targets": list(run.targets.all())}
+            fraction = completed_fraction(run.progress) if run.progress and not run.finished else None
+            extra = {
+                "title": title_of(run),
+                "run_title": title_of(run),
+                "waited": waited,
+                "waiting": waiting(run),
+                "targets": list(run.targets.all()),
+                "steps": (run.result or {}).get("steps", []) if isinstance(run.result, dict) else [],
+                "percent_done": None if fraction is None else round(100 * fraction, 1),
+            }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
 

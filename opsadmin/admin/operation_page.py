@@ -105,6 +105,8 @@ class OperationPage(UnfoldSiteViewMixin, FormView):
         try:
             run = submit_as(request, self.write, request.POST)
         except InvalidArguments as invalid:  # a typed confirmation that doesn't match, or the world moved on
+            if invalid.run:  # a destructive write's refused attempt is in the audit log: say so
+                tell(request, self.write, invalid.run)
             if confirmation is None:
                 return self.form_invalid(self.form_with(invalid.errors))
             return self.confirm(confirmation, styled(self.write.form_class(request.POST)), invalid.errors)

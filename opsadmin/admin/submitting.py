@@ -12,6 +12,7 @@ LEVELS = {
     OpsRun.Status.SUCCEEDED: messages.SUCCESS,
     OpsRun.Status.PARTLY_FAILED: messages.WARNING,
     OpsRun.Status.FAILED: messages.ERROR,
+    OpsRun.Status.REFUSED: messages.ERROR,
 }
 
 
@@ -29,8 +30,8 @@ def tell(request, write, run):
         messages.info(request, format_html("{}: sent as {}; its page follows it.", write.title, link))
         return
     text = run.summary or run.error or run.get_status_display()
-    if run.status == OpsRun.Status.FAILED:
-        text = f"{write.title} failed: {run.error or run.summary}"
+    if run.status in (OpsRun.Status.FAILED, OpsRun.Status.REFUSED):
+        text = f"{write.title} {run.get_status_display().lower()}: {run.error or run.summary}"
     level = LEVELS[run.status]
     if run.problems and level == messages.SUCCESS:
         level, text = messages.WARNING, f"{text} Left behind: {'; '.join(run.problems)}"
@@ -42,7 +43,10 @@ def submit_and_tell(request, write, data):
     try:
         run = submit_as(request, write, data)
     except InvalidArguments as invalid:
-        messages.error(request, f"{write.title}: {invalid}")
+        if invalid.run:  # a destructive write's refused attempt: its run says why
+            tell(request, write, invalid.run)
+        else:
+            messages.error(request, f"{write.title}: {invalid}")
         return None
     tell(request, write, run)
     return run

@@ -11,7 +11,7 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
 from portal.accounts.models import ApiToken
-from portal.accounts.tokens import prepare_token, revoke_tokens
+from portal.accounts.tokens import revoke_tokens, save_new_token
 
 TOKEN_STATES = {
     "works": "success",
@@ -63,8 +63,7 @@ class ApiTokenAdmin(ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return
-        token = prepare_token(obj)
-        super().save_model(request, obj, form, change)
+        token = save_new_token(obj, by=request.user, door="admin")
         messages.warning(request, f"{obj.scope} token for {obj.user}: {token} — copy it now; it is not shown again.")
 
     @display(description="State", label=TOKEN_STATES)
@@ -80,7 +79,14 @@ class ApiTokenAdmin(ModelAdmin):
             return "user not staff"
         return "works"
 
-    @action(description="Revoke selected tokens", permissions=["delete"])
+    def has_delete_permission(self, request, obj=None):
+        # Revoked, never deleted: a revocation is audited and the row keeps saying who had what.
+        return False
+
+    def has_revoke_permission(self, request):
+        return request.user.has_perm(f"{self.opts.app_label}.delete_apitoken")
+
+    @action(description="Revoke selected tokens", permissions=["revoke"])
     def revoke(self, request, queryset):
-        count = revoke_tokens(queryset)
-        self.message_user(request, f"Revoked {count} token(s).", messages.SUCCESS)
+        count = revoke_tokens(queryset, by=request.user, door="admin")
+        self.message_user(request, f"Revoked {count} token{'s' if count != 1 else ''}.", messages.SUCCESS)

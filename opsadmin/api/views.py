@@ -112,7 +112,8 @@ def write_endpoint(write):
         try:
             run = submit(write, data, actor=Actor.of(request.caller), door=OpsRun.Door.API)
         except InvalidArguments as invalid:
-            return error(400, "invalid arguments", fields=invalid.errors)
+            recorded = {"run": describe(invalid.run)["url"]} if invalid.run else {}
+            return error(400, "invalid arguments", fields=invalid.errors, **recorded)
         return answer(describe(run), status=200 if run.finished else 202)
 
     return view

@@ -36,7 +36,8 @@ class OpsCommand(BaseCommand):
                 on_progress=None if options["json"] or options["verbosity"] == 0 else self.show_progress,
             )
         except InvalidArguments as invalid:
-            raise CommandError(str(invalid), returncode=2) from None
+            recorded = f" (refused: recorded as run #{invalid.run.pk})" if invalid.run else ""
+            raise CommandError(f"{invalid}{recorded}", returncode=2) from None
         if run.target in targets.PROCESS_TARGETS:
             run = self.wait_for(run)
         if options["json"]:
@@ -89,10 +90,12 @@ class OpsCommand(BaseCommand):
             self.stdout.write(f"  left behind: {problem}")
 
     def exit_for(self, runs):
-        """Exit 1 when a run failed, partly failed or left a problem behind."""
+        """Exit 1 when a run failed, partly failed or left a problem behind; 2 when one was refused."""
         failures = []
         for run in runs:
             title = registry.get_write(run.operation).title
+            if run.status == OpsRun.Status.REFUSED:
+                raise CommandError(f"{title} refused: {run.error}", returncode=2)
             if run.status in (OpsRun.Status.FAILED, OpsRun.Status.PARTLY_FAILED):
                 failures.append(f"{title} {run.get_status_display().lower()}: {run.error}")
             elif run.problems:

@@ -109,3 +109,15 @@ def live_web_processes(now=None):
 def task_worker_last_seen():
     """When a task worker last beat (None if never): the readiness check's sign that queued work runs."""
     return InstanceWorker.objects.filter(kind=TASK).aggregate(last=Max("last_seen_at"))["last"]
+
+
+def no_task_worker(now=None):
+    """Why queued work would wait forever ("no task worker has been seen for 95 s"), or "" while one beats."""
+    now = now or timezone.now()
+    last_seen = task_worker_last_seen()
+    if last_seen is None:
+        return "no task worker has ever been seen (start one: manage.py ops_worker)"
+    silent = (now - last_seen).total_seconds()
+    if silent > gone_seconds():
+        return f"no task worker has been seen for {silent:,.0f} s"
+    return ""

@@ -13,6 +13,8 @@ import math
 
 from django import forms
 
+from portal.text import storable_text
+
 MAX_JSON_DEPTH = 20  # a write's body is one object of plain values or lists of them
 
 
@@ -99,9 +101,15 @@ def unusable_values(form_class, data):
     return errors
 
 
-def storable_text(text):
-    """False for text PostgreSQL would refuse: NUL, or an unpaired UTF-16 surrogate."""
-    return not any(char == "\x00" or "\ud800" <= char <= "\udfff" for char in text)
+def storable(value):
+    """`value` (plain JSON data) with text no database can store shown escaped, as `ascii()` does."""
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(item) for item in value]
+    if isinstance(value, str) and not storable_text(value):
+        return ascii(value)
+    return value
 
 
 def recorded_arguments(form_class, data):

@@ -5,8 +5,8 @@ instances, health, ...) says what it is called and where it shows (title, icon,
 sidebar group), what it can tell (its reads, each with a function returning a
 `Section`, the permission it needs and a form for its parameters), what it can do (its
 writes: form, permission, target, and what a person confirms first), its admin page,
-its dashboard card, its admin actions on model change lists, its health checks and its
-system checks. The doors build everything from these: the sidebar, the pages, the
+its dashboard card, its admin actions on model change lists, its health checks, its
+system checks and the signals it listens to. The doors build everything from these: the sidebar, the pages, the
 dashboard tiles, `system_status`, `/api/ops/<capability>/<read or write>/` and
 `manage.py ops`. See docs/architecture.md for a worked example.
 """
@@ -84,6 +84,11 @@ class Write:
     @property
     def permission_name(self):
         return f"opsadmin.{self.permission}"
+
+    @property
+    def destructive(self):
+        """A write a person confirms first: its refused attempts are audited too (opsadmin.spine.runs)."""
+        return self.confirm is not None
 
     def target_for(self, cleaned):
         return resolve(self.target, cleaned)
@@ -184,6 +189,7 @@ class Capability:
     permissions: tuple[DeclaredPermission, ...] = ()  # ops permissions of its own, beyond the six every portal has
     colours: dict[str, str] = field(default_factory=dict)  # its own state words -> unfold label variants
     aliases: tuple[Alias, ...] = ()
+    receivers: tuple[tuple[object, Callable], ...] = ()  # (signal, receiver): what it listens to, once loaded
 
     def read(self, name):
         return next(read for read in self.reads if read.name == name)

@@ -36,6 +36,9 @@ def load(paths):
     for capability in loaded:
         for system_check in capability.system_checks:
             checks.register(system_check, "opsadmin")
+        for signal, receiver in capability.receivers:
+            # Connected once however often the portal loads (the tests reload): keyed by the receiver.
+            signal.connect(receiver, weak=False, dispatch_uid=f"{receiver.__module__}.{receiver.__qualname__}")
 
 
 def capabilities():

@@ -1,6 +1,6 @@
 """A declared write's run: the one state machine of its audit row (OpsRun), from asked for to finished.
 
-    requested ─► queued ─► running ─► succeeded | failed | partly_failed
+    requested ─► queued ─► running ─► succeeded | failed | partly_failed | refused
         └──────────────────► (here: claimed at once)
 
 `submit` validates the arguments and records the run (requested), then hands it to where
@@ -14,7 +14,10 @@ its write runs (opsadmin.spine.targets):
 
 Every door calls `submit`, so bad input gets the same errors everywhere and every write
 leaves exactly one audit row, whatever happens after it starts. Nothing here raises for
-an operation's own failure: it is recorded on the run.
+an operation's own failure: it is recorded on the run. A destructive write (one a person
+confirms) asked for wrongly leaves a row too, status refused, saying why: a wrong
+confirmation, a protected object. The arguments are recorded as the form cleaned them,
+so every door records the same values with the same types.
 """
 
 import inspect
@@ -60,7 +63,12 @@ class Actor:
 
 
 class InvalidArguments(Exception):
-    """The form rejected the arguments; `errors` maps each field to its messages."""
+    """The form rejected the arguments; `errors` maps each field to its messages.
+
+    `run`: the refused run recorded for it, when the write is destructive (else None).
+    """
+
+    run = None
 
     def __init__(self, errors):
         super().__init__(
@@ -74,6 +82,10 @@ class InvalidArguments(Exception):
 
 class OperationFailed(Exception):
     """Raised by an operation for an expected failure whose message is safe to show."""
+
+
+class Refused(OperationFailed):
+    """Raised by an operation asked for something unsafe or unconfirmed: nothing was done; the run is refused."""
 
 
 @dataclass(kw_only=True)
@@ -110,16 +122,22 @@ def submit(write, data, *, actor, door, where=None, on_progress=None):
     task-worker writes itself and waits, unless asked to enqueue them. `on_progress` sees
     the progress a run performed here records.
     """
-    cleaned = validate(write.form_class, data)
+    try:
+        cleaned = validate(write.form_class, data)
+    except InvalidArguments as invalid:
+        if write.destructive:
+            invalid.run = _refused(write, data, actor, door, invalid)
+        raise
     target = write.target_for(cleaned)
     target = where(target) if where else target
     processes = _processes_for(target, cleaned)
     run = OpsRun.objects.create(
         operation=write.name,
+        title=write.title,
         door=door,
         actor=actor.label,
         user=actor.user,
-        arguments=arguments.recorded_arguments(write.form_class, data),
+        arguments=jsonable(cleaned),
         target=target,
     )
     if target == targets.HERE:
@@ -179,6 +197,8 @@ def execute(write, run, cleaned, progress):
             "result": jsonable(report),
             "error": report.summary if failed else "",
         }
+    except Refused as refusal:
+        return {**_failed(str(refusal)), "status": Status.REFUSED}
     except OperationFailed as error:
         return _failed(str(error))
     except InvalidArguments as invalid:  # valid when asked for, no longer when it got to run
@@ -190,9 +210,30 @@ def execute(write, run, cleaned, progress):
 
 
 def finish(run, *, status, summary="", result=None, error=""):
+    """Record how the run ended; its progress goes (its steps, in the result, say what was done)."""
     run.status, run.summary, run.result, run.error = status, summary[:500], result, error
-    run.finished_at = timezone.now()
-    run.save(update_fields=["status", "summary", "result", "error", "finished_at"])
+    run.finished_at, run.progress = timezone.now(), None
+    run.save(update_fields=["status", "summary", "result", "error", "finished_at", "progress"])
+
+
+def record(operation, title, *, actor, door, arguments, summary, status=Status.SUCCEEDED):
+    """An audited action the doors take outside a declared write (an API token issued or revoked): a finished run."""
+    now = timezone.now()
+    return OpsRun.objects.create(
+        operation=operation,
+        title=title,
+        door=door,
+        actor=actor.label,
+        user=actor.user,
+        arguments=jsonable(arguments),
+        target=targets.HERE,
+        status=status,
+        summary=summary[:500],
+        ran_on=identity.process_label(),
+        requested_at=now,
+        started_at=now,
+        finished_at=now,
+    )
 
 
 def take(target):
@@ -257,6 +298,7 @@ def describe(run):
         "id": run.pk,
         "url": reverse("ops_api:run", args=[run.pk]),
         "operation": run.operation,
+        "title": title_of(run),
         "door": run.door,
         "actor": run.actor,
         "target": run.target,
@@ -267,6 +309,7 @@ def describe(run):
         "error": run.error,
         "result": run.result,
         "progress": run.progress,
+        "waiting": waiting(run),
         "ran_on": run.ran_on,
         "requested_at": run.requested_at,
         "started_at": run.started_at,
@@ -276,6 +319,44 @@ def describe(run):
         if run.target in targets.PROCESS_TARGETS
         else [],
     }
+
+
+def title_of(run):
+    """ "Optimize database indexes #9": the title it ran under (before titles were kept: its write's, or its name)."""
+    title = run.title
+    if not title:
+        try:
+            title = registry.get_write(run.operation).title
+        except KeyError:
+            title = run.operation
+    return f"{title} #{run.pk}"
+
+
+def waiting(run):
+    """Why a run queued for the task worker is not starting ("no task worker has been seen for 95 s"), or ""."""
+    if run.target != targets.TASK_WORKER or run.status not in (Status.REQUESTED, Status.QUEUED):
+        return ""
+    return fleet.no_task_worker()
+
+
+def stalled_runs():
+    """How many runs wait for a task worker that isn't there, and why: (0, "") while one beats or none waits."""
+    queued = OpsRun.objects.filter(target=targets.TASK_WORKER, status__in=[Status.REQUESTED, Status.QUEUED]).count()
+    reason = fleet.no_task_worker() if queued else ""
+    return (queued, reason) if reason else (0, "")
+
+
+def completed_fraction(progress):
+    """How far a running run is, 0 to 1, from the `number` and `count` of its steps and the step's `percent`;
+    None when its progress does not count steps."""
+    try:
+        number, count = int(progress["number"]), int(progress["count"])
+        percent = float(progress.get("percent") or 0)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if count <= 0:
+        return None
+    return min(1.0, max(0.0, (number - 1 + percent / 100) / count))
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -322,6 +403,24 @@ def _enqueue(run):
         return
     if OpsRun.objects.filter(pk=run.pk, status=Status.REQUESTED).update(status=Status.QUEUED):
         run.status = Status.QUEUED
+
+
+def _refused(write, data, actor, door, invalid):
+    """The audit row of a refused attempt: what was asked, by whom, and why not (nothing ran)."""
+    now = timezone.now()
+    return OpsRun.objects.create(
+        operation=write.name,
+        title=write.title,
+        door=door,
+        actor=actor.label,
+        user=actor.user,
+        arguments=arguments.storable(arguments.recorded_arguments(write.form_class, data)),
+        status=Status.REFUSED,
+        summary=f"Refused: {invalid}"[:500],
+        error=str(invalid),
+        requested_at=now,
+        finished_at=now,
+    )
 
 
 def _failed(message, summary=None):

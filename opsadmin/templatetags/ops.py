@@ -1,9 +1,8 @@
-"""Template helpers for the ops pages."""
+"""Template helpers for the ops pages: state colours, and numbers through opsadmin.spine.humanize."""
 
 from django import template
-from django.template.defaultfilters import filesizeformat
 
-from opsadmin.spine import registry
+from opsadmin.spine import humanize, registry
 
 register = template.Library()
 
@@ -16,21 +15,23 @@ def status_variant(status):
 
 @register.filter
 def bytes_or_dash(value):
-    """1.2 MB, or a dash when the database does not know (SQLite)."""
-    return "—" if value is None else filesizeformat(value)
+    """1.9 MiB, or a dash when the database does not know (SQLite)."""
+    return humanize.byte_size(value)
 
 
 @register.filter
 def seconds(value):
     """A duration for people: 850 ms, 12.3 s, 4 min 05 s, 2 h 03 min; a dash when unknown."""
-    if value is None:
-        return "—"
-    if value < 1:
-        return f"{value * 1000:,.0f} ms"
-    if value < 60:
-        return f"{value:.1f} s"
-    minutes, secs = divmod(int(value), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours:,} h {minutes:02d} min"
+    return humanize.duration(value)
+
+
+@register.filter
+def number(value):
+    """1,250,000; a dash when unknown."""
+    return humanize.count(value)
+
+
+@register.filter
+def percent(ratio):
+    """0.394 -> 39.4 %; a dash when unknown."""
+    return humanize.percent(ratio)

@@ -7,6 +7,9 @@ SHA-256 digest of the whole token is compared in constant time. Tokens are rando
 A password change revokes the user's ops tokens, as it ends the user's sessions: Django
 tells every password validator when a password changes (`password_changed`), and
 `EndOpsTokensOnPasswordChange` is listed among them. A hash upgraded at login is no change.
+
+Issuing and revoking send portal.accounts.signals, with who did it and from where: the
+ops portal audits both.
 """
 
 import hashlib
@@ -17,6 +20,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from portal.accounts.models import ApiToken
+from portal.accounts.signals import token_issued, tokens_revoked
 
 PREFIX_BYTES = 6
 SECRET_BYTES = 32
@@ -45,13 +49,19 @@ def prepare_token(record):
     return token
 
 
-def issue_token(user, name, expires_in=None, scope=ApiToken.Scope.OPS):
+def issue_token(user, name, expires_in=None, scope=ApiToken.Scope.OPS, *, by=None, door="cli"):
     """Create a token for `user`; returns (ApiToken, token)."""
     expires_at = timezone.now() + expires_in if expires_in else None
     record = ApiToken(user=user, name=name, scope=scope, expires_at=expires_at)
+    return record, save_new_token(record, by=by, door=door)
+
+
+def save_new_token(record, *, by, door):
+    """Give a new ApiToken its prefix and digest and save it, saying so; returns the token, never stored."""
     token = prepare_token(record)
     record.save()
-    return record, token
+    token_issued.send(ApiToken, token=record, by=by, door=door)
+    return token
 
 
 def check_token(token):
@@ -72,9 +82,16 @@ def check_token(token):
     return record
 
 
-def revoke_tokens(queryset, because="revoked by an administrator"):
+def revoke_tokens(queryset, because="revoked by an administrator", *, by=None, door="cli"):
     """Revoke every token in `queryset` that is not revoked yet, saying why; returns how many."""
-    return queryset.filter(revoked_at=None).update(revoked_at=timezone.now(), revoked_because=because)
+    revoked = list(queryset.filter(revoked_at=None).select_related("user"))
+    now = timezone.now()
+    count = ApiToken.objects.filter(pk__in=[token.pk for token in revoked], revoked_at=None).update(
+        revoked_at=now, revoked_because=because
+    )
+    if revoked:
+        tokens_revoked.send(ApiToken, tokens=revoked, because=because, by=by, door=door)
+    return count
 
 
 class EndOpsTokensOnPasswordChange:
@@ -85,7 +102,8 @@ class EndOpsTokensOnPasswordChange:
 
     def password_changed(self, password, user=None):
         if user is not None and user.pk is not None:
-            revoke_tokens(ApiToken.objects.filter(user=user, scope=ApiToken.Scope.OPS), PASSWORD_CHANGED)
+            ops_tokens = ApiToken.objects.filter(user=user, scope=ApiToken.Scope.OPS)
+            revoke_tokens(ops_tokens, PASSWORD_CHANGED, door="portal")
 
     def get_help_text(self):
         return "Changing your password revokes your ops API tokens."

@@ -110,7 +110,14 @@ def test_every_write_refuses_without_its_permission_and_bad_input_on_every_door(
     with pytest.raises(CommandError, match="Null characters") as command:
         call_command("ops", "run", write.name, "--set", f"{field}={NUL}", stdout=StringIO())
     assert command.value.returncode == 2
-    assert not OpsRun.objects.exists()
+    # Nothing ran. A destructive write's attempts are audited as refused (the admin's form step is no attempt yet).
+    refusals = list(OpsRun.objects.order_by("pk"))
+    if write.destructive:
+        assert [(run.door, run.status) for run in refusals] == [("api", "refused"), ("cli", "refused")]
+        assert refused.json()["run"] == f"/api/ops/runs/{refusals[0].pk}/"
+        assert {str(run.arguments[field]) for run in refusals} <= {ascii(NUL), str([ascii(NUL)])}
+    else:
+        assert refusals == []
 
 
 @pytest.mark.parametrize(("capability", "write"), each(writes()))
@@ -123,7 +130,7 @@ def test_a_json_null_is_refused_by_every_write_field(capability, write):
             response = post_json(allowed, path, {field: value})
             assert response.status_code == 400, (field, value)
             assert "null is not a value here" in response.json()["fields"][field][0]
-    assert not OpsRun.objects.exists()
+    assert not OpsRun.objects.exclude(status=OpsRun.Status.REFUSED).exists()
 
 
 @pytest.mark.parametrize(("capability", "write"), each(writes()))
@@ -154,6 +161,18 @@ def test_every_write_runs_on_every_door(capability, write, settings):
 
     doors = sorted(OpsRun.objects.filter(operation=write.name).values_list("door", flat=True))
     assert doors == ["admin", "api", "cli"]
+
+
+def test_arguments_are_recorded_typed_and_the_same_from_every_door(settings):
+    """The admin posts "on", the command line "true", the API true: each run records what the form made of it."""
+    settings.PORTAL_COMMAND_TIMEOUT_SECONDS = 0.3
+    operator = holding("run_index_optimization")
+    post_json(operator, reverse("ops_api:database.optimize_database"), {"dry_run": True})
+    operator.post(reverse("admin:ops_operation", args=["optimize_database"]), {"dry_run": "on"})
+    call_command("ops", "run", "optimize_database", "--set", "dry_run=true", stdout=StringIO())
+
+    recorded = list(OpsRun.objects.order_by("pk").values_list("door", "arguments"))
+    assert recorded == [(door, {"dry_run": True, "indexes": []}) for door in ("api", "admin", "cli")]
 
 
 def test_the_catalog_lists_every_read_and_write_with_its_door(client):

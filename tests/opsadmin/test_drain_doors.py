@@ -106,7 +106,7 @@ def test_api_bad_input_is_400_with_field_errors(instance, body, field):
     response = post_json(client, DRAIN_URL, body)
     assert response.status_code == 400
     assert field in response.json()["fields"]
-    assert not OpsRun.objects.exists()
+    assert list(OpsRun.objects.values_list("door", "status")) == [("api", "refused")]  # drained nothing
 
 
 @pytest.mark.parametrize(
@@ -149,7 +149,7 @@ def test_command_bad_input_exits_2_and_changes_nothing(instance):
     with pytest.raises(CommandError, match="instances") as error:
         call_command("drain", "nope:1")
     assert error.value.returncode == 2
-    assert not OpsRun.objects.exists()
+    assert list(OpsRun.objects.values_list("door", "status")) == [("cli", "refused")]
     instance.refresh_from_db()
     assert instance.drain_requested_at is None
 
@@ -209,7 +209,9 @@ def test_json_objects_where_a_value_is_expected_are_refused(instance):
     assert response.json()["fields"] == {"action": ["Enter a single value, not a list or an object."]}
     nested = post_json(client, DRAIN_URL, {"instances": [[instance.pk]], "action": "drain"})
     assert nested.json()["fields"] == {"instances": ["Enter a list of values."]}
-    assert not OpsRun.objects.exists()
+    refusals = OpsRun.objects.order_by("pk")
+    assert [run.status for run in refusals] == ["refused", "refused"]
+    assert refusals[0].arguments == {"instances": [instance.pk], "action": {"a": 1}}  # what was asked, as asked
 
 
 def test_a_proxy_basic_auth_header_does_not_hide_the_staff_session(instance):

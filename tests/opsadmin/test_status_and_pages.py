@@ -12,6 +12,7 @@ from django.urls import reverse
 from opsadmin.models import Instance, OpsRun
 from opsadmin.runtime import identity
 from opsadmin.runtime.heartbeat import TASK, TASK_WORKER_PORT, record_heartbeat
+from opsadmin.runtime.identity import HOST
 from opsadmin.spine import targets
 from portal.accounts.models import ApiToken
 from portal.accounts.tokens import check_token, issue_token
@@ -44,13 +45,32 @@ def test_status_command_reports_every_section():
     }
 
 
-def test_status_command_exits_1_when_a_section_is_not_ok():
-    OpsRun.objects.create(operation="drain", door="cli", actor="cli", status=OpsRun.Status.FAILED)
+def status_command():
+    """(exit code, output) of `system_status`."""
     out = StringIO()
-    with pytest.raises(CommandError, match=r"not ok: .*runs") as error:
+    try:
         call_command("system_status", stdout=out)
-    assert error.value.returncode == 1
-    assert "Audit log: warning — 1 failed in 24 h" in out.getvalue()
+    except CommandError as error:
+        return error.returncode, out.getvalue() + str(error)
+    return 0, out.getvalue()
+
+
+def test_status_command_shows_past_failures_and_fails_for_work_nobody_will_take():
+    OpsRun.objects.create(operation="drain", door="cli", actor="cli", status=OpsRun.Status.FAILED)
+    _, shown = status_command()
+    assert "Audit log: ok — nothing waiting (0 running; in the last 24 h: 1 failed)" in shown
+    assert "runs" not in shown.rpartition("not ok:")[2]  # over: shown, not alarmed on
+
+    OpsRun.objects.create(
+        operation="vacuum_tables", door="api", actor="alice", status=OpsRun.Status.QUEUED, target="task_worker"
+    )
+    code, failing = status_command()
+    assert code == 1
+    assert "runs" in failing.rpartition("not ok:")[2]
+    assert "Audit log: failing — 1 run waiting: no task worker has ever been seen" in failing
+
+    record_heartbeat(HOST, TASK_WORKER_PORT, TASK, force=True)  # a worker beats: the queue will move
+    assert "Audit log: ok" in status_command()[1]
 
 
 def test_status_endpoint_needs_view_ops(client):
@@ -122,6 +142,19 @@ def test_a_token_created_in_the_admin_is_shown_once_and_works():
     assert record.name == "deploy script"
     assert token not in client.get(reverse("admin:accounts_apitoken_change", args=[record.pk])).content.decode()
     assert ApiToken.objects.get().digest != token
+
+    changelist = reverse("admin:accounts_apitoken_changelist")
+    revoked = client.post(changelist, {"action": "revoke", "_selected_action": [record.pk]}, follow=True)
+    assert "Revoked 1 token." in revoked.content.decode()
+    issue, revoke = OpsRun.objects.order_by("pk")
+    assert [(run.operation, run.door, run.actor) for run in (issue, revoke)] == [
+        ("issue_api_token", "admin", "root"),
+        ("revoke_api_tokens", "admin", "root"),
+    ]
+    assert token.partition(".")[2] not in str(issue.arguments) + issue.summary
+    # Revoked, never deleted: no delete action, no delete page.
+    assert "delete_selected" not in client.get(changelist).content.decode()
+    assert client.get(reverse("admin:accounts_apitoken_delete", args=[record.pk])).status_code == 403
 
 
 def operation_page(name):

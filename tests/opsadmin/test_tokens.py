@@ -9,6 +9,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from opsadmin.models import OpsRun
+from opsadmin.runtime.identity import command_line_user
 from portal.accounts.models import ApiToken
 from portal.accounts.tokens import InvalidToken, check_token, issue_token, revoke_tokens
 
@@ -85,6 +87,9 @@ def test_command_json(operator):
         (["nobody"], "no user named 'nobody'"),
         (["operator", "--expires-days", "0"], "between 1 and 36500"),
         (["operator", "--expires-days", "3000000"], "between 1 and 36500"),
+        (["oper\x00ator"], "username: null characters"),
+        (["operator", "--name", "x" * 101], "in 1 to 100 characters"),
+        (["operator", "--name", " "], "in 1 to 100 characters"),
     ],
 )
 def test_command_bad_usage_exits_2_and_creates_nothing(operator, arguments, message):
@@ -92,6 +97,7 @@ def test_command_bad_usage_exits_2_and_creates_nothing(operator, arguments, mess
         call_command("create_api_token", *arguments)
     assert error.value.returncode == 2
     assert not ApiToken.objects.exists()
+    assert not OpsRun.objects.exists()
 
 
 def test_a_password_change_revokes_the_users_ops_tokens_and_only_those(operator):
@@ -126,3 +132,55 @@ def test_the_command_issues_ops_tokens_for_staff_only(operator):
     call_command("create_api_token", "member", "--scope", "scanner", "--json", stdout=out)
     assert json.loads(out.getvalue())["scope"] == "scanner"
     assert check_token(json.loads(out.getvalue())["token"]).user == member
+
+
+def test_tokens_issued_and_revoked_are_in_the_audit_log_without_the_token(operator):
+    out = StringIO()
+    call_command("create_api_token", "operator", "--name", "deploy", "--json", stdout=out)
+    issued = json.loads(out.getvalue())
+    prefix = ApiToken.objects.get().prefix
+    call_command("revoke_api_tokens", "--prefix", prefix, "--because", "rotated", stdout=StringIO())
+    operator.set_password("a-new-password-for-tests")  # nothing left to revoke: nothing audited
+    operator.save()
+
+    issue, revoke = OpsRun.objects.order_by("pk")
+    assert (issue.operation, issue.door, issue.actor, issue.status) == (
+        "issue_api_token",
+        "cli",
+        command_line_user(),
+        "succeeded",
+    )
+    assert issue.arguments == {"user": "operator", "name": "deploy", "scope": "ops", "prefix": prefix}
+    assert issue.summary == f"Issued ops token {prefix}… ('deploy') for operator; never expires."
+    assert (revoke.operation, revoke.door) == ("revoke_api_tokens", "cli")
+    assert revoke.arguments == {
+        "tokens": [{"prefix": prefix, "user": "operator", "name": "deploy"}],
+        "because": "rotated",
+    }
+    assert issued["token"].partition(".")[2] not in json.dumps([issue.arguments, issue.summary, revoke.arguments])
+
+
+def test_a_password_change_revoking_ops_tokens_is_the_portals_own_audited_doing(operator):
+    issue_token(operator, "deploy")
+    operator.set_password("a-new-password-for-tests")
+    operator.save()
+    revoke = OpsRun.objects.get(operation="revoke_api_tokens")
+    assert (revoke.door, revoke.actor) == ("portal", "portal")
+    assert revoke.summary.endswith("of operator (its user's password changed).")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--prefix", "nope"], "no token with prefix nope: nothing revoked"),
+        (["--user", "nobody"], "no user named 'nobody'"),
+        (["--prefix", "a\x00b"], "prefix: null characters"),
+        (["--user", "operator", "--because", ""], "must say why"),
+    ],
+)
+def test_revoke_command_bad_usage_exits_2_and_revokes_nothing(operator, arguments, message):
+    issue_token(operator, "deploy")
+    with pytest.raises(CommandError, match=message) as error:
+        call_command("revoke_api_tokens", *arguments)
+    assert error.value.returncode == 2
+    assert ApiToken.objects.get().revoked_at is None

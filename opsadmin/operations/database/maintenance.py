@@ -37,6 +37,7 @@ from opsadmin.operations.database.runner import (
     run_index_steps,
     run_table_steps,
 )
+from opsadmin.spine import runs
 from opsadmin.spine.arguments import split_list
 from opsadmin.spine.runs import OperationFailed
 
@@ -53,8 +54,8 @@ class UnknownNames(OperationFailed):
         self.names = list(names)
 
 
-class Refused(OperationFailed):
-    """The arguments ask for something unsafe (or unconfirmed); nothing was done."""
+class Refused(runs.Refused):
+    """The arguments ask for something unsafe (or unconfirmed); nothing was done (the run is refused)."""
 
 
 # --- What the catalog offers (the forms' choices, and the checks before running) ---------------
@@ -263,12 +264,12 @@ def analyze_tables(tables=None, *, vacuum=False, dry_run=False, progress=None):
     """ANALYZE (or VACUUM (ANALYZE)) the selected tables, or every table on the search path.
 
     SQLite: ANALYZE each table, then PRAGMA optimize. Its VACUUM rewrites the whole
-    database file and has no per-table form, so `vacuum=True` is refused there.
+    database file and has no per-table form, so `vacuum=True` fails there.
     """
     started = time.monotonic()
     postgres = connection.vendor == "postgresql"
     if vacuum and not postgres:
-        raise Refused(
+        raise OperationFailed(
             "VACUUM of single tables is not available on SQLite (its VACUUM rewrites the whole database file); "
             "run ANALYZE instead"
         )

@@ -1,7 +1,8 @@
 """The audit log capability: every ops run, who asked, where it ran and how it ended."""
 
-from opsadmin.operations.runs import sections
+from opsadmin.operations.runs import sections, token_audit
 from opsadmin.spine.capability import Alias, Capability, Read
+from portal.accounts.signals import token_issued, tokens_revoked
 
 CAPABILITY = Capability(
     name="runs",
@@ -21,4 +22,5 @@ CAPABILITY = Capability(
         Alias("runs/", "runs", read="list"),
         Alias("runs/<int:id>/", "run", read="run"),
     ),
+    receivers=((token_issued, token_audit.audit_issued), (tokens_revoked, token_audit.audit_revoked)),
 )

@@ -8,19 +8,22 @@ from django.utils import timezone
 
 from opsadmin.models import OpsRun
 from opsadmin.spine.capability import NotFound
-from opsadmin.spine.results import DEGRADED, FAILING, OK, WARNING, Section
-from opsadmin.spine.runs import describe
+from opsadmin.spine.results import DEGRADED, FAILING, OK, Section
+from opsadmin.spine.runs import describe, stalled_runs, title_of
 
 RECENT_RUNS = 10
 PAGE_SIZE = 50
 FAILED = (OpsRun.Status.FAILED, OpsRun.Status.PARTLY_FAILED)
-RUN_STATUS = {OpsRun.Status.FAILED: FAILING, OpsRun.Status.PARTLY_FAILED: DEGRADED}
+RUN_STATUS = {OpsRun.Status.FAILED: FAILING, OpsRun.Status.PARTLY_FAILED: DEGRADED, OpsRun.Status.REFUSED: FAILING}
 
 
 @dataclass
 class RecentRuns:
     failed_last_24h: int
+    refused_last_24h: int
     running: int
+    stalled: int  # queued for a task worker that isn't there
+    stalled_because: str
     recent: list[dict]
 
 
@@ -40,22 +43,44 @@ class RunForm(forms.Form):
 
 
 def recent():
-    """Failures of the last 24 hours, what is running, and the latest runs."""
+    """The latest runs, and a problem only while one exists now: runs queued for a task worker nobody runs.
+
+    Past failures are shown (counted, and each run in its colour), never alarmed on: they
+    don't make the section, the dashboard or `system_status` fail once they are over.
+    """
     since = timezone.now() - timedelta(days=1)
-    failed = OpsRun.objects.filter(status__in=FAILED, requested_at__gte=since).count()
+    last_day = OpsRun.objects.filter(requested_at__gte=since)
+    failed = last_day.filter(status__in=FAILED).count()
+    refused = last_day.filter(status=OpsRun.Status.REFUSED).count()
     running = OpsRun.objects.filter(status=OpsRun.Status.RUNNING).count()
+    stalled, because = stalled_runs()
     latest = list(OpsRun.objects.order_by("-requested_at", "-id")[:RECENT_RUNS])
     data = RecentRuns(
         failed,
+        refused,
         running,
+        stalled,
+        because,
         [
-            {"id": run.pk, "operation": run.operation, "status": run.status, "actor": run.actor, "summary": run.summary}
+            {
+                "id": run.pk,
+                "title": title_of(run),
+                "operation": run.operation,
+                "status": run.status,
+                "actor": run.actor,
+                "summary": run.summary,
+                "requested_at": run.requested_at,
+            }
             for run in latest
         ],
     )
-    headline = f"{failed} failed in 24 h" if failed else "none failed in 24 h"
-    lines = [f"#{run.pk} {run.operation} {run.status}: {run.summary or run.error}" for run in latest]
-    return Section(WARNING if failed else OK, headline, f"{running} running", lines=lines, data=data)
+    past = ", ".join(filter(None, [f"{failed:,} failed" if failed else "", f"{refused:,} refused" if refused else ""]))
+    detail = f"{running:,} running; in the last 24 h: {past or 'none failed'}"
+    lines = [f"{title_of(run)} {run.status}: {run.summary or run.error}" for run in latest]
+    if stalled:
+        headline = f"{stalled:,} run{'s' if stalled != 1 else ''} waiting: {because}"
+        return Section(FAILING, headline, detail, lines=lines, data=data)
+    return Section(OK, "nothing waiting" if not running else f"{running:,} running", detail, lines=lines, data=data)
 
 
 def page(operation="", status="", before=None):
@@ -76,11 +101,7 @@ def one(id):
     run = OpsRun.objects.prefetch_related("targets").filter(pk=id).first()
     if run is None:
         raise NotFound(f"no run {id}")
-    status = RUN_STATUS.get(run.status, OK)
-    return Section(
-        status,
-        f"#{run.pk} {run.operation}: {run.status}",
-        run.summary or run.error,
-        lines=run.problems,
-        data=describe(run),
-    )
+    described = describe(run)
+    status = FAILING if described["waiting"] else RUN_STATUS.get(run.status, OK)
+    lines = [*([described["waiting"]] if described["waiting"] else []), *run.problems]
+    return Section(status, f"{title_of(run)}: {run.status}", run.summary or run.error, lines=lines, data=described)

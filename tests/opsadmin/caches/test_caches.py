@@ -171,7 +171,7 @@ def test_malformed_patterns_are_refused_and_change_nothing(raw, pattern):
 
 
 @pytest.mark.django_db
-def test_a_refused_pattern_is_a_form_error_and_leaves_no_run(raw):
+def test_a_refused_pattern_is_a_form_error_and_an_audited_refusal(raw):
     fill("default", 20)
     before = raw.dbsize()
 
@@ -180,7 +180,9 @@ def test_a_refused_pattern_is_a_form_error_and_leaves_no_run(raw):
 
     assert "Unbalanced '['" in refused.value.errors["pattern"][0]
     assert raw.dbsize() == before
-    assert not OpsRun.objects.exists()
+    run = OpsRun.objects.get()
+    assert (run, run.status, run.arguments) == (refused.value.run, "refused", {"alias": "default", "pattern": "[abc"})
+    assert "Unbalanced '['" in run.error
 
 
 GOOD_PATTERNS = ["*", "k?", "k[0-4]*", "k[^1]", "[--z]1", "k\\*", "k[4-0]", "*1*2", "k[a1]?", "\\[x\\]"]
@@ -237,7 +239,10 @@ def test_flush_form_needs_the_number_and_a_redis_alias(raw, settings):
     assert wrong.value.errors == {"confirm": [expected]}
     assert not_redis.value.errors["alias"] == [f"local is not a Redis cache ({LOCMEM}): there is no database to flush."]
     assert raw.dbsize() == 5 + len(UNRELATED)
-    assert not OpsRun.objects.exists()
+    assert list(OpsRun.objects.order_by("pk").values_list("status", "error")) == [
+        ("refused", f"confirm: {expected}"),
+        ("refused", f"alias: {not_redis.value.errors['alias'][0]}"),
+    ]
 
 
 def _address(client):
@@ -528,7 +533,7 @@ def test_each_write_leaves_one_ops_run(raw):
     assert invalidate.summary == "Removed 1 cached entries of AAPL."
     assert clear.result["keys_deleted"] == 50
     clear.refresh_from_db()
-    assert clear.progress == {"deleted": 50, "scanned": 50}
+    assert clear.progress is None  # a finished run's progress goes: its result says what was done
     assert flush.result["keys_before"] == 5 + len(UNRELATED)
     assert raw.dbsize() == 0
 

@@ -142,9 +142,13 @@ def test_the_drop_page_refuses_a_declared_index_and_a_wrong_confirmation(ops_gro
     assert "stock_industry_idx on stocks_stock" in shown
     wrong = client.post(url, {"indexes": ["stock_industry_idx"], "confirm": "stock_movers_idx", "confirmed": "yes"})
     assert "Type the index names exactly to confirm: stock_industry_idx." in wrong.content.decode()
-    assert not OpsRun.objects.exists()
+    # The form's own errors were no attempt; the wrong confirmation was, and the audit log says so.
+    attempt = OpsRun.objects.get()
+    assert (attempt.door, attempt.status) == ("admin", "refused")
+    assert attempt.error == "confirm: Type the index names exactly to confirm: stock_industry_idx."
+    assert f"Drop indexes refused: {attempt.error}" in wrong.content.decode()
     client.post(url, {"indexes": ["stock_industry_idx"], "confirm": "stock_industry_idx", "confirmed": "yes"})
-    assert OpsRun.objects.get().status == OpsRun.Status.SUCCEEDED
+    assert OpsRun.objects.exclude(pk=attempt.pk).get().status == OpsRun.Status.SUCCEEDED
     assert "stock_industry_idx" not in catalog.index_names()
 
 

@@ -16,7 +16,7 @@ from opsadmin.models import OpsRun
 from opsadmin.operations.database import catalog, drift, maintenance, runner
 from opsadmin.operations.database.maintenance import AlreadyRunning, Refused, UnknownNames
 from opsadmin.spine import registry, targets
-from opsadmin.spine.runs import InvalidArguments
+from opsadmin.spine.runs import InvalidArguments, OperationFailed
 from tests.helpers import run_write, sql
 from tests.stocks.factories import make_stock
 
@@ -516,7 +516,7 @@ def test_each_write_leaves_one_ops_run():
 
 
 @pytest.mark.django_db
-def test_bad_arguments_are_form_errors_and_leave_no_run():
+def test_bad_arguments_are_form_errors_and_only_a_drop_leaves_a_refused_run():
     cases = [
         (
             "optimize_database",
@@ -546,7 +546,10 @@ def test_bad_arguments_are_form_errors_and_leave_no_run():
         with pytest.raises(InvalidArguments) as raised:
             run_write(name, data)
         assert raised.value.errors == errors, name
-    assert not OpsRun.objects.exists()
+    refused = OpsRun.objects.order_by("pk")
+    assert [(run.operation, run.status) for run in refused] == [("drop_indexes", "refused")] * 4  # the destructive one
+    assert refused[1].arguments == {"indexes": DECLARED, "confirm": DECLARED}
+    assert refused[1].error == f"indexes: Won't drop {DECLARED}: a model declares it."
 
 
 @pytest.mark.django_db
@@ -593,7 +596,7 @@ def test_sqlite_analyze_and_what_it_does_not_have():
     assert rebuild.ok
     assert rebuild.steps == []
     assert rebuild.summary == "SQLite has no invalid indexes: nothing to do."
-    with pytest.raises(Refused, match="VACUUM of single tables is not available on SQLite"):
+    with pytest.raises(OperationFailed, match="VACUUM of single tables is not available on SQLite"):
         maintenance.analyze_tables(vacuum=True)
 
 

@@ -6,9 +6,11 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from portal.accounts.management.text import refuse_unstorable
 from portal.accounts.models import ApiToken
 from portal.accounts.tokens import issue_token
 
+NAME_MAX_LENGTH = ApiToken._meta.get_field("name").max_length
 MAX_EXPIRES_DAYS = 36_500  # a century: beyond that, leave the expiry empty (never)
 
 
@@ -28,6 +30,11 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print a JSON object instead of the bare token.")
 
     def handle(self, *args, username, name, scope, expires_days, **options):
+        refuse_unstorable(username=username, name=name)
+        if not name.strip() or len(name) > NAME_MAX_LENGTH:
+            raise CommandError(
+                f"--name must say what uses the token in 1 to {NAME_MAX_LENGTH} characters", returncode=2
+            )
         if expires_days is not None and not 1 <= expires_days <= MAX_EXPIRES_DAYS:
             raise CommandError(f"--expires-days must be between 1 and {MAX_EXPIRES_DAYS}", returncode=2)
         user = get_user_model().objects.filter(username=username).first()

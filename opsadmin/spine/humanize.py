@@ -1,0 +1,56 @@
+"""Numbers as people under pressure read them: separators, units, percentages, plurals.
+
+One place for every door's wording: the pages (through opsadmin.templatetags.ops), the
+reports' summaries and the command line say "1,250,000 rows", "39.4 %", "1.9 MiB",
+"1 key" and "4 min 05 s" the same way. A dash stands for a number nobody knows.
+"""
+
+DASH = "—"
+BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+PLURALS = {"index": "indexes", "process": "processes", "entry": "entries"}
+
+
+def duration(seconds):
+    """850 ms, 12.3 s, 4 min 05 s, 2 h 03 min."""
+    if seconds is None:
+        return DASH
+    if seconds < 1:
+        return f"{seconds * 1000:,.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:,} h {minutes:02d} min"
+
+
+def byte_size(size):
+    """512 B, 1.5 KiB, 39.4 MiB, 1.94 GiB: powers of 1,024, named as such."""
+    if size is None:
+        return DASH
+    size = float(size)
+    for unit in BINARY_UNITS:
+        if abs(size) < 1024 or unit == BINARY_UNITS[-1]:
+            break
+        size /= 1024
+    if unit == "B":
+        return f"{size:,.0f} B"
+    return f"{size:,.2f} {unit}" if abs(size) < 10 else f"{size:,.1f} {unit}"
+
+
+def count(number):
+    """1,250,000."""
+    return DASH if number is None else f"{number:,}"
+
+
+def percent(ratio, places=1):
+    """0.394 -> "39.4 %"."""
+    return DASH if ratio is None else f"{ratio * 100:,.{places}f} %"
+
+
+def plural(number, noun, plural_form=None):
+    """ "1 key", "2 keys", "3 indexes": the count with its noun, never "key(s)"."""
+    if number == 1:
+        return f"1 {noun}"
+    return f"{count(number)} {plural_form or PLURALS.get(noun, noun + 's')}"
