@@ -219,6 +219,7 @@ UNFOLD = {
         {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("opsadmin/favicon.svg")},
     ],
     "DASHBOARD_CALLBACK": "opsadmin.admin.dashboard.dashboard_callback",
+    "STYLES": [lambda request: static("opsadmin/ops.css")],
     "SIDEBAR": {
         "show_search": False,
         "show_all_applications": False,

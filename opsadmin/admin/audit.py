@@ -63,7 +63,7 @@ class OpsRunAdmin(CapabilityChangelistMixin, ReadOnlyAdminMixin, ModelAdmin):
         run = self.get_object(request, object_id)
         extra = {}
         if run is not None:
-            waited = (run.started_at - run.requested_at).total_seconds() if run.started_at else None
+            waited = max(0.0, (run.started_at - run.requested_at).total_seconds()) if run.started_at else None
             fraction = completed_fraction(run.progress) if run.progress and not run.finished else None
             extra = {
                 "title": title_of(run),

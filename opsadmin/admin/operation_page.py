@@ -79,6 +79,7 @@ class OperationPage(UnfoldSiteViewMixin, FormView):
         except KeyError:
             raise Http404(f"no operation {operation_name!r}") from None
         self.permission_required = (self.write.permission_name,)
+        self.permission_denied_message = f"{self.write.title} needs the permission “{self.write.permission_name}”."
         self.title = self.write.title
         return super().dispatch(request, *args, **kwargs)
 

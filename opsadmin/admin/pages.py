@@ -33,6 +33,7 @@ class CapabilityPage(UnfoldSiteViewMixin, TemplateView):
         page = self.capability.page
         self.title, self.template_name = self.capability.title, page.template
         self.permission_required = (self.capability.view_permission,)
+        self.permission_denied_message = f"{self.title} needs the permission “{self.capability.view_permission}”."
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):

@@ -27,9 +27,9 @@ from django.db import connections
 from health_check.base import HealthCheckResult
 from health_check.exceptions import HealthCheckException, ServiceUnavailable, ServiceWarning
 
-from opsadmin.health.checks import configured_checks
+from opsadmin.health.checks import Draining, configured_checks
 from opsadmin.runtime.heartbeat import beat_as_web_process
-from opsadmin.spine.results import DEGRADED, FAILING, OK, WARNING
+from opsadmin.spine.results import DEGRADED, DRAINING, FAILING, OK, WARNING
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class CheckStatus:
 
     name: str
     critical: bool
-    status: str  # ok, warning, degraded or failing
+    status: str  # ok, warning, degraded, draining or failing
     message: str
     seconds: float
 
@@ -134,8 +134,16 @@ class Verdict:
         return "unavailable" if self.failing else "degraded" if self.degraded else "ok"
 
     @property
+    def drained_only(self):
+        """Out of the load balancer on purpose: every failing check is a drain check."""
+        failing = [result for result in self.results if result.check.name in self.failing]
+        return bool(failing) and all(_status_of(result) == DRAINING for result in failing)
+
+    @property
     def health(self):
-        """The portal's status word for the whole: failing, degraded, warning or ok."""
+        """The portal's status word for the whole: draining (on purpose), failing, degraded, warning or ok."""
+        if self.drained_only and not self.degraded:
+            return DRAINING
         return FAILING if self.failing else DEGRADED if self.degraded else WARNING if self.warnings else OK
 
     def checks(self):
@@ -174,11 +182,13 @@ class Verdict:
 
 
 def _status_of(result):
-    """ok, warning, degraded (a non-critical check failing) or failing (a critical one)."""
+    """ok, warning, degraded (a non-critical check failing), draining (on purpose) or failing (a critical one)."""
     if result.error is None:
         return OK
     if isinstance(result.error, ServiceWarning):
         return WARNING
+    if isinstance(getattr(result.check, "inner", None), Draining):
+        return DRAINING
     return FAILING if result.check.critical else DEGRADED
 
 

@@ -9,6 +9,8 @@ within that time.
 
 import os
 import time
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 
@@ -45,6 +47,29 @@ def current_instance_is_draining():
     if generation == _drain_generation:
         _drain_cache = (instance_id, now + drain_cache_seconds(), draining)
     return draining
+
+
+@dataclass(frozen=True)
+class DrainState:
+    """Why this instance is out of the load balancer: drained by someone since then, or shutting down."""
+
+    instance: str
+    shutting_down: bool
+    by: str = ""
+    since: datetime | None = None
+
+
+def current_drain():
+    """This instance's DrainState, or None while it serves (or before a heartbeat named it); one query."""
+    instance_id = identity.this_instance_id()
+    if _shutting_down:
+        return DrainState(instance_id or identity.HOST, shutting_down=True)
+    if instance_id is None:
+        return None
+    row = Instance.objects.filter(pk=instance_id, drain_requested_at__isnull=False).values_list(
+        "drained_by", "drain_requested_at"
+    )
+    return next((DrainState(instance_id, False, by, since) for by, since in row), None)
 
 
 def invalidate_drain_cache():

@@ -94,6 +94,28 @@ def list_instances(now=None):
     return result
 
 
+@dataclass
+class TaskWorker:
+    """A task worker process: it takes queued runs, not traffic."""
+
+    host: str
+    pid: int
+    state: str  # ALIVE or GONE
+    last_seen_at: datetime
+    rss_bytes: int | None
+    version: str
+
+
+def task_workers(instances):
+    """The task worker processes among `instances` (list_instances()), host by host."""
+    return [
+        TaskWorker(instance.host, worker.pid, worker.state, worker.last_seen_at, worker.rss_bytes, instance.version)
+        for instance in instances
+        if not instance.serves_traffic
+        for worker in instance.workers
+    ]
+
+
 def known_instance_ids():
     """Every serving instance id (not the task workers'), for validating what a caller asks to drain."""
     return list(Instance.objects.exclude(port=TASK_WORKER_PORT).order_by("pk").values_list("pk", flat=True))

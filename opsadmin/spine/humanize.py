@@ -5,6 +5,8 @@ reports' summaries and the command line say "1,250,000 rows", "39.4 %", "1.9 MiB
 "1 key" and "4 min 05 s" the same way. A dash stands for a number nobody knows.
 """
 
+from django.utils import timezone
+
 DASH = "—"
 BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 PLURALS = {"index": "indexes", "process": "processes", "entry": "entries"}
@@ -23,6 +25,20 @@ def duration(seconds):
         return f"{minutes} min {secs:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours:,} h {minutes:02d} min"
+
+
+def ago(moment, now=None):
+    """ "4 s ago", "3 min ago", "2 h ago", "5 days ago": how long since `moment`."""
+    if moment is None:
+        return DASH
+    seconds = max(0, int(((now or timezone.now()) - moment).total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    return f"{plural(seconds // 86400, 'day')} ago"
 
 
 def byte_size(size):

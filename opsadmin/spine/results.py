@@ -3,7 +3,8 @@
 A write returns a `Report` (summary, ok, problems left behind); a read returns a
 `Section` (a status word, a headline, details, and its typed data). Both are turned
 into JSON by `PortalJSONEncoder` alone: the API, every `--json`, and the run's stored
-result. One status vocabulary serves every door: ok, warning, degraded, failing, unknown.
+result. One status vocabulary serves every door: ok, warning, degraded, failing, unknown,
+and draining (taken out of the load balancer on purpose).
 """
 
 import dataclasses
@@ -13,7 +14,8 @@ from dataclasses import dataclass, field
 from django.core.serializers.json import DjangoJSONEncoder
 
 OK, WARNING, DEGRADED, FAILING, UNKNOWN = "ok", "warning", "degraded", "failing", "unknown"
-STATUSES = (OK, WARNING, DEGRADED, FAILING, UNKNOWN)
+DRAINING = "draining"  # out of the load balancer on purpose: not an outage, not ok either
+STATUSES = (OK, WARNING, DEGRADED, FAILING, UNKNOWN, DRAINING)
 # A step's status: planned (a dry run, or not reached yet), done, failed, or skipped (with its note saying why).
 PLANNED, DONE, FAILED, SKIPPED = "planned", "done", "failed", "skipped"
 
@@ -25,6 +27,7 @@ COLOURS = {
     DEGRADED: "warning",
     FAILING: "danger",
     UNKNOWN: "default",
+    DRAINING: "info",
     "unavailable": "danger",  # readiness, as load balancers read it
     "requested": "info",
     "queued": "info",

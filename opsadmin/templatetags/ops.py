@@ -35,3 +35,9 @@ def number(value):
 def percent(ratio):
     """0.394 -> 39.4 %; a dash when unknown."""
     return humanize.percent(ratio)
+
+
+@register.filter
+def ago(moment):
+    """How long since `moment`: 4 s ago, 3 min ago, 2 h ago, 5 days ago."""
+    return humanize.ago(moment)

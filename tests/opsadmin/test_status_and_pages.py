@@ -67,7 +67,7 @@ def test_status_command_shows_past_failures_and_fails_for_work_nobody_will_take(
     code, failing = status_command()
     assert code == 1
     assert "runs" in failing.rpartition("not ok:")[2]
-    assert "Audit log: failing — 1 run waiting: no task worker has ever been seen" in failing
+    assert "Audit log: failing — 1 run waiting (no task worker has ever been seen" in failing
 
     record_heartbeat(HOST, TASK_WORKER_PORT, TASK, force=True)  # a worker beats: the queue will move
     assert "Audit log: ok" in status_command()[1]

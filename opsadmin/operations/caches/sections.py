@@ -23,7 +23,7 @@ def hit_ratio():
     if summary is None:
         return Section(OK, "local memory", "each process keeps its own cache: no shared statistics", data=summary)
     if summary.errors:
-        return Section(FAILING, "unreachable", "; ".join(summary.errors), lines=summary.errors, data=summary)
+        return Section(FAILING, "Redis unreachable", "; ".join(summary.errors), lines=summary.errors, data=summary)
     if summary.ratio is None:
         return Section(OK, "no lookups yet", "Redis has answered no cache lookup since it started", data=summary)
     return Section(OK, f"{summary.ratio:.1%} hits", f"{summary.hits:,} hits, {summary.misses:,} misses", data=summary)

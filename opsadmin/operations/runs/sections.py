@@ -7,6 +7,7 @@ from django import forms
 from django.utils import timezone
 
 from opsadmin.models import OpsRun
+from opsadmin.spine import humanize
 from opsadmin.spine.capability import NotFound
 from opsadmin.spine.results import DEGRADED, FAILING, OK, Section
 from opsadmin.spine.runs import describe, stalled_runs, title_of
@@ -78,8 +79,7 @@ def recent():
     detail = f"{running:,} running; in the last 24 h: {past or 'none failed'}"
     lines = [f"{title_of(run)} {run.status}: {run.summary or run.error}" for run in latest]
     if stalled:
-        headline = f"{stalled:,} run{'s' if stalled != 1 else ''} waiting: {because}"
-        return Section(FAILING, headline, detail, lines=lines, data=data)
+        return Section(FAILING, f"{humanize.plural(stalled, 'run')} waiting", because, lines=lines, data=data)
     return Section(OK, "nothing waiting" if not running else f"{running:,} running", detail, lines=lines, data=data)
 
 
