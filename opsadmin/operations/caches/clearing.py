@@ -32,6 +32,7 @@ from opsadmin.operations.caches.stores import (
     redis_target,
     server_info,
 )
+from opsadmin.spine import humanize
 from opsadmin.spine.results import Report
 from opsadmin.spine.runs import OperationFailed
 
@@ -174,7 +175,7 @@ def flush_database(alias, confirm, *, dry_run=False):
         shared_components=components,
         dry_run=dry_run,
         seconds=round(time.monotonic() - started, 3),
-        summary=f"{verb} Redis {target.address} db {target.db}: {keys_before:,} keys{also}.",
+        summary=f"{verb} Redis {target.address} db {target.db}: {humanize.plural(keys_before, 'key')}{also}.",
     )
 
 
@@ -333,10 +334,8 @@ def _text(key):
 def _clear_summary(report):
     where = f"{report.alias} ({report.match})"
     if report.dry_run:
-        return f"Dry run: {_keys(report.keys_matched)} of {where} would be deleted; nothing was deleted."
+        return (
+            f"Dry run: {humanize.plural(report.keys_matched, 'key')} of {where} would be deleted; nothing was deleted."
+        )
     rate = f", {report.keys_per_second:,} keys/s" if report.keys_deleted else ""
-    return f"Deleted {_keys(report.keys_deleted)} of {where} in {report.seconds:.2f} s{rate}."
-
-
-def _keys(count):
-    return f"{count:,} key{'s' if count != 1 else ''}"
+    return f"Deleted {humanize.plural(report.keys_deleted, 'key')} of {where} in {report.seconds:.2f} s{rate}."

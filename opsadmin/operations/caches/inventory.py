@@ -36,34 +36,62 @@ from opsadmin.operations.caches.stores import (
 )
 
 SCAN_BATCH = 1000  # SCAN COUNT: keys Redis looks at per call, so no single call is long
+CENSUS_KINDS = 10  # kinds of keys of no alias named one by one in a census; the rest are summed
 
 
 @dataclass
-class RedisStats:
-    """One alias's Redis database and its server. hits, misses, evictions and clients are server-wide."""
+class RedisServer:
+    """A Redis server as INFO tells it: figures for the whole server, shown once however many aliases use it."""
 
-    server: str
-    db: int
+    address: str
     redis_version: str
     uptime_seconds: int
-    used_memory: int
-    used_memory_human: str
+    used_memory: int  # bytes
     peak_memory: int
-    peak_memory_human: str
     maxmemory: int  # 0: no limit
     maxmemory_policy: str
-    keys_in_db: int
-    keys_with_expiry: int
-    keys_under_prefix: int | None  # None when the alias's keys can't be told apart (custom KEY_FUNCTION)
-    keys_under_prefix_estimated: bool  # True: from a random sample of keys_sample keys, ± keys_under_prefix_margin
-    keys_under_prefix_margin: int
-    keys_sample: int
     hits: int
     misses: int
     hit_ratio: float | None  # None before the first lookup
     evicted_keys: int
     expired_keys: int
     connected_clients: int
+    aliases: list[str]  # the cache aliases it serves
+
+
+@dataclass
+class RedisStats:
+    """One alias's Redis database: its keys, and how many of them are the alias's own."""
+
+    server: str  # the RedisServer's address
+    db: int
+    keys_in_db: int
+    keys_with_expiry: int
+    keys_under_prefix: int | None  # None when the alias's keys can't be told apart (custom KEY_FUNCTION)
+    keys_under_prefix_estimated: bool  # True: from a random sample of keys_sample keys, ± keys_under_prefix_margin
+    keys_under_prefix_margin: int
+    keys_sample: int
+
+
+@dataclass
+class KeyKind:
+    """Keys of one kind in a Redis database: an alias's (its pattern), or keys of no alias by their first part."""
+
+    label: str  # "default (scanner:1:*)", or "no alias: celery*"
+    keys: int
+    of_alias: bool
+
+
+@dataclass
+class KeyCensus:
+    """Every kind of key in one Redis database, with its count (estimated from a sample in a big database)."""
+
+    server: str
+    db: int
+    keys_in_db: int
+    kinds: list[KeyKind]
+    estimated: bool
+    sample: int
 
 
 @dataclass
@@ -102,9 +130,9 @@ class HitRatio:
     errors: list[str]
 
 
-def cache_panels():
-    """One panel per alias of settings.CACHES, in their order. Each server is asked for INFO once."""
-    memo = {}
+def cache_panels(memo=None):
+    """One panel per alias of settings.CACHES, in their order. Each server is asked for INFO once (per `memo`)."""
+    memo = {} if memo is None else memo
     return [_panel(alias, memo) for alias in settings.CACHES]
 
 
@@ -193,31 +221,90 @@ def _fill_redis(panel, target, scope, memo):
         panel.error = redis_problem(target, error)
         return
     keyspace = info.get(f"db{target.db}") or {}
-    hits, misses = int(info.get("keyspace_hits", 0)), int(info.get("keyspace_misses", 0))
     panel.redis = RedisStats(
         server=target.address,
         db=target.db,
-        redis_version=str(info.get("redis_version", "")),
-        uptime_seconds=int(info.get("uptime_in_seconds", 0)),
-        used_memory=int(info.get("used_memory", 0)),
-        used_memory_human=str(info.get("used_memory_human", "")),
-        peak_memory=int(info.get("used_memory_peak", 0)),
-        peak_memory_human=str(info.get("used_memory_peak_human", "")),
-        maxmemory=int(info.get("maxmemory", 0)),
-        maxmemory_policy=str(info.get("maxmemory_policy", "")),
         keys_in_db=keys_in_db,
         keys_with_expiry=int(keyspace.get("expires", 0)) if isinstance(keyspace, dict) else 0,
         keys_under_prefix=count[0],
         keys_under_prefix_estimated=count[1],
         keys_under_prefix_margin=count[2],
         keys_sample=count[3],
+    )
+
+
+def redis_servers(panels, memo):
+    """Each Redis server behind the panels once, with the aliases it serves (INFO already in `memo`)."""
+    servers = {}
+    for panel in panels:
+        if panel.redis is None:
+            continue
+        address = panel.redis.server
+        if address not in servers:
+            servers[address] = _server(address, memo[address])
+        servers[address].aliases.append(panel.alias)
+    return list(servers.values())
+
+
+def _server(address, info):
+    hits, misses = int(info.get("keyspace_hits", 0)), int(info.get("keyspace_misses", 0))
+    return RedisServer(
+        address=address,
+        redis_version=str(info.get("redis_version", "")),
+        uptime_seconds=int(info.get("uptime_in_seconds", 0)),
+        used_memory=int(info.get("used_memory", 0)),
+        peak_memory=int(info.get("used_memory_peak", 0)),
+        maxmemory=int(info.get("maxmemory", 0)),
+        maxmemory_policy=str(info.get("maxmemory_policy", "")),
         hits=hits,
         misses=misses,
         hit_ratio=_ratio(hits, misses),
         evicted_keys=int(info.get("evicted_keys", 0)),
         expired_keys=int(info.get("expired_keys", 0)),
         connected_clients=int(info.get("connected_clients", 0)),
+        aliases=[],
     )
+
+
+def key_census(alias):
+    """Every kind of key in the Redis database of `alias`: each alias's there, and keys of no alias by their
+    first part, with counts. Counted with SCAN up to PORTAL_CACHE_COUNT_SCAN_LIMIT keys, else from a sample."""
+    target = redis_target(caches[alias])
+    mine, _ = neighbours(alias, {})
+    scopes = {}
+    for name in [alias, *mine]:
+        try:
+            scopes[name] = key_scope(caches[name])
+        except Unscopable:
+            continue
+    keys_in_db = target.client.dbsize()
+    if keys_in_db <= settings.PORTAL_CACHE_COUNT_SCAN_LIMIT:
+        keys, estimated = list(target.client.scan_iter(count=SCAN_BATCH)), False
+    else:
+        keys, estimated = _sample_keys(target.client), True
+    owned, others = dict.fromkeys(scopes, 0), {}
+    for key in map(_as_bytes, keys):
+        owners = [name for name, scope in scopes.items() if key.startswith(scope.literal.encode())]
+        if owners:
+            owned[max(owners, key=lambda name: len(scopes[name].literal))] += 1
+        else:
+            first = key.split(b":", 1)[0][:40].decode("utf-8", "replace")
+            others[first] = others.get(first, 0) + 1
+    scale = keys_in_db / len(keys) if estimated and keys else 1
+    kinds = [KeyKind(f"{name} ({scopes[name].literal}*)", round(count * scale), True) for name, count in owned.items()]
+    ranked = sorted(others.items(), key=lambda item: -item[1])
+    kinds += [KeyKind(f"no alias: {first}*", round(count * scale), False) for first, count in ranked[:CENSUS_KINDS]]
+    if rest := sum(count for _, count in ranked[CENSUS_KINDS:]):
+        kinds.append(KeyKind(f"no alias: {len(ranked) - CENSUS_KINDS:,} other kinds", round(rest * scale), False))
+    return KeyCensus(target.address, target.db, keys_in_db, kinds, estimated, len(keys) if estimated else 0)
+
+
+def _sample_keys(client):
+    """PORTAL_CACHE_COUNT_SAMPLE keys drawn with RANDOMKEY, in one pipeline."""
+    pipeline = client.pipeline(transaction=False)
+    for _ in range(settings.PORTAL_CACHE_COUNT_SAMPLE):
+        pipeline.randomkey()
+    return [key for key in pipeline.execute() if key is not None]
 
 
 def _count_keys(client, scope, keys_in_db):
@@ -230,11 +317,7 @@ def _count_keys(client, scope, keys_in_db):
             count += len(keys)
             if cursor == 0:
                 return count, False, 0, 0
-    sample = settings.PORTAL_CACHE_COUNT_SAMPLE
-    pipeline = client.pipeline(transaction=False)
-    for _ in range(sample):
-        pipeline.randomkey()
-    keys = [key for key in pipeline.execute() if key is not None]
+    keys = _sample_keys(client)
     if not keys:
         return 0, True, 0, 0
     literal = scope.literal.encode()

@@ -6,7 +6,13 @@ from django.conf import settings
 from django.core import checks
 from django.core.cache import caches
 
-from opsadmin.operations.caches.inventory import CachePanel, cache_panels, hit_ratio_summary, session_storage
+from opsadmin.operations.caches.inventory import (
+    CachePanel,
+    cache_panels,
+    hit_ratio_summary,
+    redis_servers,
+    session_storage,
+)
 from opsadmin.operations.caches.stores import Unscopable, key_scope
 from opsadmin.spine.results import FAILING, OK, WARNING, Section
 
@@ -43,7 +49,10 @@ def inventory():
 
 
 def page_context():
-    return {"panels": cache_panels(), "sessions": session_storage()}
+    """The Redis servers once each (their figures are server-wide), then every alias."""
+    memo = {}
+    panels = cache_panels(memo)
+    return {"servers": redis_servers(panels, memo), "panels": panels, "sessions": session_storage()}
 
 
 def distinct_prefixes(app_configs=None, **kwargs):

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from opsadmin.operations.caches.clearing import delete_matching
+from opsadmin.spine import humanize
 from opsadmin.spine.results import Report
 from stocks.cache_keys import STOCK_CACHE_ALIAS, stock_keys_glob, ticker_of_key
 from stocks.tickers import normalize_ticker
@@ -29,5 +30,7 @@ def invalidate_stocks(tickers):
         removed = delete_matching(STOCK_CACHE_ALIAS, glob, select=lambda key: ticker_of_key(key) in chosen).keys_deleted
     shown = ", ".join(wanted[:10]) + (f" and {len(wanted) - 10} more" if len(wanted) > 10 else "")
     return InvalidateReport(
-        tickers=wanted, entries_removed=removed, summary=f"Removed {removed:,} cached entries of {shown}."
+        tickers=wanted,
+        entries_removed=removed,
+        summary=f"Removed {humanize.plural(removed, 'cached entry', 'cached entries')} of {shown}.",
     )

@@ -14,9 +14,17 @@ from django.core.cache import caches
 from django.core.exceptions import ValidationError
 
 from opsadmin.operations.caches import clearing
-from opsadmin.operations.caches.inventory import cache_panel
+from opsadmin.operations.caches.inventory import cache_panel, key_census
 from opsadmin.operations.caches.stock_entries import invalidate_stocks
-from opsadmin.operations.caches.stores import key_scope, redis_target
+from opsadmin.operations.caches.stores import (
+    REDIS_ERRORS,
+    Unscopable,
+    key_scope,
+    neighbours,
+    redis_problem,
+    redis_target,
+)
+from opsadmin.spine import humanize
 from opsadmin.spine.arguments import ConfirmationField, ListField
 from opsadmin.spine.capability import Confirmation, ModelAction, Write
 from opsadmin.spine.targets import EVERY_WEB_PROCESS, HERE, TASK_WORKER, ByArguments
@@ -56,6 +64,21 @@ class ClearCacheForm(forms.Form):
             except clearing.InvalidPattern as error:
                 raise ValidationError(str(error), code="invalid_pattern") from None
         return pattern
+
+    def clean(self):
+        """A pattern typed with the alias's prefix ("scanner:1:stock:*", as the page shows keys) means the part
+        after it: matched after the prefix, it would find nothing."""
+        cleaned = super().clean()
+        alias, pattern = cleaned.get("alias"), cleaned.get("pattern")
+        if alias and pattern:
+            try:
+                literal = key_scope(caches[alias]).literal
+            except Unscopable:
+                return cleaned
+            if pattern.startswith(literal):
+                rest = pattern.removeprefix(literal)
+                cleaned["pattern"] = "" if rest in ("", "*") else rest  # "" is every key of the alias
+        return cleaned
 
 
 class FlushRedisForm(forms.Form):
@@ -122,29 +145,30 @@ def confirm_clear(cleaned):
     return Confirmation(
         action=f"Delete the keys of {alias} matching {scope} in Redis {panel.redis.server} db {panel.redis.db}",
         items=[f"{alias}: {panel.purpose}" if panel.purpose else alias],
-        size="" if pattern or keys is None else f"{keys:,} keys under its prefix now",
+        size="" if pattern or keys is None else f"{humanize.plural(keys, 'key')} under its prefix now",
         consequence=consequence,
     )
 
 
 def confirm_flush(cleaned):
-    """Flushing a Redis database: its size and everyone else who keeps keys there; its number typed."""
-    panel = cache_panel(cleaned["alias"])
-    if panel.redis is None:
-        target = redis_target(caches[panel.alias])
-        return Confirmation(
-            action=f"Flush Redis database {target.db} at {target.address}",
-            consequence=panel.error,
-            typed=str(target.db),
-        )
-    stats = panel.redis
-    sharing = [*panel.shared_with, *panel.shared_components]
+    """Flushing a Redis database: every kind of key in it with its count, other aliases' and no alias's; its
+    number typed."""
+    alias = cleaned["alias"]
+    target = redis_target(caches[alias])
+    action = f"Flush Redis database {target.db} at {target.address}: every key in it, not only {alias}'s"
+    try:
+        census = key_census(alias)
+    except REDIS_ERRORS as error:
+        return Confirmation(action=action, consequence=redis_problem(target, error), typed=str(target.db))
+    _, components = neighbours(alias, {})
+    counted = "estimated from a sample of " + humanize.count(census.sample) if census.estimated else "counted"
     return Confirmation(
-        action=f"Flush Redis database {stats.db} at {stats.server}: every key in it, not only {panel.alias}'s",
-        items=[f"{panel.alias} ({panel.key_pattern})", *(f"also there: {name}" for name in sharing)],
-        size=f"{stats.keys_in_db:,} keys, {stats.used_memory_human} used by the server",
+        action=action,
+        items=[f"{kind.label}: {humanize.plural(kind.keys, 'key')}" for kind in census.kinds]
+        + [f"also kept there: {name}" for name in components],
+        size=f"{humanize.plural(census.keys_in_db, 'key')} in database {census.db} ({counted})",
         consequence="FLUSHDB cannot be undone: everything listed above starts empty.",
-        typed=str(stats.db),
+        typed=str(target.db),
     )
 
 

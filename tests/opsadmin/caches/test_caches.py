@@ -260,7 +260,9 @@ def test_redis_panels_count_keys_and_name_their_neighbours(raw, settings):
     caches["default"].get("k1")
     caches["default"].get("missing")
 
-    default, ratelimit = inventory.cache_panels()
+    memo = {}
+    default, ratelimit = inventory.cache_panels(memo)
+    (server,) = inventory.redis_servers([default, ratelimit], memo)  # one server: its figures shown once
 
     assert default.error == ""
     assert (default.alias, default.kind, default.key_prefix, default.version) == ("default", "redis", "scanner", 1)
@@ -270,15 +272,16 @@ def test_redis_panels_count_keys_and_name_their_neighbours(raw, settings):
     assert (stats.keys_in_db, stats.keys_under_prefix, stats.keys_under_prefix_estimated) == (345, 300, False)
     assert ratelimit.redis.keys_under_prefix == 40
     assert stats.db == 0
-    assert stats.server == _address(raw)
-    assert stats.hits >= 1
-    assert stats.misses >= 1
-    assert 0 < stats.hit_ratio < 1
-    assert stats.used_memory > 0
-    assert stats.peak_memory >= stats.used_memory
-    assert stats.maxmemory_policy == "noeviction"
-    assert stats.uptime_seconds >= 0
-    assert stats.connected_clients >= 1
+    assert stats.server == server.address == _address(raw)
+    assert server.aliases == ["default", "ratelimit"]
+    assert server.hits >= 1
+    assert server.misses >= 1
+    assert 0 < server.hit_ratio < 1
+    assert server.used_memory > 0
+    assert server.peak_memory >= server.used_memory
+    assert server.maxmemory_policy == "noeviction"
+    assert server.uptime_seconds >= 0
+    assert server.connected_clients >= 1
     assert stats.keys_with_expiry == 340
     assert (default.shared_with, default.shared_components) == (["ratelimit"], ["circuit breakers"])
     assert (ratelimit.shared_with, ratelimit.shared_components) == (["default"], ["circuit breakers"])  # same db
@@ -530,7 +533,7 @@ def test_each_write_leaves_one_ops_run(raw):
     assert OpsRun.objects.count() == 4
     dry, invalidate, clear, flush = runs
     assert (dry.result["keys_matched"], dry.result["keys_deleted"]) == (11, 0)
-    assert invalidate.summary == "Removed 1 cached entries of AAPL."
+    assert invalidate.summary == "Removed 1 cached entry of AAPL."
     assert clear.result["keys_deleted"] == 50
     clear.refresh_from_db()
     assert clear.progress is None  # a finished run's progress goes: its result says what was done
@@ -563,3 +566,35 @@ def test_invalidate_form_needs_listed_tickers(raw):
     assert refused.value.errors == {"tickers": ["Not tickers: not a ticker!."]}
     assert unknown.value.errors == {"tickers": ["Unknown stocks: ZZZZ."]}
     assert not OpsRun.objects.exists()
+
+
+def test_a_census_names_every_kind_of_key_in_the_database(raw, settings):
+    fill("default", 30)
+    fill("ratelimit", 4)
+    census = inventory.key_census("default")
+    kinds = {kind.label: kind.keys for kind in census.kinds}
+    assert kinds == {
+        "default (scanner:1:*)": 30,
+        "ratelimit (ratelimit:1:*)": 4,
+        "no alias: scanner*": 2,  # scanner:2:old-version and scanner:1 belong to no alias
+        "no alias: scannerx*": 1,
+        "no alias: unrelated*": 1,
+        "no alias: x*": 1,
+    }
+    assert (census.keys_in_db, census.estimated) == (34 + len(UNRELATED), False)
+
+    settings.PORTAL_CACHE_COUNT_SCAN_LIMIT = 10  # above it: estimated from a sample, scaled to the database
+    sampled = inventory.key_census("default")
+    assert sampled.estimated
+    assert sum(kind.keys for kind in sampled.kinds) == pytest.approx(sampled.keys_in_db, abs=len(sampled.kinds))
+
+
+@pytest.mark.django_db
+def test_a_pattern_typed_with_the_aliass_prefix_means_the_part_after_it(raw):
+    caches["default"].set_many({"stock:AAPL:snapshot": 1, "stock:MSFT:snapshot": 2, "screen:top": 3})
+    run = run_write("clear_cache", {"alias": "default", "pattern": "scanner:1:stock:*"})
+    assert run.status == "succeeded", run.error
+    assert (run.arguments["pattern"], run.result["keys_deleted"]) == ("stock:*", 2)
+    assert caches["default"].get("screen:top") == 3
+    everything = run_write("clear_cache", {"alias": "default", "pattern": "scanner:1:*"})
+    assert (everything.arguments["pattern"], everything.result["keys_deleted"]) == ("", 1)
