@@ -45,6 +45,14 @@ def env_duration(name, default):
     return value
 
 
+def env_choice(name, default, choices):
+    """One of `choices` (case-insensitive, given back in upper case); anything else is an error listing them."""
+    value = (os.environ.get(name) or default).strip().upper()
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not one of {', '.join(choices)}")
+    return value
+
+
 def env_list(name, default=()):
     """A comma-separated list, blanks dropped."""
     raw = os.environ.get(name)

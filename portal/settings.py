@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.templatetags.static import static
 
-from portal.environment import env_bool, env_duration, env_list, env_number, local_secret
+from portal.environment import env_bool, env_choice, env_duration, env_list, env_number, local_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_STATE_DIR = BASE_DIR / ".local"  # ignored by git: generated secrets, SQLite file
@@ -23,6 +23,25 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 if env_bool("PORTAL_BEHIND_PROXY"):
     # Only safe when a proxy we control sets this header and strips the client's.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Logging: every record on stderr, one line each below ERROR, tracebacks for errors (a 500's
+# included, which Django alone would only mail); probes are not logged per request (portal/logs.py).
+PORTAL_LOG_LEVEL = env_choice("PORTAL_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"skip_probes": {"()": "portal.logs.SkipProbeRequests"}},
+    "formatters": {
+        "line": {
+            "()": "portal.logs.OneLineBelowError",
+            "format": "%(asctime)s %(levelname)s %(name)s [pid %(process)d] %(message)s",
+        }
+    },
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "line", "filters": ["skip_probes"]}},
+    "root": {"handlers": ["stderr"], "level": PORTAL_LOG_LEVEL},
+    # Django's own loggers go to the same place (its default sends to the console only with DEBUG on).
+    "loggers": {"django": {"handlers": [], "level": PORTAL_LOG_LEVEL}},
+}
 
 INSTALLED_APPS = [
     # unfold must come before the admin so its templates win.

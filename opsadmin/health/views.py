@@ -121,7 +121,8 @@ class HealthDetailView(HealthCheckView):
     """django-health-check's view over the configured checks, for staff and ops tokens.
 
     A fresh run per request (no cache: this is for people). Every check appears under its
-    name with its status, message and timing (HTML, text, JSON, OpenMetrics, feeds). The
+    name with its status, message and timing (JSON unless a format is asked for: HTML for
+    browsers, text, OpenMetrics, feeds, or `?format=`). The
     status code follows readiness: 503 when a critical check fails, else 200 (warnings and
     failing non-critical checks are in the body, in the portal's status words).
     """
@@ -130,6 +131,10 @@ class HealthDetailView(HealthCheckView):
         denied = await sync_to_async(refusal)(request)
         if denied is not None:
             return denied
+        if "format" not in request.GET and request.headers.get("accept", "*/*").strip() in ("", "*/*"):
+            # A client that names no format (curl, a script) gets JSON; browsers ask for HTML and get it.
+            request.GET = request.GET.copy()
+            request.GET["format"] = "json"
         response = await super().get(request, *args, **kwargs)
         if response.status_code in (200, 500):  # the library's "all ok" / "something raised"
             response.status_code = Verdict.of(self.results).http_status

@@ -1,18 +1,32 @@
 """The `admin` account that `make run` guarantees on a local install."""
 
 import os
+import re
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import connections
 
 USERNAME = "admin"
 PASSWORD_ENV = "PORTAL_ADMIN_PASSWORD"
 
 
 def password_file():
-    return settings.LOCAL_STATE_DIR / "admin-password"
+    """Where the generated password of this database's admin is kept: one file per database.
+
+    `make run` may switch between the embedded SQLite file (".local/admin-password") and a
+    PostgreSQL database (".local/admin-password.postgresql-localhost-5432-stockscanner"):
+    each keeps the admin of its own database.
+    """
+    database = connections["default"].settings_dict
+    if Path(str(database["NAME"])) == settings.LOCAL_STATE_DIR / "db.sqlite3":
+        return settings.LOCAL_STATE_DIR / "admin-password"
+    where = [connections["default"].vendor, database.get("HOST") or "local", database.get("PORT"), database["NAME"]]
+    name = "-".join(str(part) for part in where if part)
+    return settings.LOCAL_STATE_DIR / f"admin-password.{re.sub(r'[^A-Za-z0-9._-]+', '_', name).strip('_')[:100]}"
 
 
 @dataclass

@@ -670,9 +670,13 @@ def test_detail_is_503_when_a_critical_check_fails(viewer_client):
     assert response.json()["failing"] == ["database"]
 
 
-def test_detail_html_and_text(viewer_client):
-    html = viewer_client.get("/health/")
+def test_detail_json_by_default_html_and_text_when_asked(viewer_client):
+    plain = viewer_client.get("/health/")  # as curl asks: */*
+    assert plain["Content-Type"] == "application/json"
+    assert "database" in plain.json()["checks"]
+    html = viewer_client.get("/health/", HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")  # a browser
     assert html.status_code == 200
+    assert html["Content-Type"].startswith("text/html")
     assert b"cache:default" in html.content
     assert b"task_worker" in html.content
     text = viewer_client.get("/health/", HTTP_ACCEPT="text/plain").content.decode()

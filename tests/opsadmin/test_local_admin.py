@@ -5,6 +5,9 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
+from django.db import connections
+
+from portal.accounts.local_admin import password_file
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +28,7 @@ def ensure_admin():
 
 def test_generates_a_password_once_and_prints_it_every_run(local_state):
     first = ensure_admin()
-    password = (local_state / "admin-password").read_text().strip()
+    password = password_file().read_text().strip()
     assert "created" in first
     assert password in first
     assert password in ensure_admin()
@@ -48,5 +51,19 @@ def test_a_password_changed_in_the_admin_is_kept_and_not_shown(local_state):
     admin.save()
     output = ensure_admin()
     assert "not shown" in output
-    assert (local_state / "admin-password").read_text().strip() not in output
+    assert password_file().read_text().strip() not in output
     assert authenticate(username="admin", password="chosen by the operator")
+
+
+def test_each_database_keeps_its_own_password_file(local_state, monkeypatch):
+    """`make run` on SQLite, then on PostgreSQL, then on SQLite again: neither admin's password is lost."""
+    database = connections["default"].settings_dict
+    monkeypatch.setitem(database, "NAME", local_state / "db.sqlite3")  # the embedded default
+    assert password_file() == local_state / "admin-password"
+    monkeypatch.setitem(database, "NAME", "stockscanner")
+    monkeypatch.setitem(database, "HOST", "db.internal")
+    monkeypatch.setitem(database, "PORT", "5432")
+    vendor = connections["default"].vendor
+    assert password_file() == local_state / f"admin-password.{vendor}-db.internal-5432-stockscanner"
+    monkeypatch.setitem(database, "NAME", "../../etc/passwd")  # never a path out of .local
+    assert password_file().parent == local_state
