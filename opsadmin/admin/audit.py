@@ -17,7 +17,7 @@ from opsadmin.admin.pages import CapabilityChangelistMixin
 from opsadmin.admin.readonly import ReadOnlyAdminMixin
 from opsadmin.models import OpsRun
 from opsadmin.spine import humanize, registry
-from opsadmin.spine.runs import completed_fraction, title_of, waiting
+from opsadmin.spine.runs import completed_fraction, stalled, title_of
 
 SECOND = "Y-m-d H:i:s"
 
@@ -69,7 +69,7 @@ class OpsRunAdmin(CapabilityChangelistMixin, ReadOnlyAdminMixin, ModelAdmin):
                 "title": title_of(run),
                 "run_title": title_of(run),
                 "waited": waited,
-                "waiting": waiting(run),
+                "stalled": stalled(run),
                 "targets": list(run.targets.all()),
                 "steps": (run.result or {}).get("steps", []) if isinstance(run.result, dict) else [],
                 "percent_done": None if fraction is None else round(100 * fraction, 1),

@@ -12,6 +12,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from opsadmin.models import Instance, InstanceWorker
+from opsadmin.runtime import identity
 from opsadmin.runtime.heartbeat import TASK, TASK_WORKER_PORT, WEB
 from opsadmin.runtime.identity import this_instance_id
 
@@ -131,6 +132,23 @@ def live_web_processes(now=None):
 def task_worker_last_seen():
     """When a task worker last beat (None if never): the readiness check's sign that queued work runs."""
     return InstanceWorker.objects.filter(kind=TASK).aggregate(last=Max("last_seen_at"))["last"]
+
+
+def silent_process(label, now=None):
+    """Why the process named `label` (identity.process_label) seems dead ("web-1:8000 pid 42 has not been seen
+    for 95 s"), or "" while it beats or when no heartbeat watches it (a command's own process)."""
+    process = identity.parse_process_label(label)
+    if process is None:
+        return ""
+    last_seen = (
+        InstanceWorker.objects.filter(instance_id=process[0], pid=process[1])
+        .values_list("last_seen_at", flat=True)
+        .first()
+    )
+    silent = ((now or timezone.now()) - last_seen).total_seconds() if last_seen else None
+    if silent is None or silent <= gone_seconds():
+        return ""
+    return f"its process {label} has not been seen for {silent:,.0f} s: it was probably stopped mid-run"
 
 
 def no_task_worker(now=None):

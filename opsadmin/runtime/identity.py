@@ -51,6 +51,15 @@ def command_line_user():
     return f"cli:{user}@{HOST}"
 
 
+def parse_process_label(label):
+    """(instance id, pid) of a `process_label` naming an instance ("web-1:8000 pid 4242"); None for a command's
+    ("host pid 4242": no heartbeat watches it) or anything else."""
+    instance, separator, pid = (label or "").rpartition(" pid ")
+    if not separator or ":" not in instance or not pid.isdigit():
+        return None
+    return instance, int(pid)
+
+
 def process_facts(now):
     """(start time, resident memory) of this process; psutil reads /proc, no subprocess."""
     try:

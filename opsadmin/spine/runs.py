@@ -29,6 +29,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import transaction
+from django.db.models import Q
 from django.tasks import task
 from django.urls import reverse
 from django.utils import timezone
@@ -42,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 Status = OpsRun.Status
 OPEN_TARGET_STATUSES = (RunTarget.Status.PENDING, RunTarget.Status.RUNNING)
+MAX_STALLED_LISTED = 100  # unfinished runs looked at for the dashboard: more would be a problem of its own
 
 
 @dataclass(frozen=True)
@@ -309,7 +311,7 @@ def describe(run):
         "error": run.error,
         "result": run.result,
         "progress": run.progress,
-        "waiting": waiting(run),
+        "stalled": stalled(run),
         "ran_on": run.ran_on,
         "requested_at": run.requested_at,
         "started_at": run.started_at,
@@ -332,18 +334,24 @@ def title_of(run):
     return f"{title} #{run.pk}"
 
 
-def waiting(run):
-    """Why a run queued for the task worker is not starting ("no task worker has been seen for 95 s"), or ""."""
-    if run.target != targets.TASK_WORKER or run.status not in (Status.REQUESTED, Status.QUEUED):
-        return ""
-    return fleet.no_task_worker()
+def stalled(run, no_task_worker=None):
+    """Why the run is not moving, or "": queued for a task worker nobody runs, or running in a process gone
+    silent (a worker killed mid-run leaves its run running). `no_task_worker`: fleet.no_task_worker(), if known."""
+    if run.status in (Status.REQUESTED, Status.QUEUED) and run.target == targets.TASK_WORKER:
+        return fleet.no_task_worker() if no_task_worker is None else no_task_worker
+    if run.status == Status.RUNNING:
+        return fleet.silent_process(run.ran_on)
+    return ""
 
 
 def stalled_runs():
-    """How many runs wait for a task worker that isn't there, and why: (0, "") while one beats or none waits."""
-    queued = OpsRun.objects.filter(target=targets.TASK_WORKER, status__in=[Status.REQUESTED, Status.QUEUED]).count()
-    reason = fleet.no_task_worker() if queued else ""
-    return (queued, reason) if reason else (0, "")
+    """The runs not moving now and why (see `stalled`): [(run, reason)], oldest first."""
+    unfinished = OpsRun.objects.filter(
+        Q(target=targets.TASK_WORKER, status__in=[Status.REQUESTED, Status.QUEUED]) | Q(status=Status.RUNNING)
+    ).order_by("requested_at", "id")[:MAX_STALLED_LISTED]
+    no_task_worker = fleet.no_task_worker()
+    found = [(run, stalled(run, no_task_worker)) for run in unfinished]
+    return [(run, reason) for run, reason in found if reason]
 
 
 def completed_fraction(progress):

@@ -84,12 +84,14 @@ def test_a_running_run_shows_its_progress_and_a_stalled_one_says_why(
     screenshot("running")
 
     page.goto(f"/admin/opsadmin/opsrun/{stalled.pk}/change/")
-    expect(page.locator("#run-waiting")).to_contain_text("Not starting: no task worker has ever been seen")
+    expect(page.locator("#run-stalled")).to_contain_text("Not starting: no task worker has ever been seen")
     expect(page.locator("#run-title")).to_have_text(f"VACUUM (ANALYZE) tables #{stalled.pk}")
     screenshot("stalled")
 
     page.goto("/admin/")
-    expect(page.locator("#runs-stalled")).to_contain_text("1 run waiting: no task worker has ever been seen")
+    expect(page.locator("#runs-stalled")).to_contain_text(
+        f"VACUUM (ANALYZE) tables #{stalled.pk} is stalled: no task worker has ever been seen"
+    )
     screenshot("dashboard-stalled")
 
     page.goto("/admin/opsadmin/opsrun/")

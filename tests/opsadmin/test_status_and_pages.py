@@ -3,13 +3,15 @@
 import contextlib
 import json
 import re
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils import timezone
 
-from opsadmin.models import Instance, OpsRun
+from opsadmin.models import Instance, InstanceWorker, OpsRun
 from opsadmin.runtime import identity
 from opsadmin.runtime.heartbeat import TASK, TASK_WORKER_PORT, record_heartbeat
 from opsadmin.runtime.identity import HOST
@@ -67,10 +69,39 @@ def test_status_command_shows_past_failures_and_fails_for_work_nobody_will_take(
     code, failing = status_command()
     assert code == 1
     assert "runs" in failing.rpartition("not ok:")[2]
-    assert "Audit log: failing — 1 run waiting (no task worker has ever been seen" in failing
+    assert "Audit log: failing — 1 run stalled (no task worker has ever been seen" in failing
 
     record_heartbeat(HOST, TASK_WORKER_PORT, TASK, force=True)  # a worker beats: the queue will move
     assert "Audit log: ok" in status_command()[1]
+
+
+def test_a_run_whose_process_stopped_beating_is_stalled(settings):
+    record_heartbeat(HOST, TASK_WORKER_PORT, TASK, force=True)
+    worker = InstanceWorker.objects.get(kind=TASK)
+    run = OpsRun.objects.create(
+        operation="vacuum_tables",
+        door="api",
+        actor="alice",
+        target="task_worker",
+        status=OpsRun.Status.RUNNING,
+        ran_on=f"{HOST}:{TASK_WORKER_PORT} pid {worker.pid}",
+        started_at=timezone.now(),
+    )
+    assert "Audit log: ok" in status_command()[1]  # beating: it is working
+
+    InstanceWorker.objects.filter(pk=worker.pk).update(last_seen_at=timezone.now() - timedelta(minutes=5))
+    code, shown = status_command()
+    assert code == 1
+    assert re.search(
+        rf"VACUUM \(ANALYZE\) tables #{run.pk}: its process {run.ran_on} has not been seen for 30\d s", shown
+    )
+    api = client_for(user_in(VIEWERS)).get(f"/api/ops/runs/{run.pk}/").json()
+    assert re.match(rf"its process {run.ran_on} has not been seen for 30\d s: it was probably stopped", api["stalled"])
+
+    command_run = OpsRun.objects.create(
+        operation="analyze_tables", door="cli", actor="cli", status="running", ran_on=f"{HOST} pid 1"
+    )
+    assert client_for(user_in(VIEWERS, username="v2")).get(f"/api/ops/runs/{command_run.pk}/").json()["stalled"] == ""
 
 
 def test_status_endpoint_needs_view_ops(client):

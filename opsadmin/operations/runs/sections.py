@@ -23,8 +23,7 @@ class RecentRuns:
     failed_last_24h: int
     refused_last_24h: int
     running: int
-    stalled: int  # queued for a task worker that isn't there
-    stalled_because: str
+    stalled: list[dict]  # runs not moving: queued for a task worker that isn't there, or their process gone
     recent: list[dict]
 
 
@@ -54,14 +53,13 @@ def recent():
     failed = last_day.filter(status__in=FAILED).count()
     refused = last_day.filter(status=OpsRun.Status.REFUSED).count()
     running = OpsRun.objects.filter(status=OpsRun.Status.RUNNING).count()
-    stalled, because = stalled_runs()
+    stalled = [{"id": run.pk, "title": title_of(run), "because": because} for run, because in stalled_runs()]
     latest = list(OpsRun.objects.order_by("-requested_at", "-id")[:RECENT_RUNS])
     data = RecentRuns(
         failed,
         refused,
         running,
         stalled,
-        because,
         [
             {
                 "id": run.pk,
@@ -79,7 +77,11 @@ def recent():
     detail = f"{running:,} running; in the last 24 h: {past or 'none failed'}"
     lines = [f"{title_of(run)} {run.status}: {run.summary or run.error}" for run in latest]
     if stalled:
-        return Section(FAILING, f"{humanize.plural(stalled, 'run')} waiting", because, lines=lines, data=data)
+        reasons = "; ".join(dict.fromkeys(run["because"] for run in stalled))
+        stuck = [f"{run['title']}: {run['because']}" for run in stalled]
+        return Section(
+            FAILING, f"{humanize.plural(len(stalled), 'run')} stalled", reasons, lines=stuck + lines, data=data
+        )
     return Section(OK, "nothing waiting" if not running else f"{running:,} running", detail, lines=lines, data=data)
 
 
@@ -102,6 +104,6 @@ def one(id):
     if run is None:
         raise NotFound(f"no run {id}")
     described = describe(run)
-    status = FAILING if described["waiting"] else RUN_STATUS.get(run.status, OK)
-    lines = [*([described["waiting"]] if described["waiting"] else []), *run.problems]
+    status = FAILING if described["stalled"] else RUN_STATUS.get(run.status, OK)
+    lines = [*([described["stalled"]] if described["stalled"] else []), *run.problems]
     return Section(status, f"{title_of(run)}: {run.status}", run.summary or run.error, lines=lines, data=described)
