@@ -1,7 +1,6 @@
 """Template helpers for the ops pages."""
 
 from django import template
-from django.template.defaultfilters import filesizeformat
 
 from opsadmin.spine import registry
 
@@ -12,12 +11,6 @@ register = template.Library()
 def status_variant(status):
     """The unfold label variant (success, warning, danger, ...) for a status or state word."""
     return registry.colours().get(status, "default")
-
-
-@register.filter
-def bytes_or_dash(value):
-    """1.2 MB, or a dash when the database does not know (SQLite)."""
-    return "—" if value is None else filesizeformat(value)
 
 
 @register.filter
