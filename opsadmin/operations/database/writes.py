@@ -9,6 +9,7 @@ checks the names again against the catalog as it is when the work starts.
 from django import forms
 
 from opsadmin.operations.database import catalog, maintenance, readable
+from opsadmin.operations.database.locks import CatalogLocked, bounded_catalog_reads
 from opsadmin.spine.arguments import ChoiceListField, ConfirmationField, split_list
 from opsadmin.spine.capability import Confirmation, Write
 from opsadmin.spine.targets import HERE, TASK_WORKER
@@ -36,7 +37,8 @@ def offer_selected(form, name, when_none_named, refusals=None):
     with none named, the rows `when_none_named(rows)` picks. A bound form keeps the names it
     can't take out of its choices, so they are refused when it is cleaned; an unbound one
     (the page a link opens) leaves out unknown names and those `refusals(names)` refuses,
-    and says why in the help text before anything is submitted.
+    and says why in the help text before anything is submitted. While a table is locked,
+    the names are offered as they are, and the help text says why there is nothing more.
     """
     field = form.fields[name]
     raw = (
@@ -48,7 +50,12 @@ def offer_selected(form, name, when_none_named, refusals=None):
         named = split_list(raw)
     except forms.ValidationError:  # the field says so when it cleans
         named = []
-    rows = {row.name: row for row in catalog.index_rows()}
+    try:
+        rows = {row.name: row for row in bounded_catalog_reads(catalog.index_rows)()}
+    except CatalogLocked as locked:
+        field.help_text = f"{field.help_text} The indexes can't be listed now: {locked}."
+        field.choices = [(item, item) for item in named]
+        return
     chosen = [rows[item] for item in named if item in rows] if named else when_none_named(rows.values())
     if named and not form.is_bound:
         refused = refusals([row.name for row in chosen]) if refusals else {}
@@ -74,7 +81,11 @@ class DroppableIndexesField(ChoiceListField):
     """Index names among the choices, none that is never dropped (maintenance.drop_refusals says why)."""
 
     def validate(self, value):
-        if refused := maintenance.drop_refusals(value):
+        try:
+            refused = bounded_catalog_reads(maintenance.drop_refusals)(value)
+        except CatalogLocked as locked:
+            raise forms.ValidationError(f"The indexes can't be checked now: {locked}.", code="locked") from None
+        if refused:
             raise forms.ValidationError(
                 " ".join(f"Won't drop {name}: {reason}." for name, reason in refused.items()), code="refused"
             )

@@ -15,10 +15,12 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
+from health_check.exceptions import ServiceWarning
 
 from opsadmin.models import OpsRun
 from opsadmin.operations.database import catalog, ownership
 from opsadmin.operations.database.analysis import analyze_database
+from opsadmin.operations.database.health_check import DeclaredIndexes
 from opsadmin.operations.database.reports import CREATE, DONE, IndexStep, index_report
 from opsadmin.operations.database.sections import analysis as analysis_section
 from opsadmin.operations.database.sections import index_status
@@ -214,6 +216,13 @@ def test_the_page_waits_for_a_locked_table_no_longer_than_the_lock_timeout_and_s
         waited = time.monotonic() - started
         api = viewer.get("/api/ops/database/analysis/")
         status = index_status()
+        with pytest.raises(ServiceWarning, match="declared indexes unknown: could not read the catalog within"):
+            DeclaredIndexes().run()
+        operator = logged_in(OPERATORS, username="operator")
+        started = time.monotonic()
+        rebuild = operator.get(reverse("admin:ops_operation", args=["rebuild_indexes"]), {"indexes": DECLARED})
+        drop = operator.post(reverse("admin:ops_operation", args=["drop_indexes"]), {"indexes": DECLARED})
+        waited_for_forms = time.monotonic() - started
     assert waited < 30  # bounded: without the timeout it would wait for the lock as long as it is held
     assert response.status_code == 200
     html = response.content.decode()
@@ -223,6 +232,12 @@ def test_the_page_waits_for_a_locked_table_no_longer_than_the_lock_timeout_and_s
     assert api.status_code == 200
     assert (api.json()["status"], api.json()["headline"]) == ("unknown", "catalog locked")
     assert (status.status, status.headline) == ("unknown", "catalog locked")
+    assert waited_for_forms < 60
+    offered = rebuild.context["form"].fields["indexes"]
+    assert offered.choices == [(DECLARED, DECLARED)]
+    assert "The indexes can't be listed now: could not read the catalog within" in offered.help_text
+    assert drop.context["form"].errors["indexes"][0].startswith("The indexes can't be checked now: could not read")
+    assert not OpsRun.objects.exists()
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('lock_timeout')")
         assert cursor.fetchone()[0] == "0"  # the connection's own setting is back
