@@ -229,8 +229,8 @@ def _rebuild_step(row):
         note = "the leftover of a failed REINDEX CONCURRENTLY: dropped rather than rebuilt, as PostgreSQL advises"
         sql = [f"DROP INDEX CONCURRENTLY {index}"]
         return IndexStep(action=DROP, name=row.name, table=row.table, sql=sql, schema=row.schema, note=note)
-    concurrently = " CONCURRENTLY" if connection.vendor == "postgresql" else ""
-    sql = [f"REINDEX INDEX{concurrently} {index}" if concurrently else f"REINDEX {index}"]
+    reindex = "REINDEX INDEX CONCURRENTLY" if connection.vendor == "postgresql" else "REINDEX"
+    sql = [f"{reindex} {index}"]
     return IndexStep(action=REBUILD, name=row.name, table=row.table, sql=sql, schema=row.schema)
 
 
