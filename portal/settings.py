@@ -216,15 +216,19 @@ PORTAL_API_MAX_BODY_BYTES = 1024 * 1024
 LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "admin:index"
 
-# Index builds (optimize_database): how long to wait for a table lock, and for one statement.
+# Index builds (optimize_database): how long to wait for a table lock, and for one statement. The
+# Database page's catalog reads wait for a table lock no longer than the lock timeout either.
 PORTAL_INDEX_LOCK_TIMEOUT = env_duration("PORTAL_INDEX_LOCK_TIMEOUT", "5s")
 PORTAL_INDEX_STATEMENT_TIMEOUT = env_duration("PORTAL_INDEX_STATEMENT_TIMEOUT", "30min")
 # Index advice: slow queries (pg_stat_statements) are those called this often at this mean time;
 # suggestions are tested on them with hypopg.
 PORTAL_SLOW_QUERY_MIN_CALLS = env_number("PORTAL_SLOW_QUERY_MIN_CALLS", 50, int)
 PORTAL_SLOW_QUERY_MIN_MEAN_MS = env_number("PORTAL_SLOW_QUERY_MIN_MEAN_MS", 20.0)
-# Index advice: an index with no scans is reported as unused only from this size up.
+# Index advice: an index with no scans is reported as unused only from this size up, and only once
+# its scan counter has run this many days (since the statistics were reset, or the index was built):
+# a week lets a weekly job's index show it is used.
 PORTAL_UNUSED_INDEX_MIN_BYTES = env_number("PORTAL_UNUSED_INDEX_MIN_BYTES", 10 * 1024 * 1024, int)
+PORTAL_UNUSED_INDEX_MIN_DAYS = env_number("PORTAL_UNUSED_INDEX_MIN_DAYS", 7.0)
 
 # Long operations run on Django's tasks framework, queued in the database so the
 # same worker (`manage.py ops_worker`, django-tasks-db's worker with a heartbeat) serves SQLite and PostgreSQL alike.

@@ -42,7 +42,7 @@ def ago(moment, now=None):
 
 
 def byte_size(size):
-    """512 B, 1.5 KiB, 39.4 MiB, 1.94 GiB: powers of 1,024, named as such."""
+    """512 B, 1.5 KiB, 39.4 MiB, 1.9 GiB: powers of 1,024, named as such."""
     if size is None:
         return DASH
     size = float(size)
@@ -52,7 +52,7 @@ def byte_size(size):
         size /= 1024
     if unit == "B":
         return f"{size:,.0f} B"
-    return f"{size:,.2f} {unit}" if abs(size) < 10 else f"{size:,.1f} {unit}"
+    return f"{size:,.1f} {unit}"
 
 
 def count(number):
@@ -61,12 +61,19 @@ def count(number):
 
 
 def percent(ratio, places=1):
-    """0.394 -> "39.4 %"."""
-    return DASH if ratio is None else f"{ratio * 100:,.{places}f} %"
+    """0.394 -> "39.4 %", 1.0 -> "100 %", 0.82 -> "82 %"."""
+    return DASH if ratio is None else f"{round(ratio * 100, places):g} %"
+
+
+def percentage(value, places=1):
+    """82.8 -> "82.8 %": a value that is already a percentage (as PostgreSQL's statistics give them)."""
+    return DASH if value is None else percent(value / 100, places)
 
 
 def plural(number, noun, plural_form=None):
-    """ "1 key", "2 keys", "3 indexes": the count with its noun, never "key(s)"."""
+    """ "1 key", "2 keys", "3 indexes": the count with its noun, never "key(s)"; a dash when unknown."""
+    if number is None:
+        return DASH
     if number == 1:
         return f"1 {noun}"
     return f"{count(number)} {plural_form or PLURALS.get(noun, noun + 's')}"

@@ -1,8 +1,11 @@
 """The database capability (capability.py): index and table health and maintenance.
 
 Reads: catalog (one query per question), drift (declared against present), suggestions
-(pg_stat_statements and hypopg; plan_safety: which statements it may plan), analysis (all
-of it, with problems and advice), sections.
+(pg_stat_statements and hypopg; plan_safety: which statements it may plan), ownership
+(the project's tables or a third-party app's), history (what the portal built, and when),
+analysis (all of it, with checks, problems and advice), sections (the reads and the page).
+Numbers read as people read them through opsadmin.spine.humanize.
 Writes: maintenance (what to build, rebuild, drop, ANALYZE), runner (how: one session,
 one lock, timeouts, progress), reports; writes.py declares them for the doors.
+Both: locks (a bounded wait for table locks while reading the catalog).
 """

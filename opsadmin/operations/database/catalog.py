@@ -17,6 +17,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection
 
+# PgHero's missing_indexes (lib/pghero/methods/indexes.rb): from 10,000 live rows, an index used in under 95 % of scans.
 SEQ_SCAN_MIN_ROWS = 10_000
 SEQ_SCAN_MAX_INDEX_USE_PERCENT = 95
 
@@ -75,12 +76,28 @@ class TableRow:
 
 @dataclass
 class SeqScanTable:
+    """A table that may be missing an index (PgHero's rule): `index_use_percent` of its scans used one."""
+
     schema: str
     table: str
     seq_scans: int
     index_scans: int
-    index_use_percent: float
+    index_use_percent: int  # whole percent, rounded down, as PgHero computes it
     live_rows: int
+
+
+@dataclass
+class ScanStatistics:
+    """How long the scan counters behind "unused" have been counting in this database.
+
+    `reset_at`: pg_stat_reset()'s time, None when never reset. `counting_since`: the latest
+    time they can have started: the reset, or else (PostgreSQL doesn't say when they began)
+    the later of the server's start and the first migration, which can only make "unused"
+    wait longer than needed, never say it too soon.
+    """
+
+    reset_at: datetime | None
+    counting_since: datetime
 
 
 @dataclass
@@ -152,9 +169,9 @@ def invalid_indexes():
 def unused_indexes(min_bytes=None):
     """Valid indexes never scanned since the statistics were reset, not unique, primary or constraint-backed.
 
-    Only those of at least `min_bytes` (settings.PORTAL_UNUSED_INDEX_MIN_BYTES, 10 MB by
-    default); largest first. A new index is "unused" until it is first scanned: see
-    `stats_reset_at` for how long the counters have been running.
+    Only those of at least `min_bytes` (settings.PORTAL_UNUSED_INDEX_MIN_BYTES, 10 MiB by
+    default); largest first. A new index is "unused" until it is first scanned: the
+    analysis weighs `scan_statistics` and each index's own age before calling it so.
     """
     if min_bytes is None:
         min_bytes = settings.PORTAL_UNUSED_INDEX_MIN_BYTES
@@ -214,12 +231,18 @@ ORDER BY t.relname, p.name
 """
 
 
-def stats_reset_at():
-    """When this database's statistics were last reset (None: never, since the cluster was created)."""
+def scan_statistics():
+    """When this database's statistics were reset, and since when they have been counting at the latest."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()")
-        row = cursor.fetchone()
-    return row[0] if row else None
+        cursor.execute(
+            """
+            SELECT d.stats_reset, coalesce(
+                d.stats_reset, greatest(pg_postmaster_start_time(), (SELECT min(applied) FROM django_migrations))
+            )
+            FROM pg_stat_database d WHERE d.datname = current_database()
+            """
+        )
+        return ScanStatistics(*cursor.fetchone())
 
 
 def index_names():
@@ -324,11 +347,11 @@ ORDER BY pg_total_relation_size(s.relid) DESC, s.relname
 
 
 def sequential_scan_tables(min_rows=SEQ_SCAN_MIN_ROWS, max_index_use_percent=SEQ_SCAN_MAX_INDEX_USE_PERCENT):
-    """Tables of at least `min_rows` live rows whose scans used an index less than `max_index_use_percent` of the time.
+    """Tables that may be missing an index: PgHero's `missing_indexes` (lib/pghero/methods/indexes.rb), as it is.
 
-    PgHero's rule (95 %, 10,000 rows), except that a table never read through an index
-    counts too (0 %) where PgHero calls it "insufficient data": a big table read only by
-    sequential scans is the clearest case of a missing index.
+    At least `min_rows` live rows, at least one index scan (none is what PgHero calls
+    "insufficient data"), and an index used in under `max_index_use_percent` of the scans,
+    counted in whole percent rounded down: `100 * idx_scan / (seq_scan + idx_scan) < 95`.
     """
     with connection.cursor() as cursor:
         cursor.execute(_SEQ_SCANS, [max_index_use_percent, min_rows])
@@ -336,14 +359,10 @@ def sequential_scan_tables(min_rows=SEQ_SCAN_MIN_ROWS, max_index_use_percent=SEQ
 
 
 _SEQ_SCANS = """
-SELECT * FROM (
-    SELECT schemaname, relname, seq_scan, coalesce(idx_scan, 0) AS idx_scan,
-           round(100.0 * coalesce(idx_scan, 0) / nullif(seq_scan + coalesce(idx_scan, 0), 0), 1) AS percent,
-           n_live_tup
-    FROM pg_stat_user_tables
-    WHERE schemaname = ANY(current_schemas(false))
-) AS t
-WHERE percent < %s AND n_live_tup >= %s
+SELECT schemaname, relname, seq_scan, idx_scan, (100 * idx_scan / (seq_scan + idx_scan))::integer, n_live_tup
+FROM pg_stat_user_tables
+WHERE schemaname = ANY(current_schemas(false))
+  AND idx_scan > 0 AND 100 * idx_scan / (seq_scan + idx_scan) < %s AND n_live_tup >= %s
 ORDER BY n_live_tup DESC, relname
 """
 

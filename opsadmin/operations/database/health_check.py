@@ -7,6 +7,7 @@ from health_check import HealthCheck
 from health_check.exceptions import ServiceWarning
 
 from opsadmin.operations.database.analysis import index_health
+from opsadmin.operations.database.locks import CatalogLocked
 
 
 @dataclasses.dataclass
@@ -22,6 +23,8 @@ class DeclaredIndexes(HealthCheck):
             health = index_health()
         except DatabaseError as error:
             raise ServiceWarning("declared indexes unknown: database error") from error
+        except CatalogLocked as locked:
+            raise ServiceWarning(f"declared indexes unknown: {locked}") from locked
         problems = [f"missing: {', '.join(health.missing)}"] if health.missing else []
         problems += [f"invalid: {', '.join(health.invalid)}"] if health.invalid else []
         if problems:

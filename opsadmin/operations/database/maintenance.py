@@ -15,12 +15,14 @@ from django.apps import apps
 from django.db import connection, models
 
 from opsadmin.operations.database import catalog, drift, suggestions
+from opsadmin.operations.database.locks import bounded_catalog_reads
 from opsadmin.operations.database.reports import (
     ANALYZE,
     CREATE,
     DONE,
     DROP,
     REBUILD,
+    SKIPPED,
     VACUUM,
     IndexStep,
     TableStep,
@@ -31,11 +33,11 @@ from opsadmin.operations.database.reports import (
 )
 from opsadmin.operations.database.runner import AlreadyRunning as AlreadyRunning  # re-exported: the operations raise
 from opsadmin.operations.database.runner import (
-    bounded_catalog_reads,
     maintenance_session,
     qualified,
     run_index_steps,
     run_table_steps,
+    unquotable,
 )
 from opsadmin.spine import runs
 from opsadmin.spine.arguments import split_list
@@ -193,33 +195,43 @@ def create_suggested_indexes(indexes, *, dry_run=False, progress=None):
     return index_report(CREATE, dry_run, steps, started)
 
 
-# --- Rebuild the invalid ones ----------------------------------------------------------------------
+# --- Rebuild indexes ------------------------------------------------------------------------------
 
 
 @bounded_catalog_reads
-def rebuild_invalid_indexes(indexes=None, *, dry_run=False, progress=None):
-    """REINDEX INDEX CONCURRENTLY each INVALID index (all, or only `indexes`).
+def rebuild_indexes(indexes=None, *, dry_run=False, progress=None):
+    """Rebuild the named indexes, or every INVALID one when none is named.
 
-    The `*_ccnew` / `*_ccold` leftovers of an earlier failed REINDEX CONCURRENTLY are dropped
-    instead, as PostgreSQL advises. SQLite has no invalid indexes: nothing to do.
+    PostgreSQL: REINDEX INDEX CONCURRENTLY, for a bloated index (the usual reason) or a
+    failed concurrent build. Any index may be rebuilt, a primary key or a unique one too:
+    the new copy is built beside the old one and swapped in, so neither writes nor the
+    constraint are ever without their index. The `*_ccnew` / `*_ccold` leftovers of an
+    earlier failed REINDEX CONCURRENTLY are dropped instead, as PostgreSQL advises. SQLite:
+    REINDEX (it has no invalid indexes, so only named ones).
     """
     started = time.monotonic()
-    if connection.vendor != "postgresql":
-        if indexes:
-            raise UnknownNames("not an invalid index (SQLite has none)", split_list(indexes))
+    names = split_list(indexes)
+    if names:
+        rows = _select(catalog.index_rows(), names, "unknown index")
+    elif connection.vendor == "postgresql":
+        rows = catalog.invalid_indexes()
+    else:
         return index_report(REBUILD, dry_run, [], started, nothing="SQLite has no invalid indexes: nothing to do.")
-    steps = [_rebuild_step(row) for row in _select(catalog.invalid_indexes(), indexes, "not an invalid index")]
+    steps = [_rebuild_step(row) for row in rows]
     _run_index_plan(steps, dry_run, progress)
     return index_report(REBUILD, dry_run, steps, started)
 
 
 def _rebuild_step(row):
+    if reason := unquotable(row.schema, row.name, row.table):
+        return IndexStep(action=REBUILD, name=row.name, table=row.table, status=SKIPPED, note=reason)
     index = qualified(row.schema, row.name)
-    if _TRANSIENT_LEFTOVER.search(row.name):
+    if not row.valid and _TRANSIENT_LEFTOVER.search(row.name):
         note = "the leftover of a failed REINDEX CONCURRENTLY: dropped rather than rebuilt, as PostgreSQL advises"
         sql = [f"DROP INDEX CONCURRENTLY {index}"]
         return IndexStep(action=DROP, name=row.name, table=row.table, sql=sql, schema=row.schema, note=note)
-    sql = [f"REINDEX INDEX CONCURRENTLY {index}"]
+    reindex = "REINDEX INDEX CONCURRENTLY" if connection.vendor == "postgresql" else "REINDEX"
+    sql = [f"{reindex} {index}"]
     return IndexStep(action=REBUILD, name=row.name, table=row.table, sql=sql, schema=row.schema)
 
 
@@ -244,7 +256,9 @@ def drop_indexes(indexes, confirm, *, dry_run=False, progress=None):
         raise Refused(f"type the index names to confirm the drop: {', '.join(names)}")
     concurrently = " CONCURRENTLY" if connection.vendor == "postgresql" else ""
     steps = [
-        IndexStep(
+        IndexStep(action=DROP, name=row.name, table=row.table, status=SKIPPED, note=reason)
+        if (reason := unquotable(row.schema, row.name, row.table))
+        else IndexStep(
             action=DROP,
             name=row.name,
             table=row.table,
@@ -298,9 +312,17 @@ def _selected_tables(tables):
 
 
 def _table_steps(tables, *, vacuum):
-    """One statement per table. Unqualified: the catalog lists the tables the search path resolves."""
+    """One statement per table, or a skipped step saying why (`unquotable`): the others still run.
+
+    Unqualified: the catalog lists the tables the search path resolves.
+    """
     verb = VACUUM if vacuum else ANALYZE
-    return [TableStep(action=verb, name=table, sql=[f"{verb} {qualified(None, table)}"]) for table in tables]
+    return [
+        TableStep(action=verb, name=table, status=SKIPPED, note=reason)
+        if (reason := unquotable(table))
+        else TableStep(action=verb, name=table, sql=[f"{verb} {qualified(None, table)}"])
+        for table in tables
+    ]
 
 
 # --- The default maintenance -----------------------------------------------------------------------
@@ -324,7 +346,7 @@ def optimize_database(*, dry_run=False, indexes=None, progress=None):
     # The plans of the two operations, run here as one list in one session: one lock, one count of steps.
     index_steps = [
         *(create_missing_indexes(chosen_missing, dry_run=True).steps if chosen_missing else []),
-        *(rebuild_invalid_indexes(chosen_invalid, dry_run=True).steps if chosen_invalid else []),
+        *(rebuild_indexes(chosen_invalid, dry_run=True).steps if chosen_invalid else []),
     ]
     timings = {}
     if dry_run:

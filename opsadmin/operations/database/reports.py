@@ -8,12 +8,13 @@ shows as it is.
 import time
 from dataclasses import dataclass, field
 
-from opsadmin.spine.results import DONE, FAILED, PLANNED, Report, Step
+from opsadmin.spine import humanize
+from opsadmin.spine.results import DONE, FAILED, PLANNED, SKIPPED, Report, Step
 
 CREATE, REBUILD, DROP = "create", "rebuild", "drop"  # an index step's action
 ANALYZE, VACUUM = "ANALYZE", "VACUUM (ANALYZE)"  # a table step's action
 
-__all__ = ["DONE", "FAILED", "PLANNED"]  # the step statuses, for the operations beside this module
+__all__ = ["DONE", "FAILED", "PLANNED", "SKIPPED"]  # the step statuses, for the operations beside this module
 
 
 @dataclass(kw_only=True)
@@ -33,6 +34,7 @@ class IndexReport(Report):
     steps: list[IndexStep]
     done: list[str]
     failed: list[str]
+    skipped: list[str]  # not touched, each step's note says why (a name the portal can't quote)
     seconds: float
 
 
@@ -48,6 +50,7 @@ class TableReport(Report):
     steps: list[TableStep]
     done: list[str]
     failed: list[str]
+    skipped: list[str]  # not touched, each step's note says why (a name the portal can't quote)
     seconds: float
     notes: list[str] = field(default_factory=list)
 
@@ -66,6 +69,7 @@ class OptimizeReport(Report):
     failed: list[str]  # indexes whose step failed
     failed_tables: list[str]  # tables whose ANALYZE failed
     analyzed: list[str]
+    skipped: list[str]  # indexes and tables left alone, each step's note says why
     # steps: the index steps (the plan, on a dry run), then the table steps
     still_missing: list[str]  # declared indexes missing after the run (on a dry run: now)
     still_invalid: list[str]  # INVALID indexes after the run (on a dry run: now)
@@ -74,8 +78,7 @@ class OptimizeReport(Report):
 
 
 def index_report(action, dry_run, steps, started, nothing=None):
-    done = [step.name for step in steps if step.status == DONE]
-    failed = [step.name for step in steps if step.status == FAILED]
+    done, failed = _named(steps, DONE), _named(steps, FAILED)
     if not steps:
         summary = (
             nothing
@@ -86,27 +89,34 @@ def index_report(action, dry_run, steps, started, nothing=None):
             }[action]
         )
     elif dry_run:
-        summary = "Would run: " + "; ".join(f"{step.action} {step.name}" for step in steps) + "."
+        planned = [step for step in steps if step.status != SKIPPED]
+        summary = "Would run: " + ("; ".join(f"{step.action} {step.name}" for step in planned) or "nothing") + "."
     else:
         past = {CREATE: "Created", REBUILD: "Rebuilt", DROP: "Dropped"}[action]
-        summary = f"{past} {len(done)} of {_count(len(steps), 'index')}" + (f": {', '.join(done)}." if done else ".")
+        summary = f"{past} {len(done)} of {humanize.plural(len(steps), 'index')}" + (
+            f": {', '.join(done)}." if done else "."
+        )
         if failed:
             summary += f" Failed: {_failures(steps)}."
+    summary += _skips(steps)
     return _steps_report(IndexReport, steps, done, failed, started, summary, action=action, dry_run=dry_run)
 
 
 def table_report(vacuum, dry_run, steps, started, notes):
-    done = [step.name for step in steps if step.status == DONE]
-    failed = [step.name for step in steps if step.status == FAILED]
+    done, failed = _named(steps, DONE), _named(steps, FAILED)
     verb = VACUUM if vacuum else ANALYZE
     if not steps:
         summary = "No table to analyze."
     elif dry_run:
-        summary = f"Would {verb} {_count(len(steps), 'table')}: {', '.join(step.name for step in steps)}."
+        planned = _named(steps, PLANNED)
+        summary = f"Would {verb} {humanize.plural(len(planned), 'table')}" + (
+            f": {', '.join(planned)}." if planned else "."
+        )
     else:
-        summary = f"{verb} of {len(done)} of {_count(len(steps), 'table')} done."
+        summary = f"{verb} of {len(done)} of {humanize.plural(len(steps), 'table')} done."
         if failed:
             summary += f" Failed: {_failures(steps)}."
+    summary += _skips(steps)
     return _steps_report(
         TableReport, steps, done, failed, started, summary, vacuum=vacuum, dry_run=dry_run, notes=notes
     )
@@ -115,7 +125,14 @@ def table_report(vacuum, dry_run, steps, started, notes):
 def _steps_report(report_class, steps, done, failed, started, summary, **fields):
     """A report of steps run one after the other: ok when none failed."""
     return report_class(
-        steps=steps, done=done, failed=failed, ok=not failed, seconds=since(started), summary=summary, **fields
+        steps=steps,
+        done=done,
+        failed=failed,
+        skipped=_named(steps, SKIPPED),
+        ok=not failed,
+        seconds=since(started),
+        summary=summary,
+        **fields,
     )
 
 
@@ -125,26 +142,26 @@ def optimize_report(dry_run, index_steps, table_steps, still_missing, still_inva
             step.name for step in index_steps if step.action == action and (status is None or step.status == status)
         ]
 
-    failed = [step.name for step in index_steps if step.status == FAILED]
-    failed_tables = [step.name for step in table_steps if step.status == FAILED]
-    analyzed = [step.name for step in table_steps if step.status == DONE]
+    failed, failed_tables = _named(index_steps, FAILED), _named(table_steps, FAILED)
+    analyzed, planned_tables = _named(table_steps, DONE), _named(table_steps, PLANNED)
     problems = bool(still_missing or still_invalid)
     if dry_run:
         plan = [
             f"create {', '.join(names(CREATE, None))}" if names(CREATE, None) else "",
             f"rebuild {', '.join(names(REBUILD, None))}" if names(REBUILD, None) else "",
             f"drop the leftovers {', '.join(names(DROP, None))}" if names(DROP, None) else "",
-            f"ANALYZE {_count(len(table_steps), 'table')}" if table_steps else "",
+            f"ANALYZE {humanize.plural(len(planned_tables), 'table')}" if planned_tables else "",
         ]
         summary = "Dry run: would " + ("; ".join(filter(None, plan)) or "do nothing") + "."
     else:
         created, rebuilt = len(names(CREATE)), len(names(REBUILD))
-        summary = f"Created {created}, rebuilt {rebuilt} {'index' if rebuilt == 1 else 'indexes'}"
+        summary = f"Created {created:,}, rebuilt {humanize.plural(rebuilt, 'index')}"
         if names(DROP):
-            summary += f", dropped {len(names(DROP))} leftover(s)"
-        summary += f"; analyzed {_count(len(analyzed), 'table')}."
+            summary += f", dropped {humanize.plural(len(names(DROP)), 'leftover')}"
+        summary += f"; analyzed {humanize.plural(len(analyzed), 'table')}."
         if failed or failed_tables:
             summary += f" Failed: {'; '.join(filter(None, [_failures(index_steps), _failures(table_steps)]))}."
+    summary += _skips([*index_steps, *table_steps])
     if still_missing:
         summary += f" {'Missing' if dry_run else 'Still missing'}: {', '.join(still_missing)}."
     if still_invalid:
@@ -159,6 +176,7 @@ def optimize_report(dry_run, index_steps, table_steps, still_missing, still_inva
         failed=failed,
         failed_tables=failed_tables,
         analyzed=analyzed,
+        skipped=_named([*index_steps, *table_steps], SKIPPED),
         steps=[*index_steps, *table_steps],
         still_missing=still_missing,
         still_invalid=still_invalid,
@@ -176,10 +194,15 @@ def since(started):
     return round(time.monotonic() - started, 3)
 
 
-def _count(number, noun):
-    plural = {"index": "indexes", "table": "tables"}[noun]
-    return f"{number} {noun if number == 1 else plural}"
+def _named(steps, status):
+    return [step.name for step in steps if step.status == status]
 
 
 def _failures(steps):
     return "; ".join(f"{step.name} ({step.error})" for step in steps if step.status == FAILED)
+
+
+def _skips(steps):
+    """ " Skipped: name (why)." for the steps left alone, or ""."""
+    skipped = "; ".join(f"{step.name} ({step.note})" for step in steps if step.status == SKIPPED)
+    return f" Skipped: {skipped}." if skipped else ""

@@ -9,16 +9,15 @@ keeps two runs in one process from interleaving.
 """
 
 import contextlib
-import functools
 import logging
 import threading
 import time
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 
-from opsadmin.operations.database.reports import DONE, DROP, FAILED, REBUILD, since
+from opsadmin.operations.database.locks import first_line, set_timeout
+from opsadmin.operations.database.reports import DONE, DROP, FAILED, REBUILD, SKIPPED, since
 from opsadmin.spine.runs import OperationFailed
 
 logger = logging.getLogger(__name__)
@@ -27,7 +26,6 @@ logger = logging.getLogger(__name__)
 # as locktype 'advisory', classid 0, objid ADVISORY_LOCK_KEY, objsubid 1.
 ADVISORY_LOCK_KEY = 0x4F505349
 PROGRESS_INTERVAL = 1.0  # seconds between two polls of pg_stat_progress_create_index
-LOCK_NOT_AVAILABLE = "55P03"  # the SQLSTATE of a lock timeout
 
 _process_lock = threading.Lock()  # SQLite's stand-in for the advisory lock
 
@@ -36,62 +34,10 @@ class AlreadyRunning(OperationFailed):
     """Another index or table maintenance run holds the lock; nothing was done."""
 
 
-# --- Timeouts ----------------------------------------------------------------------------------------
-
-
 _TIMEOUTS = (
     ("lock_timeout", "PORTAL_INDEX_LOCK_TIMEOUT"),
     ("statement_timeout", "PORTAL_INDEX_STATEMENT_TIMEOUT"),
 )
-
-
-def _set_timeouts(cursor, timeouts=_TIMEOUTS):
-    """This session's lock_timeout and statement_timeout from settings, in PostgreSQL's units ("5s", "30min")."""
-    for parameter, setting in timeouts:
-        value = str(getattr(settings, setting))
-        try:
-            cursor.execute("SELECT set_config(%s, %s, false)", [parameter, value])
-        except DatabaseError as error:
-            raise OperationFailed(f"{setting}={value!r} is not a valid {parameter}: {_first_line(error)}") from None
-
-
-def bounded_catalog_reads(function):
-    """Run `function` with the lock timeout on the caller's connection too, where the catalog is read.
-
-    Reading an index's definition takes a share lock on its table, so a table someone holds
-    ACCESS EXCLUSIVE (an ALTER TABLE, a LOCK TABLE) would make planning wait as long as that
-    lasts; with the timeout the run fails fast instead, before anything is done. The
-    connection's own setting is restored afterwards.
-    """
-
-    @functools.wraps(function)
-    def bounded(*args, **kwargs):
-        if connection.vendor != "postgresql":
-            return function(*args, **kwargs)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT current_setting('lock_timeout')")
-            previous = cursor.fetchone()[0]
-            _set_timeouts(cursor, _TIMEOUTS[:1])
-        try:
-            return function(*args, **kwargs)
-        except DatabaseError as error:
-            if _sqlstate(error) != LOCK_NOT_AVAILABLE:
-                raise
-            timeout = settings.PORTAL_INDEX_LOCK_TIMEOUT
-            raise OperationFailed(
-                f"could not read the catalog within the lock timeout ({timeout}): a table is locked by another "
-                f"session ({_first_line(error)})"
-            ) from None
-        finally:
-            with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('lock_timeout', %s, false)", [previous])
-
-    return bounded
-
-
-def _sqlstate(error):
-    cause = error.__cause__
-    return getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)  # psycopg 3, psycopg2
 
 
 # --- The session --------------------------------------------------------------------------------------
@@ -129,7 +75,8 @@ def maintenance_session(*, builds):
             if not locked:
                 raise AlreadyRunning(_already_running_message(cursor))
             try:
-                _set_timeouts(cursor)
+                for parameter, setting in _TIMEOUTS:
+                    set_timeout(cursor, parameter, setting)
                 yield _Session(own, pid)
             finally:
                 with contextlib.suppress(DatabaseError):
@@ -154,12 +101,18 @@ def _already_running_message(cursor):
 
 
 def run_index_steps(session, steps, progress):
-    """Run each step's SQL in turn. A failure is recorded (and its leftover dropped); then the next one runs."""
+    """Run each step's SQL in turn. A failure is recorded (and its leftover dropped); then the next one runs.
+
+    A step planned as skipped (its note says why) is reported and passed over.
+    """
     conn = session.connection
     postgres = conn.vendor == "postgresql"
     count = len(steps)
     for number, step in enumerate(steps, start=1):
         where = {"step": step.action, "index": step.name, "table": step.table, "number": number, "count": count}
+        if step.status == SKIPPED:
+            _report(progress, **where, phase=SKIPPED, percent=100, message=_outcome(step, number, count))
+            continue
         _report(progress, **where, phase="starting", message=f"{step.action} {step.name} ({number} of {count})")
         table = qualified(step.schema, step.table)
         before = _indexes_on(conn, table) if postgres and step.action != DROP else None
@@ -170,7 +123,7 @@ def run_index_steps(session, steps, progress):
                 for sql in step.sql:
                     cursor.execute(sql)
         except DatabaseError as error:
-            step.status, step.error = FAILED, _first_line(error)
+            step.status, step.error = FAILED, first_line(error)
             logger.warning("index %s of %s failed: %s", step.action, step.name, step.error)
             if before is not None:
                 # A failed CREATE leaves nothing of its own behind; a failed REINDEX only its invalid copies.
@@ -178,33 +131,40 @@ def run_index_steps(session, steps, progress):
         else:
             step.status = DONE
         step.seconds = since(started)
-        outcome = f"{step.status}" + (f": {step.error}" if step.error else "")
-        message = f"{step.action} {step.name} ({number} of {count}): {outcome}"
-        _report(progress, **where, phase=step.status, percent=100, message=message)
+        _report(progress, **where, phase=step.status, percent=100, message=_outcome(step, number, count))
 
 
 def run_table_steps(session, steps, progress):
+    """ANALYZE or VACUUM each table in turn; a failure is recorded and the next table still runs."""
     count = len(steps)
     for number, step in enumerate(steps, start=1):
-        message = f"{step.action} {step.name} ({number} of {count})"
-        _report(progress, step=step.action, table=step.name, number=number, count=count, message=message)
+        where = {"step": step.action, "table": step.name, "number": number, "count": count}
+        if step.status == SKIPPED:
+            _report(progress, **where, phase=SKIPPED, percent=100, message=_outcome(step, number, count))
+            continue
+        _report(progress, **where, phase="running", message=f"{step.action} {step.name} ({number} of {count})")
         started = time.monotonic()
         try:
             with session.connection.cursor() as cursor:
                 for sql in step.sql:
                     cursor.execute(sql)
         except DatabaseError as error:
-            step.status, step.error = FAILED, _first_line(error)
+            step.status, step.error = FAILED, first_line(error)
         else:
             step.status = DONE
         step.seconds = since(started)
-        _report(progress, step=step.action, table=step.name, number=number, count=count, percent=100, message=message)
-    if session.connection.vendor == "sqlite" and steps:
+        _report(progress, **where, phase=step.status, percent=100, message=_outcome(step, number, count))
+    if session.connection.vendor == "sqlite" and any(step.status == DONE for step in steps):
         try:
             with session.connection.cursor() as cursor:
                 cursor.execute("PRAGMA optimize")
         except DatabaseError:  # an optimisation hint: the ANALYZEs above are what was asked
             logger.warning("PRAGMA optimize failed after ANALYZE", exc_info=True)
+
+
+def _outcome(step, number, count):
+    why = step.error or (step.note if step.status == SKIPPED else "")
+    return f"{step.action} {step.name} ({number} of {count}): {step.status}" + (f": {why}" if why else "")
 
 
 def _indexes_on(conn, table):
@@ -225,7 +185,7 @@ def _drop_leftovers(conn, table, before, name_built, *, only_invalid):
     try:
         after = _indexes_on(conn, table)
     except DatabaseError as error:
-        return f"could not look for leftovers: {_first_line(error)}"
+        return f"could not look for leftovers: {first_line(error)}"
     notes = []
     for oid, (schema, name, valid) in after.items():
         ours = name == name_built or name.startswith(f"{name_built}_ccnew")
@@ -237,7 +197,7 @@ def _drop_leftovers(conn, table, before, name_built, *, only_invalid):
                 cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(schema, name)}")
             notes.append(f"dropped the {state} leftover {name}")
         except DatabaseError as error:
-            notes.append(f"left the {state} index {name} (its drop failed: {_first_line(error)}); drop it by hand")
+            notes.append(f"left the {state} index {name} (its drop failed: {first_line(error)}); drop it by hand")
     return "; ".join(notes)
 
 
@@ -323,15 +283,19 @@ def _report(progress, **values):
 # --- Helpers ------------------------------------------------------------------------------------------
 
 
+def unquotable(*names):
+    """Why these names can't be put into SQL ("" when they can): the database layer's quoting doesn't escape `"`.
+
+    No name Django makes contains one; a table or index someone made by hand might. Its step
+    is skipped with this reason rather than failing the whole run.
+    """
+    odd = [name for name in names if name and '"' in name]
+    return f"{odd[0]!r} holds a double quote, which the portal never puts into SQL: do it by hand" if odd else ""
+
+
 def qualified(schema, name):
-    """`name` quoted by the database layer, qualified by `schema` when given."""
-    for part in (schema, name):
-        if part and '"' in part:  # quote_name doesn't escape quotes; no name Django makes contains one
-            raise OperationFailed(f"unsupported name {part!r}")
+    """`name` quoted by the database layer, qualified by `schema` when given (see `unquotable`)."""
+    if reason := unquotable(schema, name):
+        raise OperationFailed(reason)
     quote = connection.ops.quote_name
     return f"{quote(schema)}.{quote(name)}" if schema else quote(name)
-
-
-def _first_line(error):
-    """The database's message without its DETAIL, which can quote row data."""
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -1,12 +1,23 @@
 """The database capability's reads as sections, and what its admin page shows."""
 
+from django.conf import settings
+
+from opsadmin.operations.database import ownership
 from opsadmin.operations.database.analysis import analyze_database, index_health
-from opsadmin.spine.results import OK, WARNING, Section
+from opsadmin.operations.database.catalog import table_names
+from opsadmin.operations.database.locks import CatalogLocked
+from opsadmin.spine import humanize
+from opsadmin.spine.results import FAILING, OK, UNKNOWN, WARNING, Section
+
+CATALOG_LOCKED = "catalog locked"
 
 
 def index_status():
     """Declared indexes missing or INVALID (one catalog query): the dashboard tile and system_status."""
-    health = index_health()
+    try:
+        health = index_health()
+    except CatalogLocked as locked:
+        return Section(UNKNOWN, CATALOG_LOCKED, str(locked))
     if health.ok:
         return Section(OK, "indexes ok", "every declared index is present and valid", data=health)
     broken = health.missing + health.invalid
@@ -20,32 +31,104 @@ def index_status():
 
 
 def analysis():
-    """Everything the catalog, drift and suggestions say: problems first, then advice."""
-    found = analyze_database()
+    """Everything the catalog, drift and suggestions say: problems first, then the checks, then advice."""
+    try:
+        found = analyze_database()
+    except CatalogLocked as locked:
+        return Section(UNKNOWN, CATALOG_LOCKED, str(locked))
     count = len(found.problems)
     headline = f"{count} declared index problem{'s' if count != 1 else ''}" if count else "declared indexes ok"
+    checks = [f"{check.status}: {check.text}" for check in found.checks if check.status != OK]
     return Section(
         WARNING if found.problems else OK,
         headline,
         found.summary,
-        lines=found.problems + [f"advice: {line}" for line in found.advice],
+        lines=found.problems + checks + [f"advice: {line}" for line in found.advice],
         data=found,
     )
 
 
 def page_context():
-    """The Database page: the analysis, and each index with what the analysis says of it."""
-    found = analyze_database()
-    declared = set(found.declared)
+    """The Database page: the checks and advice first, then indexes, tables, suggestions and slow queries.
+
+    Each index comes with what the page shows of it (badges, sizes and counts as people
+    read them, the raw numbers its sorting uses). A locked catalog leaves only the message.
+    """
+    try:
+        found = analyze_database()
+    except CatalogLocked as locked:
+        return {"locked": str(locked), "checks": [{"status": FAILING, "text": str(locked)}]}
+    owners = ownership.table_owners()
+    return {
+        "analysis": found,
+        "checks": found.checks,
+        "index_entries": _index_entries(found, owners),
+        "index_tables": list(dict.fromkeys(row.table for row in found.indexes)),
+        "table_entries": _table_entries(found, owners),
+        "slow_query_entries": [
+            {"query": query, "total_seconds": query.total_ms / 1000} for query in found.slow_queries or ()
+        ],
+        "slow_query_min_calls": settings.PORTAL_SLOW_QUERY_MIN_CALLS,
+        "slow_query_min_mean_ms": settings.PORTAL_SLOW_QUERY_MIN_MEAN_MS,
+    }
+
+
+def _index_entries(found, owners):
+    undeclared = {row.name for row in found.drift.undeclared}
     duplicates = {row.name: row.covered_by for row in found.duplicate_indexes or ()}
     unused = {row.name for row in found.unused_indexes or ()}
-    index_entries = [
+    waiting = {row.name: row.counting_since for row in found.unused_not_judged or ()}
+    from_suggestion = {built.name: built for built in found.built_from_suggestions}
+    entries = []
+    for row in found.indexes:
+        owner = ownership.owner_of(row.table, owners)
+        badges = []
+        if not row.valid:
+            badges.append(("being built" if row.building else "invalid", "info" if row.building else "danger"))
+        if row.name in from_suggestion:
+            badges.append((f"from a suggestion, run #{from_suggestion[row.name].run}", "primary"))
+        elif row.name in undeclared and not owner.third_party:
+            badges.append(("declared by no model", "default"))
+        if row.name in duplicates:
+            badges.append((f"duplicate of {duplicates[row.name]}", "warning"))
+        if row.name in unused:
+            badges.append(("unused", "warning"))
+        elif row.name in waiting:
+            badges.append((f"no scans yet (counting since {waiting[row.name]:%Y-%m-%d})", "default"))
+        entries.append(
+            {
+                "row": row,
+                "owner": owner.app,
+                "third_party": owner.third_party,
+                "kind": "primary key" if row.primary else "unique" if row.unique else row.method,
+                "size": humanize.byte_size(row.size_bytes),
+                "scans": humanize.count(row.scans),
+                "badges": badges,
+            }
+        )
+    return entries
+
+
+def _table_entries(found, owners):
+    """PostgreSQL: each table's statistics, as people read them. SQLite: the table names (ANALYZE takes any)."""
+    if found.tables is None:
+        return [
+            {"table": name, "owner": ownership.owner_of(name, owners)}
+            for name in sorted(table_names(), key=lambda table: ownership.project_first(table, owners))
+        ]
+    return [
         {
+            "table": row.table,
+            "owner": ownership.owner_of(row.table, owners),
             "row": row,
-            "declared": row.name in declared,
-            "duplicate_of": duplicates.get(row.name),
-            "unused": row.name in unused,
+            "size": humanize.byte_size(row.table_bytes),
+            "index_size": humanize.byte_size(row.index_bytes),
+            "live_rows": humanize.count(row.live_rows),
+            "dead_rows": humanize.count(row.dead_rows),
+            "index_use": humanize.percentage(row.index_use_percent),
+            "cache_hit": humanize.percentage(row.table_hit_percent),
+            "last_vacuum": max(filter(None, (row.last_vacuum, row.last_autovacuum)), default=None),
+            "last_analyze": max(filter(None, (row.last_analyze, row.last_autoanalyze)), default=None),
         }
-        for row in found.indexes
+        for row in found.tables
     ]
-    return {"analysis": found, "index_entries": index_entries}

@@ -6,10 +6,12 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test import override_settings
 from django.urls import reverse
 
 from opsadmin.models import OpsRun
 from opsadmin.operations.database import catalog
+from opsadmin.operations.database.analysis import analyze_database
 from opsadmin.operations.database.maintenance import create_missing_indexes
 from opsadmin.operations.database.suggestions import HYPOPG, PG_STAT_STATEMENTS, suggest_indexes
 from stocks.models import Stock
@@ -139,7 +141,7 @@ def test_the_drop_page_refuses_a_declared_index_and_a_wrong_confirmation(ops_gro
     sql("CREATE INDEX stock_industry_idx ON stocks_stock (industry)")
     shown = client.post(url, {"indexes": ["stock_industry_idx"]}).content.decode()
     assert "Drop 1 index" in shown  # what, to what, before it happens
-    assert "stock_industry_idx on stocks_stock" in shown
+    assert "stock_industry_idx (on stocks_stock" in shown
     wrong = client.post(url, {"indexes": ["stock_industry_idx"], "confirm": "stock_movers_idx", "confirmed": "yes"})
     assert "Type the index names exactly to confirm: stock_industry_idx." in wrong.content.decode()
     # The form's own errors were no attempt; the wrong confirmation was, and the audit log says so.
@@ -178,3 +180,11 @@ def test_a_suggested_index_is_built_from_its_suggestion(slow_volume_query):
     built = {row.name: row for row in catalog.index_rows()}[suggestion.name]
     assert built.valid
     assert built.columns == ["volume"]
+    # Just built, never scanned, declared by no model: labelled as a suggestion's, and advised once, to declare it.
+    with override_settings(PORTAL_UNUSED_INDEX_MIN_BYTES=0):
+        found = analyze_database()
+    assert [(b.name, b.run) for b in found.built_from_suggestions] == [(suggestion.name, run.pk)]
+    assert [line for line in found.advice if suggestion.name in line] == [
+        f"Index {suggestion.name} on stocks_dailybar was built from a suggestion by run #{run.pk} on "
+        f"{run.finished_at:%Y-%m-%d}: declare it in Meta.indexes of its model to keep it."
+    ]
