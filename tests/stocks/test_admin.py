@@ -226,19 +226,31 @@ def test_the_whole_list_has_no_show_all_link_to_itself(admin_client, history):
     assert SHOW_EVERYTHING.search(changelist(admin_client, DailyBar, q="AAPL").content.decode())
 
 
-def test_show_all_lists_every_row_up_to_the_limit(admin_client):
-    for number in range(60):
-        make_stock(f"S{number:02d}")
+@pytest.mark.postgres
+def test_the_title_counts_only_exactly(admin_client, history, monkeypatch):
+    monkeypatch.setattr(EstimatedCountPaginator, "exact_count_below", 0)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE stocks_dailybar")
+    response = changelist(admin_client, DailyBar, q="AAPL")
+    assert response.context["cl"].paginator.estimated
+    assert not SHOW_EVERYTHING.search(response.content.decode())  # the footer says "about"
+
+
+@pytest.mark.parametrize(("stocks", "offered"), [(60, True), (101, False)])
+def test_show_all_is_offered_up_to_100_rows(admin_client, stocks, offered):
+    for number in range(stocks):
+        make_stock(f"S{number:03d}")
     paged = changelist(admin_client, Stock)
     assert len(paged.context["cl"].result_list) == 50
-    assert SHOW_ALL_ROWS.search(paged.content.decode())
+    assert bool(SHOW_ALL_ROWS.search(paged.content.decode())) is offered
+
+
+def test_show_all_lists_every_row_on_one_page(admin_client):
+    for number in range(60):
+        make_stock(f"S{number:03d}")
     everything = changelist(admin_client, Stock, all="")
     assert len(everything.context["cl"].result_list) == 60
     assert not SHOW_ALL_ROWS.search(everything.content.decode())
-
-
-def test_no_show_all_past_the_limit(admin_client, history):
-    assert not SHOW_ALL_ROWS.search(changelist(admin_client, DailyBar).content.decode())  # 360 bars; 200 at most
 
 
 def test_bar_search_by_a_prefix_shows_the_bars_of_every_stock_it_starts(admin_client, history):
