@@ -25,6 +25,14 @@ def ticker_prefix(search_term):
     return term if TICKER_PATTERN.match(term) else None
 
 
+def iso_date(search_term):
+    """The date the term spells (2026-11-27), else None."""
+    try:
+        return datetime.date.fromisoformat(search_term.strip())
+    except ValueError:
+        return None
+
+
 @admin.register(Stock)
 class StockAdmin(LargeTableAdmin):
     list_display = (
@@ -93,10 +101,9 @@ class DailyBarAdmin(LargeTableAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        try:
-            return queryset.filter(date=datetime.date.fromisoformat(term)), False
-        except ValueError:
-            pass
+        day = iso_date(term)
+        if day is not None:
+            return queryset.filter(date=day), False
         prefix = ticker_prefix(term)
         if prefix is None:
             return queryset.none(), False

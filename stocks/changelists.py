@@ -47,7 +47,7 @@ class IndexedChangeList(ChangeList):
         ordering = [key for key in super().get_ordering(request, queryset.order_by()) if key != "-pk"]
         if not ordering:  # no sortable column in the URL's `?o=`: the admin's default order
             return super().get_ordering(request, queryset)
-        prefix = "-" if ordering and _descending(ordering[-1]) else ""
+        prefix = "-" if _descending(ordering[-1]) else ""
         named = {_field_name(key) for key in ordering}
         return ordering + [prefix + field for field in tiebreak if field not in named]
 

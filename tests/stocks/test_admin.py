@@ -260,6 +260,7 @@ def test_bar_search_by_a_prefix_shows_the_bars_of_every_stock_it_starts(admin_cl
 def test_bar_search_by_date_shows_that_days_bars_in_ticker_order(admin_client, history):
     response = changelist(admin_client, DailyBar, q="2026-02-01", o="1")
     assert bar_rows(response) == [("AAL", "2026-02-01"), ("AAPL", "2026-02-01"), ("MSFT", "2026-02-01")]
+    assert bar_rows(changelist(admin_client, DailyBar, q="2026-02-30")) == []  # no such day, and not a ticker
 
 
 def test_bar_date_filter_keeps_recent_bars(admin_client, history):
