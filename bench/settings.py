@@ -1,4 +1,4 @@
-"""The portal's settings with bench/urls.py as the URL map (bench/health.py only; nothing else loads this)."""
+"""The portal's settings with bench/urls.py as the URL map (bench/health.py and bench/admin_lists.py only)."""
 
 from portal.settings import *  # noqa: F403
 

@@ -1,18 +1,39 @@
-"""The portal's URLs plus a plain django-health-check view over the same check list, for bench/health.py.
+"""The portal's URLs plus what benchmarks compare it with (nothing else loads this).
 
-The plain view is what readiness is measured against: the library's `HealthCheckView` with
-the same configured checks (the settings' and the capabilities'), no names, no budget, no cache.
+- /bench/plain-health/ (bench/health.py): django-health-check's plain `HealthCheckView` over the
+  same check list (the settings' and the capabilities'), no names, no budget, no cache.
+- /bench/before-admin/ (bench/admin_lists.py): the daily bars list as it was before it was built
+  for volume: any column sortable, every page linked, Django's tie-break; the count estimated.
 """
 
 from django.urls import path
 from health_check.views import HealthCheckView
+from unfold.admin import ModelAdmin
+from unfold.sites import UnfoldAdminSite
 
 from opsadmin.health.checks import check_entries
 from portal.urls import urlpatterns as portal_urlpatterns
+from stocks.admin import DailyBarAdmin
+from stocks.models import DailyBar
+from stocks.pagination import EstimatedCountPaginator
 
 PLAIN_CHECKS = [(check, kwargs) for _name, check, kwargs, _critical in check_entries()]
+
+
+class BeforeDailyBarAdmin(ModelAdmin):
+    list_display = DailyBarAdmin.list_display
+    list_select_related = ("stock",)
+    ordering = DailyBarAdmin.ordering
+    list_per_page = DailyBarAdmin.list_per_page
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+
+before_site = UnfoldAdminSite(name="before")
+before_site.register(DailyBar, BeforeDailyBarAdmin)
 
 urlpatterns = [
     *portal_urlpatterns,
     path("bench/plain-health/", HealthCheckView.as_view(checks=PLAIN_CHECKS), name="bench_plain_health"),
+    path("bench/before-admin/", before_site.urls),
 ]

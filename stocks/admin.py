@@ -1,32 +1,40 @@
-"""Admin for the market data: fast change lists at millions of rows.
+"""Admin for the market data: change lists that stay fast at millions of rows (stocks/changelists.py).
 
 The ops portal adds its own actions to these lists from its capabilities' declarations
 (the caches capability's "invalidate cached data"); nothing here knows of it.
 """
 
-from django.contrib import admin
-from unfold.admin import ModelAdmin
+import datetime
 
+from django.contrib import admin
+from django.contrib.admin.options import ActionLocation
+
+from stocks.changelists import LargeTableAdmin
 from stocks.models import DailyBar, Membership, Stock
-from stocks.pagination import EstimatedCountPaginator
 from stocks.tickers import TICKER_PATTERN
 
 
-def ticker_prefix_filter(queryset, search_term, ticker_lookup):
-    """Filter by ticker prefix, or None when the term cannot be a ticker.
+def ticker_prefix(search_term):
+    """The upper-cased term when a ticker could start with it, else None.
 
     A case-sensitive prefix match on the upper-cased term is what the ticker's
     btree index (and its `varchar_pattern_ops` twin on PostgreSQL) can serve; a
     case-insensitive or infix match would scan the table.
     """
     term = search_term.strip().upper()
-    if not TICKER_PATTERN.match(term):
+    return term if TICKER_PATTERN.match(term) else None
+
+
+def iso_date(search_term):
+    """The date the term spells (2026-11-27), else None."""
+    try:
+        return datetime.date.fromisoformat(search_term.strip())
+    except ValueError:
         return None
-    return queryset.filter(**{f"{ticker_lookup}__startswith": term})
 
 
 @admin.register(Stock)
-class StockAdmin(ModelAdmin):
+class StockAdmin(LargeTableAdmin):
     list_display = (
         "ticker",
         "name",
@@ -43,45 +51,71 @@ class StockAdmin(ModelAdmin):
     search_help_text = "Ticker prefix (e.g. AA), or words of the company name."
     ordering = ("ticker",)
     list_per_page = 50
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
     readonly_fields = ("updated_at",)
+
+    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
+        """Without "Delete selected": its confirmation lists every bar of every stock selected.
+
+        50 stocks are 12,500 bars on one page (about a second); "select all" a million.
+        A stock is deleted from its own page, with its bars listed there.
+        """
+        actions = super().get_actions(request, action_location)
+        actions.pop("delete_selected", None)
+        return actions
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
         if not term:
             return queryset, False
-        by_ticker = ticker_prefix_filter(queryset, term, "ticker")
-        if by_ticker is not None and by_ticker.exists():
-            return by_ticker, False
+        prefix = ticker_prefix(term)
+        if prefix is not None and queryset.filter(ticker__startswith=prefix).exists():
+            return queryset.filter(ticker__startswith=prefix), False
         # Not a ticker, or no ticker starts with it: the company name. The stock
         # table is small (thousands of rows), so a scan of names is cheap.
         return queryset.filter(name__icontains=term), False
 
 
 @admin.register(DailyBar)
-class DailyBarAdmin(ModelAdmin):
+class DailyBarAdmin(LargeTableAdmin):
     list_display = ("stock", "date", "open", "high", "low", "close", "volume")
-    list_select_related = ("stock",)
-    search_fields = ("stock__ticker",)
-    search_help_text = "Ticker prefix, e.g. AAPL."
-    # Both keys of the (date, stock) unique constraint: a total ordering the
-    # constraint's index serves read backwards, so Django adds no `-pk`.
+    # Sorting by a price or the volume would sort every bar: only the columns an index serves.
+    sortable_by = ("stock", "date")
     ordering = ("-date", "-stock_id")
+    # The (date, stock) unique constraint's index serves any order by date, either way.
+    ordering_tiebreak = ("date", "stock_id")
+    list_filter = ("date",)
+    # "Show counts" would count every bar for each filter choice: a scan of the table.
+    show_facets = admin.ShowFacets.NEVER
+    search_fields = ("stock__ticker",)
+    search_help_text = "Ticker prefix (AAPL) or a date (2026-11-27)."
     list_per_page = 100
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
+    # Selecting "all 1,000,000" would lead to a delete confirmation listing every bar.
+    list_disable_select_all = True
     raw_id_fields = ("stock",)
 
+    def get_queryset(self, request):
+        """With the stock, whose ticker titles a bar: one join, not a query per bar (lists, change and delete pages)."""
+        return super().get_queryset(request).select_related("stock")
+
     def get_search_results(self, request, queryset, search_term):
-        if not search_term.strip():
+        term = search_term.strip()
+        if not term:
             return queryset, False
-        by_ticker = ticker_prefix_filter(queryset, search_term, "stock__ticker")
-        return (queryset.none() if by_ticker is None else by_ticker), False
+        day = iso_date(term)
+        if day is not None:
+            return queryset.filter(date=day), False
+        prefix = ticker_prefix(term)
+        if prefix is None:
+            return queryset.none(), False
+        # The stocks' ids, not a join or a subquery: PostgreSQL then knows how many bars
+        # they have, and counts and pages them along an index; for a subquery it guessed,
+        # and counted the bars of "A" by scanning the table.
+        stock_ids = list(Stock.objects.filter(ticker__startswith=prefix).values_list("pk", flat=True))
+        return queryset.filter(stock_id__in=stock_ids), False
 
 
 @admin.register(Membership)
-class MembershipAdmin(ModelAdmin):
+class MembershipAdmin(LargeTableAdmin):
     list_display = ("user", "tier", "valid_until", "current_tier")
     list_filter = ("tier",)
     list_select_related = ("user",)

@@ -85,7 +85,8 @@ class DailyBar(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.stock_id} {self.date}"
+        # The ticker is the stock's name for people; the admin selects the stock with the bar.
+        return f"{self.stock.ticker} {self.date}"
 
 
 class Membership(models.Model):

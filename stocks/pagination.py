@@ -34,6 +34,7 @@ class EstimatedCountPaginator(Paginator):
     """
 
     exact_count_below = 100_000
+    estimated = False  # True once `count` came from the planner
 
     @cached_property
     def count(self):
@@ -43,4 +44,33 @@ class EstimatedCountPaginator(Paginator):
         estimate = planner_row_estimate(queryset)
         if estimate < self.exact_count_below:
             return super().count
+        self.estimated = True
         return estimate
+
+
+class ShallowPaginator(EstimatedCountPaginator):
+    """Offers only the pages within the first `reachable_rows` rows of the list's order.
+
+    A page is `LIMIT n OFFSET m`, and the database walks all m rows before it (joins
+    included) to skip them: the last of 10,000 pages of a million bars took seconds.
+    The far end of an order is the first page of the reverse order, one click on the
+    column's header away; search and filters narrow the list. So pages stop here, and
+    a page number past the last one offered is refused like any invalid page.
+    """
+
+    reachable_rows = 10_000
+    template_name = "stocks/admin/pagination.html"  # unfold's change list includes it
+
+    @cached_property
+    def num_pages(self):
+        return min(super().num_pages, max(1, self.reachable_rows // self.per_page))
+
+    @property
+    def reachable_count(self):
+        """Rows on the pages offered."""
+        return min(self.count, self.num_pages * self.per_page)
+
+    @property
+    def truncated(self):
+        """Whether rows lie past the last page offered."""
+        return self.reachable_count < self.count
