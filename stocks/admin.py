@@ -9,6 +9,7 @@ import datetime
 from django.contrib import admin
 from django.contrib.admin.options import ActionLocation
 
+from stocks import display
 from stocks.changelists import LargeTableAdmin
 from stocks.models import DailyBar, Membership, Stock
 from stocks.tickers import TICKER_PATTERN
@@ -35,23 +36,29 @@ def iso_date(search_term):
 
 @admin.register(Stock)
 class StockAdmin(LargeTableAdmin):
-    list_display = (
-        "ticker",
-        "name",
-        "exchange",
-        "sector",
-        "last_price",
-        "change_percent",
-        "volume",
-        "market_cap",
-        "is_active",
-    )
+    list_display = ("ticker", "name", "exchange", "sector", "price", "change", "traded", "size", "is_active")
     list_filter = ("is_active", "exchange", "sector")
     search_fields = ("ticker",)
     search_help_text = "Ticker prefix (e.g. AA), or words of the company name."
     ordering = ("ticker",)
     list_per_page = 50
     readonly_fields = ("updated_at",)
+
+    @admin.display(description="Last price", ordering="last_price")
+    def price(self, stock):
+        return display.price(stock.last_price, stock.currency)
+
+    @admin.display(description="Change", ordering="change_percent")
+    def change(self, stock):
+        return display.change(stock.change_percent)
+
+    @admin.display(description="Volume", ordering="volume")
+    def traded(self, stock):
+        return display.volume(stock.volume)
+
+    @admin.display(description="Market cap", ordering="market_cap")
+    def size(self, stock):
+        return display.market_cap(stock.market_cap, stock.currency)
 
     def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
         """Without "Delete selected": its confirmation lists every bar of every stock selected.
@@ -77,7 +84,7 @@ class StockAdmin(LargeTableAdmin):
 
 @admin.register(DailyBar)
 class DailyBarAdmin(LargeTableAdmin):
-    list_display = ("stock", "date", "open", "high", "low", "close", "volume")
+    list_display = ("stock", "date", "opened", "highest", "lowest", "closed", "traded")
     # Sorting by a price or the volume would sort every bar: only the columns an index serves.
     sortable_by = ("stock", "date")
     ordering = ("-date", "-stock_id")
@@ -92,6 +99,26 @@ class DailyBarAdmin(LargeTableAdmin):
     # Selecting "all 1,000,000" would lead to a delete confirmation listing every bar.
     list_disable_select_all = True
     raw_id_fields = ("stock",)
+
+    @admin.display(description="Open")
+    def opened(self, bar):
+        return display.price(bar.open, bar.stock.currency)
+
+    @admin.display(description="High")
+    def highest(self, bar):
+        return display.price(bar.high, bar.stock.currency)
+
+    @admin.display(description="Low")
+    def lowest(self, bar):
+        return display.price(bar.low, bar.stock.currency)
+
+    @admin.display(description="Close")
+    def closed(self, bar):
+        return display.price(bar.close, bar.stock.currency)
+
+    @admin.display(description="Volume")
+    def traded(self, bar):
+        return display.volume(bar.volume)
 
     def get_queryset(self, request):
         """With the stock, whose ticker titles a bar: one join, not a query per bar (lists, change and delete pages)."""
