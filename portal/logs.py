@@ -30,7 +30,8 @@ class OneLineBelowError(logging.Formatter):
         message = record.getMessage()
         if record.exc_info and record.exc_info[1] is not None:
             error = record.exc_info[1]
-            message += f" ({type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]})"
+            first = (str(error).strip().splitlines() or [""])[0]
+            message += f" ({type(error).__name__}: {first})" if first else f" ({type(error).__name__})"
         line.msg, line.args, line.exc_info, line.exc_text, line.stack_info = message, (), None, None, None
         return " | ".join(super().format(line).splitlines())
 

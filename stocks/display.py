@@ -8,10 +8,13 @@ SCALES = ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K"))
 
 
 def price(amount, currency="USD"):
-    """$1,234.50; 4 decimals only when the price has them ($0.0123); a dash when unknown."""
+    """$1,234.50, and $0.0123 under a unit (as the market quotes: cents from one up); a dash when unknown.
+
+    The stored price keeps its 4 decimals: a list shows what a quote board would, the change page the rest.
+    """
     if amount is None:
         return DASH
-    places = 4 if Decimal(amount) != round(Decimal(amount), 2) else 2
+    places = 2 if abs(Decimal(amount)) >= 1 else 4
     text = f"{amount:,.{places}f}"
     symbol = SYMBOLS.get(currency)
     return f"{symbol}{text}" if symbol else f"{text} {currency}"
@@ -36,5 +39,5 @@ def market_cap(amount, currency="USD"):
 
 
 def change(percent):
-    """+1.25 %, -0.40 %: the sign always shown."""
-    return DASH if percent is None else f"{percent:+,.2f} %"
+    """+1.25 %, -0.40 %: the sign always shown; a no-break space, so a narrow column never splits it."""
+    return DASH if percent is None else f"{percent:+,.2f}\u00a0%"

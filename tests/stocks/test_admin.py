@@ -316,11 +316,12 @@ def test_the_stock_list_offers_no_bulk_delete(admin_client, history):
 def test_market_numbers_read_with_separators_units_and_signs():
     assert display.price(Decimal("1234.5")) == "$1,234.50"
     assert display.price(Decimal("0.0123")) == "$0.0123"
+    assert display.price(Decimal("116.8320")) == "$116.83"  # cents from one up, as quoted
     assert display.price(Decimal("12.5"), "CHF") == "12.50 CHF"
     assert display.volume(12_345_678) == "12,345,678"
     assert display.market_cap(2_870_000_000_000) == "$2.87 T"
     assert display.market_cap(412_500_000_000) == "$412.5 B"
     assert display.market_cap(950_000) == "$950.0 K"
-    assert display.change(Decimal("1.25")) == "+1.25 %"
-    assert display.change(Decimal("-0.4")) == "-0.40 %"
+    assert display.change(Decimal("1.25")) == "+1.25\u00a0%"
+    assert display.change(Decimal("-0.4")) == "-0.40\u00a0%"
     assert {display.price(None), display.volume(None), display.market_cap(None), display.change(None)} == {"—"}

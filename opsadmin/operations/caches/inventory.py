@@ -13,6 +13,7 @@ alias's Redis database, its key prefix and its neighbours is `stores`'s, shared 
 """
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -37,6 +38,7 @@ from opsadmin.operations.caches.stores import (
 
 SCAN_BATCH = 1000  # SCAN COUNT: keys Redis looks at per call, so no single call is long
 CENSUS_KINDS = 10  # kinds of keys of no alias named one by one in a census; the rest are summed
+VARIABLE_PART = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F-]{27}|\d+")  # a UUID or a number: what varies within a kind
 
 
 @dataclass
@@ -267,8 +269,8 @@ def _server(address, info):
 
 
 def key_census(alias):
-    """Every kind of key in the Redis database of `alias`: each alias's there, and keys of no alias by their
-    first part, with counts. Counted with SCAN up to PORTAL_CACHE_COUNT_SCAN_LIMIT keys, else from a sample."""
+    """Every kind of key in the Redis database of `alias`: each alias's there, and keys of no alias by kind
+    (`_kind_of`), with counts. Counted with SCAN up to PORTAL_CACHE_COUNT_SCAN_LIMIT keys, else from a sample."""
     target = redis_target(caches[alias])
     mine, _ = neighbours(alias, {})
     scopes = {}
@@ -288,15 +290,23 @@ def key_census(alias):
         if owners:
             owned[max(owners, key=lambda name: len(scopes[name].literal))] += 1
         else:
-            first = key.split(b":", 1)[0][:40].decode("utf-8", "replace")
-            others[first] = others.get(first, 0) + 1
+            kind = _kind_of(key)
+            others[kind] = others.get(kind, 0) + 1
     scale = keys_in_db / len(keys) if estimated and keys else 1
     kinds = [KeyKind(f"{name} ({scopes[name].literal}*)", round(count * scale), True) for name, count in owned.items()]
     ranked = sorted(others.items(), key=lambda item: -item[1])
-    kinds += [KeyKind(f"no alias: {first}*", round(count * scale), False) for first, count in ranked[:CENSUS_KINDS]]
+    kinds += [KeyKind(f"no alias: {kind}", round(count * scale), False) for kind, count in ranked[:CENSUS_KINDS]]
     if rest := sum(count for _, count in ranked[CENSUS_KINDS:]):
         kinds.append(KeyKind(f"no alias: {len(ranked) - CENSUS_KINDS:,} other kinds", round(rest * scale), False))
     return KeyCensus(target.address, target.db, keys_in_db, kinds, estimated, len(keys) if estimated else 0)
+
+
+def _kind_of(key):
+    """A key of no alias as a pattern of its kind: its first part, numbers and UUIDs as * ("celery-task-meta-*",
+    "rl:*" for "rl:user:1", "unrelated" for itself)."""
+    first, colon, _ = key.partition(b":")
+    kind = VARIABLE_PART.sub("*", first.decode("utf-8", "replace"))[:40]
+    return kind + (":*" if colon else "")
 
 
 def _sample_keys(client):

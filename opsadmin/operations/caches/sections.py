@@ -14,6 +14,7 @@ from opsadmin.operations.caches.inventory import (
     session_storage,
 )
 from opsadmin.operations.caches.stores import Unscopable, key_scope
+from opsadmin.spine import humanize
 from opsadmin.spine.results import FAILING, OK, WARNING, Section
 
 
@@ -32,7 +33,8 @@ def hit_ratio():
         return Section(FAILING, "Redis unreachable", "; ".join(summary.errors), lines=summary.errors, data=summary)
     if summary.ratio is None:
         return Section(OK, "no lookups yet", "Redis has answered no cache lookup since it started", data=summary)
-    return Section(OK, f"{summary.ratio:.1%} hits", f"{summary.hits:,} hits, {summary.misses:,} misses", data=summary)
+    headline = f"{humanize.percent(summary.ratio)} hits"
+    return Section(OK, headline, f"{summary.hits:,} hits, {summary.misses:,} misses", data=summary)
 
 
 def inventory():

@@ -576,11 +576,13 @@ def test_a_census_names_every_kind_of_key_in_the_database(raw, settings):
     assert kinds == {
         "default (scanner:1:*)": 30,
         "ratelimit (ratelimit:1:*)": 4,
-        "no alias: scanner*": 2,  # scanner:2:old-version and scanner:1 belong to no alias
-        "no alias: scannerx*": 1,
-        "no alias: unrelated*": 1,
-        "no alias: x*": 1,
+        "no alias: scanner:*": 2,  # scanner:2:old-version and scanner:1 belong to no alias
+        "no alias: scannerx:*": 1,
+        "no alias: unrelated": 1,
+        "no alias: x:*": 1,
     }
+    assert inventory._kind_of(b"celery-task-meta-5f0c1b2e-8d3a-4c1e-9a7b-0123456789ab") == "celery-task-meta-*"
+    assert inventory._kind_of(b"job42:state") == "job*:*"
     assert (census.keys_in_db, census.estimated) == (34 + len(UNRELATED), False)
 
     settings.PORTAL_CACHE_COUNT_SCAN_LIMIT = 10  # above it: estimated from a sample, scaled to the database
