@@ -59,7 +59,6 @@ class ShallowPaginator(EstimatedCountPaginator):
     """
 
     reachable_rows = 10_000
-    template_name = "stocks/admin/pagination.html"  # unfold's change list includes it
 
     @cached_property
     def num_pages(self):
