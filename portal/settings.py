@@ -133,8 +133,8 @@ PORTAL_CACHE_PURPOSES = {
 }
 CACHE_KEY_PREFIXES = {"default": "scanner", "ratelimit": "ratelimit"}
 # Other components keeping state in a cache's Redis database ({name: alias or Redis URL}),
-# listed before a flush; later features (circuit breakers) add theirs.
-PORTAL_REDIS_SHARED_COMPONENTS = {}
+# listed before a flush.
+PORTAL_REDIS_SHARED_COMPONENTS = {"circuit breakers": REDIS_URL} if REDIS_URL else {}
 # Counting an alias's keys: SCAN them all up to this database size, else estimate from a sample.
 PORTAL_CACHE_COUNT_SCAN_LIMIT = env_number("PORTAL_CACHE_COUNT_SCAN_LIMIT", 200_000, int)
 PORTAL_CACHE_COUNT_SAMPLE = env_number("PORTAL_CACHE_COUNT_SAMPLE", 2000, int)
@@ -158,6 +158,32 @@ else:
         alias: {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": alias, "KEY_PREFIX": prefix}
         for alias, prefix in CACHE_KEY_PREFIXES.items()
     }
+
+# Circuit breakers (opsadmin/runtime/breakers/): after `fail_max` failures in a row a dependency is
+# not called for `reset_timeout` seconds (requests fail at once, 503 with Retry-After), then one
+# trial call decides. `failures` says which errors count. State is shared through Redis when
+# REDIS_URL is set (read at most every PORTAL_BREAKER_SYNC_SECONDS), else kept per process; a
+# process whose Redis does not answer within PORTAL_BREAKER_REDIS_TIMEOUT keeps its own for
+# PORTAL_BREAKER_REDIS_RETRY_SECONDS. Wrap any other outbound call in `breakers.guard("name")`
+# after declaring it here.
+PORTAL_BREAKERS = {
+    "database": {
+        "purpose": "The default database: connections refused, reset or timed out, a server gone or hung",
+        "fail_max": env_number("PORTAL_BREAKER_DATABASE_FAIL_MAX", 5, int),
+        "reset_timeout": env_number("PORTAL_BREAKER_DATABASE_RESET_SECONDS", 10.0),
+        "failures": "opsadmin.runtime.outages.database_outage",
+    },
+    "cache": {
+        "purpose": "The Redis cache: reads answer as misses and writes are dropped while it is open",
+        "fail_max": env_number("PORTAL_BREAKER_CACHE_FAIL_MAX", 3, int),
+        "reset_timeout": env_number("PORTAL_BREAKER_CACHE_RESET_SECONDS", 10.0),
+        "failures": "opsadmin.runtime.outages.redis_outage",
+    },
+}
+PORTAL_BREAKER_SYNC_SECONDS = env_number("PORTAL_BREAKER_SYNC_SECONDS", 0.5)
+PORTAL_BREAKER_REDIS_TIMEOUT = env_number("PORTAL_BREAKER_REDIS_TIMEOUT", 0.25)
+PORTAL_BREAKER_REDIS_RETRY_SECONDS = env_number("PORTAL_BREAKER_REDIS_RETRY_SECONDS", 5.0)
+PORTAL_BREAKER_HISTORY = 50  # changes of state kept per breaker
 
 # Sessions live in the database, never in a cache that an operator may clear. Messages go
 # there too, not in a cookie: a new API token is shown once in a message.
