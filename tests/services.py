@@ -302,21 +302,42 @@ def gunicorn(environment, *, app="portal.wsgi:application", workers=1, threads=4
     port = port or free_port()
     command = [str(BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
     command += ["--worker-class", "gthread", "--threads", str(threads), "--no-control-socket", *extra]
+    probe = "/health/live/" if app.startswith("portal.") else "/"
+    with _serving(command, environment, port, probe, log):
+        yield port
+
+
+@contextlib.contextmanager
+def portal_gunicorn(environment, *, workers=2, threads=4, log=None):
+    """The portal under its production configuration (portal/gunicorn.conf.py); yields (process, port, probe port)."""
+    port, probe_port = free_port(), free_port()
+    environment = environment | {
+        "PORTAL_BIND": f"127.0.0.1:{port}",
+        "PORTAL_PROBE_BIND": f"127.0.0.1:{probe_port}",
+        "WEB_CONCURRENCY": str(workers),
+        "PORTAL_THREADS": str(threads),
+    }
+    command = [str(BIN / "gunicorn"), "-c", "portal/gunicorn.conf.py", "portal.wsgi:application"]
+    with _serving(command, environment, probe_port, "/health/live/", log) as process:
+        yield process, port, probe_port
+
+
+@contextlib.contextmanager
+def _serving(command, environment, port, probe, log):
     output = open(log, "ab") if log else tempfile.TemporaryFile()  # noqa: SIM115  (closed below)
     process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=output, stderr=output)
-    probe = "/health/live/" if app.startswith("portal.") else "/"
     try:
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"gunicorn {app} exited:\n{_tail(output)}")
+                raise RuntimeError(f"{' '.join(command[1:])} exited:\n{_tail(output)}")
             with contextlib.suppress(OSError):
                 http(port, probe)
                 break
             if time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn {app} did not answer {probe} within 30 s:\n{_tail(output)}")
+                raise RuntimeError(f"{' '.join(command[1:])} did not answer {probe} within 30 s:\n{_tail(output)}")
             time.sleep(0.1)
-        yield port
+        yield process
     finally:
         stop_process(process, timeout=15)
         output.close()
