@@ -59,18 +59,29 @@ class Stack:
 def served_portal(tmp_path, *, workers=2, threads=4, **settings):
     """A `Stack`: the portal under gunicorn on throwaway PostgreSQL and Redis; `settings` go to its environment."""
     with throwaway_postgres() as postgres, throwaway_redis() as redis:
-        environment = server_environment(
-            DATABASE_URL=postgres, REDIS_URL=redis, STATIC_ROOT=str(tmp_path / "static"), **settings
-        )
-        for command in (("migrate", "--no-input"), ("collectstatic", "--no-input")):
-            done = manage(*command, environment=environment, timeout=300)
-            assert done.returncode == 0, done.stderr
-        made = manage("shell", "-c", CREDENTIALS, environment=environment)
-        assert made.returncode == 0, made.stderr
-        credentials = json.loads(made.stdout.strip().splitlines()[-1])
-        log = tmp_path / "gunicorn.log"
-        with portal_gunicorn(environment, workers=workers, threads=threads, log=log) as (process, port, probe_port):
-            yield Stack(postgres, redis, process, port, probe_port, environment=environment, log=log, **credentials)
+        environment, credentials = prepare(tmp_path, postgres, redis, **settings)
+        with serve(environment, credentials, postgres, redis, tmp_path / "gunicorn.log", workers, threads) as stack:
+            yield stack
+
+
+def prepare(tmp_path, postgres, redis, **settings):
+    """(environment, credentials) of a portal on these servers, migrated, its static files collected."""
+    environment = server_environment(
+        DATABASE_URL=postgres, REDIS_URL=redis, STATIC_ROOT=str(tmp_path / "static"), **settings
+    )
+    for command in (("migrate", "--no-input"), ("collectstatic", "--no-input")):
+        done = manage(*command, environment=environment, timeout=300)
+        assert done.returncode == 0, done.stderr
+    made = manage("shell", "-c", CREDENTIALS, environment=environment)
+    assert made.returncode == 0, made.stderr
+    return environment, json.loads(made.stdout.strip().splitlines()[-1])
+
+
+@contextlib.contextmanager
+def serve(environment, credentials, postgres, redis, log, workers=2, threads=4):
+    """The portal under its production gunicorn configuration, as a `Stack`."""
+    with portal_gunicorn(environment, workers=workers, threads=threads, log=log) as (process, port, probe_port):
+        yield Stack(postgres, redis, process, port, probe_port, environment=environment, log=log, **credentials)
 
 
 @dataclass(frozen=True)
@@ -135,16 +146,17 @@ class Traffic:
     def _ask(self, port, kind, path, headers):
         started = time.monotonic()
         connection = HTTPConnection("127.0.0.1", port, timeout=self.timeout)
+        status, retry_after, error = None, None, ""
         try:
             connection.request("GET", path, headers=headers)
             response = connection.getresponse()
             response.read()
-            answer = Answer(kind, path, started, time.monotonic() - started, response.status, response.getheader("Retry-After"))
-        except OSError as error:
-            answer = Answer(kind, path, started, time.monotonic() - started, None, None, f"{type(error).__name__}: {error}")
+            status, retry_after = response.status, response.getheader("Retry-After")
+        except OSError as failure:
+            error = f"{type(failure).__name__}: {failure}"
         finally:
             connection.close()
-        self.answers.append(answer)
+        self.answers.append(Answer(kind, path, started, time.monotonic() - started, status, retry_after, error))
 
     def between(self, start, end, *kinds):
         """The answers to requests sent from `start` to `end` (monotonic times), of these kinds (all if none)."""
