@@ -11,7 +11,16 @@ from pathlib import Path
 import dj_database_url
 from django.templatetags.static import static
 
-from portal.environment import env_bool, env_choice, env_duration, env_list, env_number, env_port, local_secret
+from portal.environment import (
+    duration_seconds,
+    env_bool,
+    env_choice,
+    env_duration,
+    env_list,
+    env_number,
+    env_port,
+    local_secret,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_STATE_DIR = BASE_DIR / ".local"  # ignored by git: generated secrets, SQLite file
@@ -111,7 +120,17 @@ if DATABASE_URL:
         )
     }
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+        # Django's engine behind the `database` circuit breaker, within deadlines (opsadmin/runtime/postgresql/).
+        DATABASES["default"]["ENGINE"] = "opsadmin.runtime.postgresql"
+        # One connect try's timeout, and TCP keepalives: a server whose host is gone is noticed within a minute.
+        DATABASES["default"]["OPTIONS"] = {
+            "connect_timeout": 5,
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+            **DATABASES["default"].get("OPTIONS", {}),
+        }
 else:
     LOCAL_STATE_DIR.mkdir(exist_ok=True)
     DATABASES = {
@@ -122,6 +141,29 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# PostgreSQL's budgets by process kind (opsadmin/runtime/postgresql/budgets.py; SQLite needs none).
+# Web processes (portal.wsgi: runserver, gunicorn): a statement_timeout above PORTAL_INDEX_LOCK_TIMEOUT
+# (the Database page's catalog reads wait that long for a lock) and under 10 s, and a connect that
+# answers within a second on a refused or hung server. The task worker and the commands: long ones
+# (index builds raise their own session's to PORTAL_INDEX_STATEMENT_TIMEOUT). A connect is tried
+# `connect_attempts` times, pausing `first_retry` s then doubling, with jitter, all within
+# `connect_seconds`. The client waits for a statement its statement_timeout plus
+# PORTAL_DB_DEADLINE_GRACE seconds (a hung server never cancels it), and no limit for "0".
+PORTAL_DB_BUDGETS = {
+    "web": {
+        "statement_timeout": env_duration("PORTAL_DB_STATEMENT_TIMEOUT", "8s"),
+        "connect_attempts": env_number("PORTAL_DB_CONNECT_ATTEMPTS", 3, int),
+        "connect_seconds": env_number("PORTAL_DB_CONNECT_SECONDS", 0.8),
+        "first_retry": 0.05,
+    },
+    "command": {
+        "statement_timeout": env_duration("PORTAL_DB_COMMAND_STATEMENT_TIMEOUT", "30min"),
+        "connect_attempts": env_number("PORTAL_DB_COMMAND_CONNECT_ATTEMPTS", 5, int),
+        "connect_seconds": env_number("PORTAL_DB_COMMAND_CONNECT_SECONDS", 15.0),
+        "first_retry": 0.25,
+    },
+}
+PORTAL_DB_DEADLINE_GRACE = env_number("PORTAL_DB_DEADLINE_GRACE", 1.0)
 
 # Caches: REDIS_URL (redis://host:port/db) or the process-local memory cache. Each alias
 # has its own key prefix, so clearing one never touches another sharing the Redis
@@ -246,6 +288,9 @@ LOGIN_REDIRECT_URL = "admin:index"
 # Database page's catalog reads wait for a table lock no longer than the lock timeout either.
 PORTAL_INDEX_LOCK_TIMEOUT = env_duration("PORTAL_INDEX_LOCK_TIMEOUT", "5s")
 PORTAL_INDEX_STATEMENT_TIMEOUT = env_duration("PORTAL_INDEX_STATEMENT_TIMEOUT", "30min")
+if 0 < duration_seconds(PORTAL_DB_BUDGETS["web"]["statement_timeout"]) <= duration_seconds(PORTAL_INDEX_LOCK_TIMEOUT):
+    # The Database page would fail on the statement timeout instead of naming the lock it waits for.
+    raise ValueError("PORTAL_DB_STATEMENT_TIMEOUT must be longer than PORTAL_INDEX_LOCK_TIMEOUT (or 0 for none)")
 # Index advice: slow queries (pg_stat_statements) are those called this often at this mean time;
 # suggestions are tested on them with hypopg.
 PORTAL_SLOW_QUERY_MIN_CALLS = env_number("PORTAL_SLOW_QUERY_MIN_CALLS", 50, int)
