@@ -79,6 +79,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "portal.errors.UnavailableMiddleware",  # last: a view needing a dependency that is out answers 503
 ]
 
 ROOT_URLCONF = "portal.urls"
