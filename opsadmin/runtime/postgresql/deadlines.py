@@ -58,6 +58,7 @@ def wait(connection):
     """
     started = time.monotonic()
     deadline = _deadline(getattr(connection, "wait_limit", None), started)
+    doing = "connect" if connection.status == psycopg2.extensions.STATUS_SETUP else "answer"  # before poll() moves it
     while True:
         state = connection.poll()
         if state == psycopg2.extensions.POLL_OK:
@@ -68,7 +69,6 @@ def wait(connection):
         poller.register(connection.fileno(), POLL_EVENTS[state])
         timeout = None if deadline is None else max(0, math.ceil((deadline - time.monotonic()) * 1000))
         if not poller.poll(timeout) and timeout is not None:
-            doing = "connect" if connection.status == psycopg2.extensions.STATUS_SETUP else "answer"
             raise DeadlineExceeded(f"the server did not {doing} within {time.monotonic() - started:.2f} s")
 
 
