@@ -1,12 +1,8 @@
-"""A throwaway PostgreSQL of the module's own, stopped, started or frozen by the tests, and connections to it
+"""A throwaway PostgreSQL of the module's own, stopped, started or paused by the tests, and connections to it
 through the portal's engine (opsadmin.runtime.postgresql) with short budgets; the `database` breaker made
 fast, and closed again after each test."""
 
-import os
-import signal
-
 import dj_database_url
-import psutil
 import pytest
 from django.conf import settings
 from django.db.utils import ConnectionHandler
@@ -22,7 +18,7 @@ WEB_BUDGET = {"statement_timeout": "1s", "connect_attempts": 3, "connect_seconds
 
 @pytest.fixture(scope="module")
 def server():
-    """A throwaway server's URL (`.stop()`, `.start()`), on its own data directory."""
+    """A throwaway server's URL (`.stop()`, `.start()`, `.pause()`, `.resume()`), on its own data directory."""
     reason = postgres_unavailable()
     if reason:
         skip_or_fail(reason)
@@ -68,25 +64,3 @@ def connect_to(breaker):
     yield connect
     for connection in opened:
         connection.close()
-
-
-def frozen(url):
-    """SIGSTOP the server's postmaster and every child (a hung host); `thaw(processes)` sends SIGCONT."""
-    data = next(process for process in psutil.process_iter(["cmdline"]) if _serves(process, url))
-    processes = [data, *data.children(recursive=True)]
-    for process in processes:
-        os.kill(process.pid, signal.SIGSTOP)
-    return processes
-
-
-def thaw(processes):
-    for process in processes:
-        os.kill(process.pid, signal.SIGCONT)
-
-
-def _serves(process, url):
-    """The postmaster of the throwaway server at `url` (its -p PORT option)."""
-    command = process.info["cmdline"] or []
-    port = url.rsplit(":", 1)[1].split("/")[0]
-    ports = [command[i + 1] for i, argument in enumerate(command[:-1]) if argument == "-p"]
-    return bool(command) and command[0].endswith("/postgres") and port in ports

@@ -1,4 +1,4 @@
-"""The portal's PostgreSQL engine against a real server that is stopped, started and frozen: bounded connects,
+"""The portal's PostgreSQL engine against a real server that is stopped, started and paused: bounded connects,
 the breaker opening and recovering by its trial, deadlines on a hung server, and errors that are answers."""
 
 import logging
@@ -12,7 +12,6 @@ from opsadmin.operations.database.runner import maintenance_session
 from opsadmin.runtime.breakers import CLOSED, OPEN
 from opsadmin.runtime.postgresql import budgets, deadlines
 from opsadmin.runtime.postgresql.unavailable import DatabaseUnavailable
-from tests.opsadmin.postgresql.conftest import frozen, thaw
 
 pytestmark = pytest.mark.postgres
 
@@ -79,16 +78,16 @@ def test_a_server_that_never_answers_a_connect_fails_it_within_the_budget(hangin
     assert breaker.fail_counter == 1
 
 
-def test_a_frozen_server_fails_a_statement_at_its_deadline_and_the_connection_is_replaced(
+def test_a_paused_server_fails_a_statement_at_its_deadline_and_the_connection_is_replaced(
     server, connect_to, breaker, web
 ):
     connection = connect_to(server)
     (before,) = query(connection, "SELECT pg_backend_pid()")
-    processes = frozen(server)
+    server.pause()  # SIGSTOP: the server and its host still hold the connection, and never answer
     try:
         error, seconds = failure(connection, "SELECT 1")
     finally:
-        thaw(processes)
+        server.resume()
     assert isinstance(error, DatabaseUnavailable)
     assert "the server did not answer within" in str(error)
     assert 1.5 <= seconds < 2.0  # the web statement_timeout (1 s) plus the grace (0.5 s)
