@@ -120,8 +120,10 @@ if DATABASE_URL:
         )
     }
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # Django's engine behind the `database` circuit breaker, within deadlines (opsadmin/runtime/postgresql/).
-        DATABASES["default"]["ENGINE"] = "opsadmin.runtime.postgresql"
+        # Django's engine behind the `database` circuit breaker, within deadlines (opsadmin/runtime/postgresql/);
+        # PORTAL_DATABASE_GUARD=0 keeps Django's own, for comparison only (bench/resilience.py).
+        if env_bool("PORTAL_DATABASE_GUARD", default=True):
+            DATABASES["default"]["ENGINE"] = "opsadmin.runtime.postgresql"
         # One connect try's timeout, and TCP keepalives: a server whose host is gone is noticed within a minute.
         DATABASES["default"]["OPTIONS"] = {
             "connect_timeout": 5,
