@@ -11,9 +11,9 @@ this thread's own deadline, when one is set (`within`). Past it, `DeadlineExceed
 OperationalError without SQLSTATE, which the database breaker counts; psycopg2 then closes
 that connection (green_panic) and Django opens another.
 
-Connections not made as `DeadlineConnection` (psycopg2.connect elsewhere) wait with no
-deadline, as before. psycopg2 refuses COPY in green mode: stocks/seeding.py lifts the
-callback around its COPY.
+Connections made elsewhere (psycopg2.connect: test services, scripts) wait as in blocking
+mode: their own connect_timeout while connecting, no limit after. psycopg2 refuses COPY in
+green mode: stocks/seeding.py lifts the callback around its COPY.
 """
 
 import contextlib
@@ -57,8 +57,8 @@ def wait(connection):
     poll(2) rather than select(2), which fails for descriptors above 1023.
     """
     started = time.monotonic()
-    deadline = _deadline(getattr(connection, "wait_limit", None), started)
-    doing = "connect" if connection.status == psycopg2.extensions.STATUS_SETUP else "answer"  # before poll() moves it
+    connecting = connection.status == psycopg2.extensions.STATUS_SETUP  # read before poll() moves it on
+    deadline = _deadline(_limit(connection, connecting), started)
     while True:
         state = connection.poll()
         if state == psycopg2.extensions.POLL_OK:
@@ -69,7 +69,19 @@ def wait(connection):
         poller.register(connection.fileno(), POLL_EVENTS[state])
         timeout = None if deadline is None else max(0, math.ceil((deadline - time.monotonic()) * 1000))
         if not poller.poll(timeout) and timeout is not None:
-            raise DeadlineExceeded(f"the server did not {doing} within {time.monotonic() - started:.2f} s")
+            doing = "connect" if connecting else "answer"
+            raise DeadlineExceeded(
+                f"timeout expired: the server did not {doing} within {time.monotonic() - started:.2f} s"
+            )
+
+
+def _limit(connection, connecting):
+    """A DeadlineConnection's `wait_limit`; for one made elsewhere, libpq's connect_timeout while it connects
+    (green mode leaves that to the callback), and no limit after, as in blocking mode."""
+    if isinstance(connection, DeadlineConnection):
+        return connection.wait_limit
+    timeout = psycopg2.extensions.parse_dsn(connection.dsn).get("connect_timeout") if connecting else None
+    return float(timeout) if timeout and float(timeout) > 0 else None
 
 
 def _deadline(limit, now):

@@ -4,6 +4,7 @@ the breaker opening and recovering by its trial, deadlines on a hung server, and
 import logging
 import time
 
+import psycopg2
 import pytest
 from django.conf import settings
 from django.db import OperationalError, ProgrammingError
@@ -154,3 +155,12 @@ def test_a_maintenance_session_waits_as_long_as_its_own_statement_timeout(db, we
         cursor.execute("SELECT pg_sleep(2)")  # past the web process's 1 s + 0.5 s
         cursor.execute("SHOW statement_timeout")
         assert cursor.fetchone() == ("5s",)
+
+
+def test_connections_made_elsewhere_keep_their_own_connect_timeout(hanging):
+    """The wait callback is the process's: a plain psycopg2.connect still gives up at its connect_timeout."""
+    deadlines.install()
+    started = time.monotonic()
+    with pytest.raises(psycopg2.OperationalError, match="timeout expired"):
+        psycopg2.connect(host="127.0.0.1", port=hanging.port, user="portal", dbname="portal", connect_timeout=1)
+    assert 1 <= time.monotonic() - started < 1.5
