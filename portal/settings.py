@@ -11,15 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.templatetags.static import static
 
-from portal.environment import (
-    env_bool,
-    env_choice,
-    env_duration,
-    env_list,
-    env_number,
-    env_port,
-    local_secret,
-)
+from portal.environment import env_bool, env_choice, env_duration, env_list, env_number, env_port, local_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_STATE_DIR = BASE_DIR / ".local"  # ignored by git: generated secrets, SQLite file

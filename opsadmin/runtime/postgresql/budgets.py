@@ -10,8 +10,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from portal.environment import duration_seconds
-
 WEB, COMMAND = "web", "command"
 _kind = COMMAND
 
@@ -23,19 +21,11 @@ class Budget:
     connect_seconds: float  # all its tries together, pauses included
     first_retry: float  # the first pause between tries, in seconds; then doubling, with jitter
 
-    @property
-    def statement_seconds(self):
-        return duration_seconds(self.statement_timeout)
-
 
 def serve_web():
     """This process answers requests (portal.wsgi): its connections get the web budget."""
     global _kind
     _kind = WEB
-
-
-def kind():
-    return _kind
 
 
 def current():

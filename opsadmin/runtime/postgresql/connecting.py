@@ -3,7 +3,7 @@
 A server restarting or briefly overloaded refuses a connection now and takes one a moment
 later; a server that is down refuses them all, and a caller must not wait long to hear it.
 Each try gets the connect timeout or what is left of the budget, whichever is less; only
-outages are tried again (a bad database name is not), and a pause is logged at DEBUG.
+outages (outages.database_outage) are tried again, and a pause is logged at DEBUG.
 """
 
 import logging
