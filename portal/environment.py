@@ -11,6 +11,8 @@ from pathlib import Path
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
+DURATION = r"(\d+)(ms|s|min|h)?"  # PostgreSQL's units for lock_timeout and statement_timeout
+DURATION_UNITS = {"ms": 0.001, "s": 1, "min": 60, "h": 3600}
 
 
 def env_bool(name, default=False):
@@ -40,9 +42,15 @@ def env_number(name, default, kind=float):
 def env_duration(name, default):
     """A PostgreSQL duration (500ms, 5s, 30min, 2h), checked here rather than failing at the first SET."""
     value = os.environ.get(name, "").strip() or default
-    if not re.fullmatch(r"\d+(ms|s|min|h)?", value):
+    if not re.fullmatch(DURATION, value):
         raise ValueError(f"{name}={value!r} is not a PostgreSQL duration such as 500ms, 5s, 30min or 2h")
     return value
+
+
+def duration_seconds(value):
+    """A duration env_duration accepts, in seconds: the client-side deadlines follow the server's timeouts."""
+    number, unit = re.fullmatch(DURATION, value).groups()
+    return int(number) * DURATION_UNITS[unit or "ms"]  # a bare number is milliseconds, as in PostgreSQL
 
 
 def env_choice(name, default, choices):

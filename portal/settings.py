@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "portal.errors.UnavailableMiddleware",  # last: a view needing a dependency that is out answers 503
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -111,7 +112,19 @@ if DATABASE_URL:
         )
     }
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+        # Django's engine behind the `database` circuit breaker, within deadlines (opsadmin/runtime/postgresql/);
+        # PORTAL_DATABASE_GUARD=0 keeps Django's own, for comparison only (bench/resilience.py).
+        if env_bool("PORTAL_DATABASE_GUARD", default=True):
+            DATABASES["default"]["ENGINE"] = "opsadmin.runtime.postgresql"
+        # One connect try's timeout, and TCP keepalives: a server whose host is gone is noticed within a minute.
+        DATABASES["default"]["OPTIONS"] = {
+            "connect_timeout": 5,
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+            **DATABASES["default"].get("OPTIONS", {}),
+        }
 else:
     LOCAL_STATE_DIR.mkdir(exist_ok=True)
     DATABASES = {
@@ -122,6 +135,30 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# PostgreSQL's budgets by process kind (opsadmin/runtime/postgresql/budgets.py; SQLite needs none).
+# Web processes (portal.wsgi: runserver, gunicorn): a statement_timeout under 10 s, and above
+# PORTAL_INDEX_LOCK_TIMEOUT, or the Database page's catalog reads, which wait that long for a lock,
+# fail on the statement timeout instead of naming the lock in their way; and a connect that
+# answers within a second on a refused or hung server. The task worker and the commands: long ones
+# (index builds raise their own session's to PORTAL_INDEX_STATEMENT_TIMEOUT). A connect is tried
+# `connect_attempts` times, pausing `first_retry` s then doubling, with jitter, all within
+# `connect_seconds`. The client waits for a statement its statement_timeout plus
+# PORTAL_DB_DEADLINE_GRACE seconds (a hung server never cancels it), and no limit for "0".
+PORTAL_DB_BUDGETS = {
+    "web": {
+        "statement_timeout": env_duration("PORTAL_DB_STATEMENT_TIMEOUT", "8s"),
+        "connect_attempts": env_number("PORTAL_DB_CONNECT_ATTEMPTS", 3, int),
+        "connect_seconds": env_number("PORTAL_DB_CONNECT_SECONDS", 0.8),
+        "first_retry": 0.05,
+    },
+    "command": {
+        "statement_timeout": env_duration("PORTAL_DB_COMMAND_STATEMENT_TIMEOUT", "30min"),
+        "connect_attempts": env_number("PORTAL_DB_COMMAND_CONNECT_ATTEMPTS", 5, int),
+        "connect_seconds": env_number("PORTAL_DB_COMMAND_CONNECT_SECONDS", 15.0),
+        "first_retry": 0.25,
+    },
+}
+PORTAL_DB_DEADLINE_GRACE = env_number("PORTAL_DB_DEADLINE_GRACE", 1.0)
 
 # Caches: REDIS_URL (redis://host:port/db) or the process-local memory cache. Each alias
 # has its own key prefix, so clearing one never touches another sharing the Redis

@@ -13,6 +13,7 @@ generator so the server parses rows while Python formats the next; elsewhere thr
 executemany() in batches.
 """
 
+import contextlib
 import itertools
 import math
 import random
@@ -22,6 +23,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
+import psycopg2.extensions
 from django import forms
 from django.db import connection, transaction
 
@@ -419,8 +421,21 @@ def _bars_target():
 
 def _copy_bars(stock_ids, histories, days):
     lines = map(_copy_lines, stock_ids, histories, itertools.repeat(days))
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor, _blocking_waits():
         cursor.copy_expert(f"COPY {_bars_target()} FROM STDIN", _TextStream(lines), size=COPY_READ_SIZE)
+
+
+@contextlib.contextmanager
+def _blocking_waits():
+    """psycopg2 refuses COPY while a wait callback is set ("green" mode), and the portal's PostgreSQL engine sets
+    one for its client-side deadlines: lift it for the COPY (the server's statement_timeout still bounds it).
+    Through psycopg2 directly, as the domain imports nothing of the ops portal."""
+    callback = psycopg2.extensions.get_wait_callback()
+    psycopg2.extensions.set_wait_callback(None)
+    try:
+        yield
+    finally:
+        psycopg2.extensions.set_wait_callback(callback)
 
 
 def _insert_bars(stock_ids, histories, days):

@@ -125,7 +125,8 @@ class PostgresURL(str):
             process.suspend()
 
     def resume(self):
-        for process in self.server_processes():
+        # Backends first: a resumed postmaster reaps a backend that had exited, and that pid is then gone.
+        for process in reversed(self.server_processes()):
             process.resume()
 
 

@@ -4,7 +4,8 @@ Callers are whoever the access policy lets read or run ops (portal/accounts/acce
 a staff session (CSRF enforced on writes) or an ops token. Every answer is JSON:
 refusals 401/403; 400 for a body that is not a plain JSON object, or arguments the
 declared form rejects (with each field's errors); 404; 405; 413 for a body over
-PORTAL_API_MAX_BODY_BYTES; 503 while the database is unavailable; 500 otherwise.
+PORTAL_API_MAX_BODY_BYTES; 503 while the database is unavailable (with Retry-After, and the breaker when
+one refused the call: portal/errors.py); 500 otherwise.
 """
 
 import functools
@@ -19,6 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from opsadmin.models import OpsRun
+from opsadmin.runtime.breakers import Unavailable
 from opsadmin.spine.arguments import BadInput, json_object
 from opsadmin.spine.capability import VIEW_OPS, NotFound
 from opsadmin.spine.catalog import catalog
@@ -67,6 +69,8 @@ def endpoint(permission, methods):
                 return error(unreadable.status, str(unreadable))
             except Refusal as refused:
                 return refused.response()
+            except Unavailable:
+                raise  # a dependency that is out: 503 with its breaker and Retry-After (portal.errors)
             except (OperationalError, InterfaceError):
                 logger.warning("ops API %s: database unavailable", request.path, exc_info=True)
                 response = error(503, "database unavailable")

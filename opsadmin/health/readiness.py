@@ -29,6 +29,7 @@ from health_check.exceptions import HealthCheckException, ServiceUnavailable, Se
 
 from opsadmin.health.checks import Draining, configured_checks
 from opsadmin.runtime.heartbeat import beat_as_web_process
+from opsadmin.runtime.postgresql import deadlines
 from opsadmin.spine.results import DEGRADED, DRAINING, FAILING, OK, WARNING
 
 logger = logging.getLogger(__name__)
@@ -80,9 +81,13 @@ def beat_from_pool(port):
 
 
 def run_pooled(check):
-    """`run_check` in a pool thread, closing what the check opened there (connections are per thread)."""
+    """`run_check` in a pool thread, closing what the check opened there (connections are per thread).
+
+    Its database waits end at the check's budget, so a hung server does not keep the thread long after.
+    """
     try:
-        return run_check(check)
+        with deadlines.within(check.budget):
+            return run_check(check)
     finally:
         connections.close_all()
 

@@ -2,7 +2,8 @@
 
 - `/health/live/`: 200 `{"status": "ok"}` from this process alone.
 - `/health/ready/`: the readiness verdict (opsadmin/health/readiness.py): 200 ok or
-  degraded, 503 unavailable, with check names only; answered within a second.
+  degraded, 503 unavailable (Retry-After: when the verdict is next computed), with check names
+  only; answered within a second.
 - `/health/`: django-health-check's own view over the same checks, with every check's
   status, message and timing; for callers the access policy lets read ops
   (portal/accounts/access.py): a staff session or an ops token with `opsadmin.view_ops`.
@@ -16,6 +17,7 @@ patterns in opsadmin/health/urls.py point at the same views, so the routes have 
 """
 
 import contextlib
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 
@@ -78,6 +80,8 @@ class ReadinessView(View):
             response = probe_response(verdict.text, "text/plain; charset=utf-8", verdict.http_status)
         else:
             response = probe_response(verdict.json, "application/json", verdict.http_status)
+        if verdict.http_status == 503:  # asking again is worth it once this verdict has expired
+            response["Retry-After"] = str(max(1, math.ceil(settings.PORTAL_READINESS_CACHE_SECONDS)))
         # A 503 here is an answer, not a server error: `Readiness` logs changes once instead
         # of django.request logging an error for every probe of a draining instance.
         response._has_been_logged = True

@@ -1,8 +1,9 @@
 """What every ops command shares: running a declared write and waiting for it, printing sections, exit codes.
 
-Exit 0 when all is well; 1 when a run failed, partly failed or left a problem behind, or a
-read found one; 2 on bad usage, with the form's own messages, as on every door. `--json`
-prints what the API would answer, through the same encoder.
+Exit 0 when all is well; 1 when a run failed, partly failed or left a problem behind, a read
+found one, or the database is unavailable (one line, no traceback); 2 on bad usage, with the
+form's own messages, as on every door. `--json` prints what the API would answer, through the
+same encoder.
 """
 
 import time
@@ -11,6 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from opsadmin.models import OpsRun
+from opsadmin.runtime.breakers import Unavailable
 from opsadmin.spine import registry, runs, targets
 from opsadmin.spine.results import to_json
 from opsadmin.spine.runs import Actor, InvalidArguments, describe, submit
@@ -19,6 +21,13 @@ POLL_SECONDS = 0.2
 
 
 class OpsCommand(BaseCommand):
+    def execute(self, *args, **options):
+        """A dependency that is out (the database: the audit log lives there) is one line and exit 1, no traceback."""
+        try:
+            return super().execute(*args, **options)
+        except Unavailable as out:
+            raise CommandError(str(out), returncode=1) from out
+
     def create_parser(self, prog_name, subcommand, **kwargs):
         parser = super().create_parser(prog_name, subcommand, **kwargs)
         parser.add_argument("--json", action="store_true", help="Print JSON, as the API answers.")

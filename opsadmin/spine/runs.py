@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from opsadmin.models import OpsRun, RunTarget
 from opsadmin.runtime import fleet, identity
+from opsadmin.runtime.breakers import Unavailable
 from opsadmin.spine import arguments, registry, targets
 from opsadmin.spine.results import Report, jsonable
 
@@ -205,6 +206,8 @@ def execute(write, run, cleaned, progress):
         return _failed(str(error))
     except InvalidArguments as invalid:  # valid when asked for, no longer when it got to run
         return _failed(f"arguments no longer valid: {invalid}")
+    except Unavailable as out:  # a dependency is out (its breaker logged it): a failure, not a crash
+        return _failed(str(out))
     except Exception as error:  # a bug, in the write or in its report: recorded, never left running
         logger.exception("ops run %s (%s) crashed", run.pk, run.operation)
         return _failed("".join(traceback.format_exception_only(error)).strip(), summary="")

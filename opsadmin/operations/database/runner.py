@@ -14,10 +14,12 @@ import threading
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 
 from opsadmin.operations.database.locks import first_line, set_timeout
 from opsadmin.operations.database.reports import DONE, DROP, FAILED, REBUILD, SKIPPED, since
+from opsadmin.runtime.postgresql import deadlines
 from opsadmin.spine.runs import OperationFailed
 
 logger = logging.getLogger(__name__)
@@ -77,6 +79,7 @@ def maintenance_session(*, builds):
             try:
                 for parameter, setting in _TIMEOUTS:
                     set_timeout(cursor, parameter, setting)
+                deadlines.allow(own, settings.PORTAL_INDEX_STATEMENT_TIMEOUT)  # the client waits as long as the server
                 yield _Session(own, pid)
             finally:
                 with contextlib.suppress(DatabaseError):
