@@ -162,6 +162,10 @@ class Traffic:
         """The answers to requests sent from `start` to `end` (monotonic times), of these kinds (all if none)."""
         return [a for a in self.answers if start <= a.started < end and (not kinds or a.kind in kinds)]
 
+    def finished_before(self, moment):
+        """The answers to requests sent and answered before `moment`: all was well for them."""
+        return [answer for answer in self.answers if answer.started + answer.seconds < moment]
+
 
 def latency(answers):
     """(p50, p99, max) seconds of `answers`."""
