@@ -139,6 +139,10 @@ PORTAL_REDIS_SHARED_COMPONENTS = {"circuit breakers": REDIS_URL} if REDIS_URL el
 PORTAL_CACHE_COUNT_SCAN_LIMIT = env_number("PORTAL_CACHE_COUNT_SCAN_LIMIT", 200_000, int)
 PORTAL_CACHE_COUNT_SAMPLE = env_number("PORTAL_CACHE_COUNT_SAMPLE", 2000, int)
 PORTAL_STOCK_CACHE_SECONDS = env_number("PORTAL_STOCK_CACHE_SECONDS", 60, int)
+# A Redis cache call waits this long at most (seconds, connecting and reading): a hung Redis must not
+# hang the requests that use it. Its reads and writes go through the `cache` circuit breaker
+# (opsadmin/runtime/guarded_cache.py): misses and dropped writes while Redis is out.
+PORTAL_CACHE_SOCKET_TIMEOUT = env_number("PORTAL_CACHE_SOCKET_TIMEOUT", 0.25)
 if REDIS_URL:
     CACHES = {
         alias: {
@@ -146,9 +150,9 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": prefix,
             "OPTIONS": {
-                # Fail fast: a hung Redis must not hang the requests that use it.
-                "SOCKET_CONNECT_TIMEOUT": 1,
-                "SOCKET_TIMEOUT": 1,
+                "CLIENT_CLASS": "opsadmin.runtime.guarded_cache.GuardedClient",
+                "SOCKET_CONNECT_TIMEOUT": PORTAL_CACHE_SOCKET_TIMEOUT,
+                "SOCKET_TIMEOUT": PORTAL_CACHE_SOCKET_TIMEOUT,
             },
         }
         for alias, prefix in CACHE_KEY_PREFIXES.items()
