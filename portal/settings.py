@@ -169,13 +169,15 @@ else:
 # REDIS_URL is set (read at most every PORTAL_BREAKER_SYNC_SECONDS), else kept per process; a
 # process whose Redis does not answer within PORTAL_BREAKER_REDIS_TIMEOUT keeps its own for
 # PORTAL_BREAKER_REDIS_RETRY_SECONDS. Wrap any other outbound call in `breakers.guard("name")`
-# after declaring it here.
+# after declaring it here. Each has a health check, breaker:<name>, failing while it is open; it
+# fails readiness for a `critical` one, and only degrades it for the others.
 PORTAL_BREAKERS = {
     "database": {
         "purpose": "The default database: connections refused, reset or timed out, a server gone or hung",
         "fail_max": env_number("PORTAL_BREAKER_DATABASE_FAIL_MAX", 5, int),
         "reset_timeout": env_number("PORTAL_BREAKER_DATABASE_RESET_SECONDS", 10.0),
         "failures": "opsadmin.runtime.outages.database_outage",
+        "critical": True,
     },
     "cache": {
         "purpose": "The Redis cache: reads answer as misses and writes are dropped while it is open",
@@ -236,6 +238,7 @@ PORTAL_COMMAND_TIMEOUT_SECONDS = env_number("PORTAL_COMMAND_TIMEOUT_SECONDS", 30
 PORTAL_CAPABILITIES = [
     "opsadmin.operations.health",
     "opsadmin.operations.instances",
+    "opsadmin.operations.breakers",
     "opsadmin.operations.database",
     "opsadmin.operations.caches",
     "opsadmin.operations.runs",

@@ -54,6 +54,11 @@ def sample_flush():
     return {"alias": "default", "confirm": confirmation.typed}
 
 
+def sample_breaker():
+    """The cache's breaker: opened, cache calls miss for the rest of the test; the database's would refuse queries."""
+    return {"name": "cache"}
+
+
 SAMPLE_PARAMETERS = {"runs.run": sample_run_id}
 SAMPLE_ARGUMENTS = {
     "drain": sample_resume,
@@ -66,6 +71,9 @@ SAMPLE_ARGUMENTS = {
     "clear_cache": lambda: {"alias": "default", "dry_run": True},
     "flush_redis_db": sample_flush,
     "invalidate_stocks": sample_stock,
+    "reset_breaker": sample_breaker,
+    "open_breaker": sample_breaker,
+    "half_open_breaker": sample_breaker,
 }
 
 

@@ -137,7 +137,7 @@ def test_operators_reset_open_and_half_open_with_their_name_in_the_history(local
         (OPEN, "opened by alice"),
     ]
     status = local.status()
-    assert (status.where, status.shared) == ("this process (no REDIS_URL: each process keeps its own)", False)
+    assert (status.where, status.shared) == ("this process, as each process keeps its own (no REDIS_URL)", False)
 
 
 def test_status_shows_the_count_the_threshold_and_the_last_error(local):
