@@ -13,6 +13,7 @@ import pytest
 import redis
 from django.core.cache import caches
 
+from opsadmin.health.readiness import readiness
 from opsadmin.operations.caches.inventory import cache_panel
 from opsadmin.runtime import breakers
 from opsadmin.runtime.breakers import CLOSED, OPEN
@@ -23,7 +24,7 @@ from tests.services import redis_unavailable, skip_or_fail, throwaway_redis
 
 pytestmark = pytest.mark.redis  # the Redis caches and their client class are the PostgreSQL + Redis pass's
 
-RESET_SECONDS = 0.5
+RESET_SECONDS = 30  # no trial call within a test, unless it asks for a shorter reset timeout (reset_after)
 AT_ONCE = 0.02  # seconds: a call the open breaker answers
 
 
@@ -53,11 +54,18 @@ def server(settings):
         server = Server(url, client.info("server")["process_id"], client)
         settings.REDIS_URL = url
         settings.CACHES = {alias: {**config, "LOCATION": url} for alias, config in settings.CACHES.items()}
-        cache_breaker = {**settings.PORTAL_BREAKERS["cache"], "reset_timeout": RESET_SECONDS}
-        settings.PORTAL_BREAKERS = {**settings.PORTAL_BREAKERS, "cache": cache_breaker}
+        reset_after(settings, RESET_SECONDS)
         yield server
         with suppress(ProcessLookupError):
             server.resume()
+
+
+def reset_after(settings, seconds):
+    """The cache breaker's reset timeout: how long it stays open before a trial call."""
+    settings.PORTAL_BREAKERS = {
+        **settings.PORTAL_BREAKERS,
+        "cache": {**settings.PORTAL_BREAKERS["cache"], "reset_timeout": seconds},
+    }
 
 
 def timed(call):
@@ -71,6 +79,7 @@ def warnings_logged(caplog):
 
 
 def test_a_hung_redis_answers_misses_within_the_budget_then_at_once_and_recovers(server, settings, caplog):
+    reset_after(settings, 0.5)
     cache = caches["default"]
     cache.set("screen", "cached", timeout=600)
     server.hang()
@@ -105,7 +114,7 @@ def test_a_hung_redis_answers_misses_within_the_budget_then_at_once_and_recovers
     ]
 
     server.resume()
-    time.sleep(RESET_SECONDS)
+    time.sleep(0.5)
     assert cache.get("screen") == "cached"  # the trial call: Redis answers, the breaker closes
     assert breakers.get("cache").current_state == CLOSED
 
@@ -125,6 +134,22 @@ def test_a_killed_redis_leaves_the_scanner_and_the_pages_on_the_database(server,
         assert operator.get(path).status_code == 200, path
     opened = [message for message in warnings_logged(caplog) if message.startswith("Circuit breaker cache")]
     assert len(opened) == 1  # the trip, once: no line per request or per call
+
+
+@pytest.mark.django_db
+def test_readiness_answers_fast_and_degraded_while_redis_hangs(server, client):
+    """Probes within 1 s throughout: first the cache checks wait out Redis, then the breaker they trip answers."""
+    server.hang()
+    verdicts = []
+    for _ in range(10):
+        readiness.reset()  # a probe each period, as a load balancer's
+        response, took = timed(lambda: client.get("/health/ready/"))
+        assert (response.status_code, response.json()["status"], took < 1) == (200, "degraded", True), took
+        verdicts.append(response.json()["degraded"])
+        if "breaker:cache" in verdicts[-1]:
+            break
+        time.sleep(0.3)
+    assert "breaker:cache" in verdicts[-1], verdicts
 
 
 def test_what_operators_run_is_not_guarded_and_reports_the_real_error(server):
