@@ -137,7 +137,7 @@ def test_a_killed_redis_leaves_the_scanner_and_the_pages_on_the_database(server,
 
 
 @pytest.mark.django_db
-def test_readiness_answers_fast_and_degraded_while_redis_hangs(server, client):
+def test_readiness_answers_fast_and_degraded_while_redis_hangs(server, client, probes_do_not_beat):
     """Probes within 1 s throughout: first the cache checks wait out Redis, then the breaker they trip answers."""
     server.hang()
     verdicts = []
