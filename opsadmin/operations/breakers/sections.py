@@ -91,6 +91,7 @@ def page_context():
     section = breaker_list()
     statuses = section.data.breakers
     return {
+        "heading": "Every breaker" if section.ok else "Needs attention",
         "section": section,
         "panels": [Panel(status, _timeline(status), to_json(status, indent=2)) for status in statuses],
         "where": statuses[0].where if statuses else "",
