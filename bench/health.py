@@ -63,9 +63,11 @@ def seconds_of(text):
     return float(match.group(1)) * UNITS[match.group(2)]
 
 
-def load_wrk(url, seconds, connections):
+def load_wrk(url, seconds, connections, headers=None):
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency"]
-    output = subprocess.run([*command, "-H", f"Accept: {JSON}", url], capture_output=True, text=True, check=True).stdout
+    for name, value in ({"Accept": JSON} | (headers or {})).items():
+        command += ["-H", f"{name}: {value}"]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}
     for percent in ("50", "99"):
         result[f"p{percent}"] = seconds_of(re.search(rf"^\s+{percent}%\s+(\S+)", output, re.M).group(1))
@@ -78,8 +80,9 @@ def load_wrk(url, seconds, connections):
     return result
 
 
-def load_python(url, seconds, connections):
+def load_python(url, seconds, connections, headers=None):
     """Threads on keep-alive connections; the GIL caps it well below wrk."""
+    headers = {"Accept": JSON} | (headers or {})
     host, port, path = re.fullmatch(r"http://([^:/]+):(\d+)(/.*)", url).groups()
     latencies, statuses, lock = [], {}, threading.Lock()
     stop_at = time.perf_counter() + seconds
@@ -90,7 +93,7 @@ def load_python(url, seconds, connections):
         while time.perf_counter() < stop_at:
             start = time.perf_counter()
             try:
-                connection.request("GET", path, headers={"Accept": JSON})
+                connection.request("GET", path, headers=headers)
                 response = connection.getresponse()
                 response.read()
                 status = response.status
@@ -122,10 +125,10 @@ def load_python(url, seconds, connections):
     }
 
 
-def load(url, seconds, connections):
+def load(url, seconds, connections, headers=None):
     if shutil.which("wrk"):
-        return load_wrk(url, seconds, connections)
-    return load_python(url, seconds, connections)
+        return load_wrk(url, seconds, connections, headers)
+    return load_python(url, seconds, connections, headers)
 
 
 def ms(value):

@@ -61,6 +61,19 @@ def env_list(name, default=()):
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_port(name):
+    """The port of an address ("host:port", "[::1]:port"), as gunicorn's SERVER_PORT gives it; "" when unset.
+
+    A unix socket has no port of its own ("unix:/run/portal.sock" gives ""); anything else is an error."""
+    raw = os.environ.get(name, "").strip()
+    if not raw or raw.startswith("unix:"):
+        return ""
+    port = raw.rpartition(":")[2]
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{name}={raw!r} is not an address such as 127.0.0.1:8001")
+    return str(int(port))
+
+
 def local_secret(path: Path, nbytes=48):
     """Read a secret kept in an ignored local file, creating it on first use.
 

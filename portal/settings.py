@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.templatetags.static import static
 
-from portal.environment import env_bool, env_choice, env_duration, env_list, env_number, local_secret
+from portal.environment import env_bool, env_choice, env_duration, env_list, env_number, env_port, local_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_STATE_DIR = BASE_DIR / ".local"  # ignored by git: generated secrets, SQLite file
@@ -211,7 +211,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")  # collectstatic's output
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -308,6 +308,9 @@ PORTAL_HEALTH_CHECKS = [
     ("task_worker", "opsadmin.health.checks.TaskWorker", {"max_age_seconds": 60}, False),
 ]
 PORTAL_CRITICAL_CHECKS = env_list("PORTAL_CRITICAL_CHECKS")
+# Under gunicorn the probes have a listener of their own, served by threads of their own
+# (portal/gunicorn.conf.py sets PORTAL_PROBE_BIND): its port answers the two probe paths only.
+PORTAL_PROBE_PORT = env_port("PORTAL_PROBE_BIND")
 # Seconds: each check's budget; the whole readiness answer's (under 1 s, whatever a
 # dependency does); and how long a readiness verdict is reused by this process.
 PORTAL_HEALTH_CHECK_TIMEOUT = env_number("PORTAL_HEALTH_CHECK_TIMEOUT", 0.5)

@@ -33,6 +33,7 @@ import time
 from http.client import HTTPConnection
 from pathlib import Path
 
+import psutil
 import psycopg2
 import redis
 
@@ -103,16 +104,29 @@ def postgres_unavailable():
 
 
 class PostgresURL(str):
-    """A throwaway server's URL that can also stop the server (fast: clients are cut off) and start it again.
+    """A throwaway server's URL that can also stop the server (fast: clients are cut off) and start it again,
+    or pause it (SIGSTOP to the postmaster and every backend: a hung server) and resume it.
 
     The same data directory and port, so clients reconnect to the URL they had; another process
     could take the port while the server is down, which is unlikely for the seconds of a test.
     """
 
-    def __new__(cls, url, *, stop, start):
+    def __new__(cls, url, *, stop, start, data):
         self = super().__new__(cls, url)
-        self.stop, self.start = stop, start
+        self.stop, self.start, self.data = stop, start, data
         return self
+
+    def server_processes(self):
+        postmaster = psutil.Process(int((self.data / "postmaster.pid").read_text().split()[0]))
+        return [postmaster, *postmaster.children(recursive=True)]
+
+    def pause(self):
+        for process in self.server_processes():
+            process.suspend()
+
+    def resume(self):
+        for process in self.server_processes():
+            process.resume()
 
 
 @contextlib.contextmanager
@@ -165,9 +179,11 @@ def throwaway_postgres():
         url = f"postgres://postgres@127.0.0.1:{port}/postgres"
         for database in ("template1", "postgres"):
             _create_extensions(f"postgres://postgres@127.0.0.1:{port}/{database}")
-        yield PostgresURL(url, stop=stop, start=lambda: start(port))
+        yield PostgresURL(url, stop=stop, start=lambda: start(port), data=data)
     finally:
         if started:
+            with contextlib.suppress(OSError, psutil.Error):  # a test may have left it paused
+                PostgresURL("", stop=stop, start=None, data=data).resume()
             for mode in ("fast", "immediate"):
                 with contextlib.suppress(RuntimeError):  # also when a test left it stopped
                     stop(mode)
@@ -199,37 +215,62 @@ def redis_unavailable():
     return None
 
 
+class RedisServer(str):
+    """A throwaway Redis's URL that can also kill the server and start it again (empty, on the same port),
+    or pause it (SIGSTOP: a hung server) and resume it."""
+
+    def __new__(cls, url, *, root, port):
+        self = super().__new__(cls, url)
+        self.root, self.port, self.process = root, port, None
+        return self
+
+    def start(self):
+        self.process = _start_redis(self.root, self.port)
+        _wait_for_ping(self.process, self.port, self.root / "redis.log")
+
+    def kill(self):
+        self.process.kill()
+        self.process.wait()
+
+    def pause(self):
+        psutil.Process(self.process.pid).suspend()
+
+    def resume(self):
+        psutil.Process(self.process.pid).resume()
+
+
 @contextlib.contextmanager
 def throwaway_redis():
-    """Yield the URL of a fresh Redis without persistence, run as our child process."""
+    """Yield the URL of a fresh Redis without persistence, run as our child process (a `RedisServer`)."""
     reason = redis_unavailable()
     if reason:
         raise ServiceUnavailable(reason)
     root = Path(tempfile.mkdtemp(prefix="portal-redis-"))
-    process = None
+    server = None
     try:
         for attempt in range(3):  # another process may grab the free port before Redis binds it
-            process, port = _start_redis(root)
+            port = free_port()
+            server = RedisServer(f"redis://127.0.0.1:{port}/0", root=root, port=port)
             try:
-                _wait_for_ping(process, port, root / "redis.log")
+                server.start()
                 break
             except RuntimeError as error:
                 if "Address already in use" not in str(error) or attempt == 2:
                     raise
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server
     finally:
-        if process is not None:
-            stop_process(process)
+        if server is not None and server.process is not None and server.process.poll() is None:
+            server.resume()  # a test may have left it paused
+            stop_process(server.process)
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _start_redis(root):
-    port = free_port()
+def _start_redis(root, port):
     (root / "redis.log").unlink(missing_ok=True)  # a retry must not read the last attempt's errors
     command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     command += ["--daemonize", "no", "--dir", str(root), "--logfile", str(root / "redis.log")]
     # Own session: Ctrl-C reaches us, not Redis, so tests still running get a clean shutdown in stop_process.
-    return subprocess.Popen(command, cwd=root, stdin=subprocess.DEVNULL, start_new_session=True), port
+    return subprocess.Popen(command, cwd=root, stdin=subprocess.DEVNULL, start_new_session=True)
 
 
 def _wait_for_ping(process, port, log, timeout=10):
@@ -302,21 +343,42 @@ def gunicorn(environment, *, app="portal.wsgi:application", workers=1, threads=4
     port = port or free_port()
     command = [str(BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
     command += ["--worker-class", "gthread", "--threads", str(threads), "--no-control-socket", *extra]
+    probe = "/health/live/" if app.startswith("portal.") else "/"
+    with _serving(command, environment, port, probe, log):
+        yield port
+
+
+@contextlib.contextmanager
+def portal_gunicorn(environment, *, workers=2, threads=4, log=None):
+    """The portal under its production configuration (portal/gunicorn.conf.py); yields (process, port, probe port)."""
+    port, probe_port = free_port(), free_port()
+    environment = environment | {
+        "PORTAL_BIND": f"127.0.0.1:{port}",
+        "PORTAL_PROBE_BIND": f"127.0.0.1:{probe_port}",
+        "WEB_CONCURRENCY": str(workers),
+        "PORTAL_THREADS": str(threads),
+    }
+    command = [str(BIN / "gunicorn"), "-c", "portal/gunicorn.conf.py", "portal.wsgi:application"]
+    with _serving(command, environment, probe_port, "/health/live/", log) as process:
+        yield process, port, probe_port
+
+
+@contextlib.contextmanager
+def _serving(command, environment, port, probe, log):
     output = open(log, "ab") if log else tempfile.TemporaryFile()  # noqa: SIM115  (closed below)
     process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=output, stderr=output)
-    probe = "/health/live/" if app.startswith("portal.") else "/"
     try:
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"gunicorn {app} exited:\n{_tail(output)}")
+                raise RuntimeError(f"{' '.join(command[1:])} exited:\n{_tail(output)}")
             with contextlib.suppress(OSError):
                 http(port, probe)
                 break
             if time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn {app} did not answer {probe} within 30 s:\n{_tail(output)}")
+                raise RuntimeError(f"{' '.join(command[1:])} did not answer {probe} within 30 s:\n{_tail(output)}")
             time.sleep(0.1)
-        yield port
+        yield process
     finally:
         stop_process(process, timeout=15)
         output.close()

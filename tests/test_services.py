@@ -5,6 +5,7 @@ passes, and skip (fail in CI) only when the binaries are missing.
 """
 
 import tempfile
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -109,3 +110,34 @@ def test_missing_binaries_are_explained_in_one_line(monkeypatch):
     assert services.redis_unavailable() == "Redis not found: install redis-server (redis-server missing)"
     with pytest.raises(services.ServiceUnavailable, match="install redis-server"), services.throwaway_redis():
         pass
+
+
+def test_redis_can_be_killed_started_paused_and_resumed(made_dirs):
+    require(services.redis_unavailable)
+    with services.throwaway_redis() as server, closing(redis.Redis.from_url(server, socket_timeout=0.5)) as client:
+        server.kill()
+        with pytest.raises(redis.ConnectionError):
+            client.ping()
+        server.start()
+        assert client.ping()
+        server.pause()
+        with pytest.raises(redis.TimeoutError):  # a hung server: connected, never answered
+            client.ping()
+        server.resume()
+        assert client.ping()
+    assert_gone(made_dirs)
+
+
+def test_postgresql_can_be_paused_and_resumed(made_dirs):
+    require(services.postgres_unavailable)
+    with services.throwaway_postgres() as url:
+        url.pause()
+        started = time.monotonic()
+        with pytest.raises(psycopg2.OperationalError, match="timeout"):
+            psycopg2.connect(url, connect_timeout=2)  # accepted by the kernel, never answered
+        assert time.monotonic() - started >= 1.5
+        url.resume()
+        with closing(psycopg2.connect(url, connect_timeout=5)) as connection, connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            assert cursor.fetchone() == (1,)
+    assert_gone(made_dirs)

@@ -8,7 +8,9 @@
   (portal/accounts/access.py): a staff session or an ops token with `opsadmin.view_ops`.
 
 `HealthProbeMiddleware`, first in MIDDLEWARE, answers the two probe paths before any
-other middleware runs (no session, auth, CSRF or messages work for a probe). The URL
+other middleware runs (no session, auth, CSRF or messages work for a probe). Under gunicorn
+the probes also have a listener of their own, served by threads of their own
+(portal/probe_worker.py); that port answers nothing else. The URL
 patterns in opsadmin/health/urls.py point at the same views, so the routes have names
 (`manage.py health_check health_ready`) and still work without the middleware.
 """
@@ -18,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.http import HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.views import View
 from health_check.views import HealthCheckView
@@ -30,6 +33,7 @@ LIVE_PATH = "/health/live/"  # the paths load balancers are configured with; url
 READY_PATH = "/health/ready/"
 LIVE_BODY = b'{"status": "ok"}'
 PROBE_METHODS = ("GET", "HEAD")
+PROBE_PORT_ONLY = b'{"error": "not found: this port answers /health/live/ and /health/ready/ only"}'
 DETAIL_PERMISSION = "opsadmin.view_ops"
 
 # The detail view's sync checks: its own pool, never shut down per request, so a hung
@@ -67,8 +71,9 @@ class ReadinessView(View):
     http_method_names = ["get", "head"]
 
     def get(self, request):
-        # Shared by every request until it expires, bodies included.
-        verdict = readiness.verdict(port=request.META.get("SERVER_PORT"))
+        # Shared by every request until it expires, bodies included. The probe listener names no instance.
+        port = request.META.get("SERVER_PORT")
+        verdict = readiness.verdict(port=None if on_probe_listener(request) else port)
         if wants_text(request):
             response = probe_response(verdict.text, "text/plain; charset=utf-8", verdict.http_status)
         else:
@@ -100,9 +105,16 @@ class HealthProbeMiddleware:
 
     def __call__(self, request):
         probe = self.probes.get(request.path_info)
-        if probe is None:
-            return self.get_response(request)
-        return probe(request)
+        if probe is not None:
+            return probe(request)
+        if on_probe_listener(request):
+            return probe_response(PROBE_PORT_ONLY, "application/json", status=404)
+        return self.get_response(request)
+
+
+def on_probe_listener(request):
+    """Whether the request came in on the probes' own listener (PORTAL_PROBE_PORT, under gunicorn)."""
+    return bool(settings.PORTAL_PROBE_PORT) and request.META.get("SERVER_PORT") == settings.PORTAL_PROBE_PORT
 
 
 # --- The detail ---------------------------------------------------------------------

@@ -1,0 +1,33 @@
+"""POSIX serving: gunicorn's configuration for the portal: `gunicorn -c portal/gunicorn.conf.py portal.wsgi`.
+
+Threaded workers (a thread waiting on the database or Redis leaves the others serving),
+with the load balancer's probes on a listener of their own (portal/probe_worker.py), so a
+hung dependency never makes an instance look dead. Settings come from the environment:
+
+- PORTAL_BIND: the address requests arrive on (default 127.0.0.1:8000);
+- PORTAL_PROBE_BIND: the probes' address (default: the same host, the next port; "" for none,
+  and probes then share the request threads);
+- WEB_CONCURRENCY: worker processes (default: one per CPU, at least 2); PORTAL_THREADS:
+  threads per worker (default 4).
+"""
+
+import os
+
+import psutil
+
+from portal.probe_worker import PROBE_THREADS
+
+_main = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
+_host, _, _port = _main.rpartition(":")
+_probe = os.environ.get("PORTAL_PROBE_BIND", f"{_host}:{int(_port) + 1}" if _port.isdigit() else "")
+os.environ["PORTAL_PROBE_BIND"] = _probe  # the workers and Django read it: probes only on that listener
+
+bind = [_main, _probe] if _probe else [_main]
+worker_class = "portal.probe_worker.ProbeThreadWorker"
+workers = int(os.environ.get("WEB_CONCURRENCY", max(2, psutil.cpu_count() or 1)))
+threads = int(os.environ.get("PORTAL_THREADS", 4))
+worker_connections = 1000 + PROBE_THREADS
+timeout = 30  # a worker whose main loop is stuck this long is restarted (threads waiting on I/O don't count)
+graceful_timeout = 30
+keepalive = 5
+control_socket_disable = True  # no control socket in the home directory
