@@ -1,13 +1,10 @@
 """The Redis caches behind the `cache` breaker: with Redis hung or killed, reads miss and writes drop, within one
 short timeout and then at once, logged once; the scanner and the pages answer from the database; what operators
-run still reports the real error. A Redis of our own, stopped (SIGSTOP) and killed for real."""
+run still reports the real error; once Redis is back, the trial call closes the breaker. A Redis of our own,
+paused (SIGSTOP) and killed for real (tests.services.RedisServer)."""
 
 import logging
-import os
-import signal
 import time
-from contextlib import suppress
-from dataclasses import dataclass
 
 import pytest
 import redis
@@ -17,6 +14,7 @@ from opsadmin.health.readiness import readiness
 from opsadmin.operations.caches.inventory import cache_panel
 from opsadmin.runtime import breakers
 from opsadmin.runtime.breakers import CLOSED, OPEN
+from stocks.cache_keys import stock_snapshot_key
 from stocks.cached import stock_snapshot
 from stocks.models import Stock
 from tests.helpers import logged_in
@@ -28,36 +26,16 @@ RESET_SECONDS = 30  # no trial call within a test, unless it asks for a shorter 
 AT_ONCE = 0.02  # seconds: a call the open breaker answers
 
 
-@dataclass
-class Server:
-    url: str
-    pid: int
-    client: redis.Redis
-
-    def hang(self):
-        os.kill(self.pid, signal.SIGSTOP)
-
-    def resume(self):
-        os.kill(self.pid, signal.SIGCONT)
-
-    def kill(self):
-        os.kill(self.pid, signal.SIGKILL)
-
-
 @pytest.fixture
 def server(settings):
     """A Redis of our own holding the caches and the breakers' state, as one Redis does in production."""
     if reason := redis_unavailable():
         skip_or_fail(reason)
-    with throwaway_redis() as url:
-        client = redis.Redis.from_url(url, socket_timeout=5)
-        server = Server(url, client.info("server")["process_id"], client)
-        settings.REDIS_URL = url
-        settings.CACHES = {alias: {**config, "LOCATION": url} for alias, config in settings.CACHES.items()}
+    with throwaway_redis() as server:
+        settings.REDIS_URL = server
+        settings.CACHES = {alias: {**config, "LOCATION": server} for alias, config in settings.CACHES.items()}
         reset_after(settings, RESET_SECONDS)
         yield server
-        with suppress(ProcessLookupError):
-            server.resume()
 
 
 def reset_after(settings, seconds):
@@ -82,7 +60,7 @@ def test_a_hung_redis_answers_misses_within_the_budget_then_at_once_and_recovers
     reset_after(settings, 0.5)
     cache = caches["default"]
     cache.set("screen", "cached", timeout=600)
-    server.hang()
+    server.pause()
     budget = settings.PORTAL_CACHE_SOCKET_TIMEOUT + settings.PORTAL_BREAKER_REDIS_TIMEOUT + 0.25
     for call, expected in [
         (lambda: cache.get("screen", "from the database"), "from the database"),
@@ -107,7 +85,7 @@ def test_a_hung_redis_answers_misses_within_the_budget_then_at_once_and_recovers
     assert time.monotonic() - started < 12 * AT_ONCE
 
     assert warnings_logged(caplog) == [
-        f"Circuit breakers: state kept in each process, Redis {server.url.removeprefix('redis://')} does not answer "
+        f"Circuit breakers: state kept in each process, Redis {server.removeprefix('redis://')} does not answer "
         "(Timeout reading from socket)",
         "Circuit breaker cache: closed -> open (3 failures in a row, the last: "
         "ConnectionInterrupted: Redis TimeoutError: Timeout reading from socket)",
@@ -120,7 +98,8 @@ def test_a_hung_redis_answers_misses_within_the_budget_then_at_once_and_recovers
 
 
 @pytest.mark.django_db
-def test_a_killed_redis_leaves_the_scanner_and_the_pages_on_the_database(server, caplog):
+def test_a_killed_redis_leaves_the_scanner_and_the_pages_on_the_database_until_it_is_back(server, settings, caplog):
+    reset_after(settings, 2)
     Stock.objects.create(ticker="KILL", name="Killed Redis Inc.")
     assert stock_snapshot("KILL")["name"] == "Killed Redis Inc."
     server.kill()
@@ -129,17 +108,23 @@ def test_a_killed_redis_leaves_the_scanner_and_the_pages_on_the_database(server,
         snapshot, took = timed(lambda: stock_snapshot("KILL"))
         assert (snapshot["name"], took < 0.5) == ("Killed Redis Inc.", True)
     assert breakers.get("cache").current_state == OPEN
+    opened = [message for message in warnings_logged(caplog) if message.startswith("Circuit breaker cache")]
+    assert len(opened) == 1  # the trip, once: no line per call
     operator = logged_in(superuser=True, username="root")
     for path in ("/admin/", "/admin/stocks/stock/", "/admin/ops/caches/"):
         assert operator.get(path).status_code == 200, path
-    opened = [message for message in warnings_logged(caplog) if message.startswith("Circuit breaker cache")]
-    assert len(opened) == 1  # the trip, once: no line per request or per call
+
+    server.start()  # empty, on the same port
+    time.sleep(breakers.get("cache").seconds_until_trial())
+    assert stock_snapshot("KILL")["name"] == "Killed Redis Inc."  # the trial call: a miss Redis answered
+    assert breakers.get("cache").current_state == CLOSED
+    assert caches["default"].get(stock_snapshot_key("KILL")) is not None  # cached again
 
 
 @pytest.mark.django_db
 def test_readiness_answers_fast_and_degraded_while_redis_hangs(server, client, probes_do_not_beat):
     """Probes within 1 s throughout: first the cache checks wait out Redis, then the breaker they trip answers."""
-    server.hang()
+    server.pause()
     verdicts = []
     for _ in range(10):
         readiness.reset()  # a probe each period, as a load balancer's
@@ -168,7 +153,7 @@ def test_what_operators_run_is_not_guarded_and_reports_the_real_error(server):
 
 def test_an_error_redis_answers_with_is_raised_and_is_no_failure(server):
     cache = caches["default"]
-    server.client.rpush(cache.make_key("a-list"), "x")  # GET on a list: Redis answers WRONGTYPE
+    redis.Redis.from_url(server).rpush(cache.make_key("a-list"), "x")  # GET on a list: Redis answers WRONGTYPE
     for _ in range(5):
         with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
             cache.get("a-list")
