@@ -49,7 +49,7 @@ def exit_code(*command, **streams):
 @pytest.fixture
 def each_process_its_own():
     """No REDIS_URL: every process keeps its own state, so a write must reach every web process. This test
-    process is one once a request named it; `answer()` does what its thread would: take the work, answer."""
+    process is one once a request named it; the fixture gives what its thread would do: take the work, answer."""
     with override_settings(REDIS_URL=""):
         yield lambda: channel.deliver(*identity.this_process())
 
@@ -65,9 +65,9 @@ def trip(breaker):
 
 def test_the_read_is_failing_while_one_is_open_a_warning_while_half_open_and_lists_problems_first():
     with declared(upstream={"purpose": "a test dependency", "fail_max": 2, "reset_timeout": 30}):
-        read = breakers.get("upstream")
+        upstream = breakers.get("upstream")
         assert (breaker_list().status, breaker_list().headline) == (OK, "all 3 closed")
-        trip(read)
+        trip(upstream)
         section = breaker_list()
         assert (section.status, section.headline) == (FAILING, "upstream open")
         assert section.detail == "upstream: calls fail at once, trial in 30 s"
@@ -77,7 +77,7 @@ def test_the_read_is_failing_while_one_is_open_a_warning_while_half_open_and_lis
         assert [status.name for status in section.data.breakers] == ["upstream", "database", "cache"]
         assert (section.data.open, section.data.half_open) == (["upstream"], [])
 
-        read.force_half_open("alice")
+        upstream.force_half_open("alice")
         section = breaker_list()
         assert (section.status, section.headline, section.detail) == (
             WARNING,
@@ -109,7 +109,7 @@ def test_the_page_shows_every_breaker_to_viewers_without_a_button(client):
 
 
 @pytest.mark.redis
-def test_with_the_state_in_redis_an_operator_resets_here_and_every_process_sees_it():
+def test_with_the_state_in_redis_an_operator_resets_it_here_for_the_fleet():
     breaker = breakers.get("cache")
     trip(breaker)
     operator = logged_in(OPERATORS, username="operator")
@@ -275,7 +275,9 @@ def test_the_health_detail_and_the_dashboard_name_every_breaker(client):
     checks = root.get("/health/", HTTP_ACCEPT="application/json").json()["checks"]
     assert (checks["breaker:database"]["status"], checks["breaker:database"]["critical"]) == (OK, True)
     assert (checks["breaker:cache"]["status"], checks["breaker:cache"]["critical"]) == ("degraded", False)
-    assert re.fullmatch(r"Unavailable: open: calls fail at once, trial in \d\.\d s", checks["breaker:cache"]["message"])
+    assert re.fullmatch(
+        r"Unavailable: open: calls fail at once, trial in \d+\.\d s", checks["breaker:cache"]["message"]
+    )
     dashboard = root.get("/admin/").content.decode()
     tile = dashboard[dashboard.index('data-tile="breakers"') :][:1500]
     assert "failing" in tile
