@@ -176,6 +176,10 @@ PORTAL_REDIS_SHARED_COMPONENTS = {"circuit breakers": REDIS_URL} if REDIS_URL el
 PORTAL_CACHE_COUNT_SCAN_LIMIT = env_number("PORTAL_CACHE_COUNT_SCAN_LIMIT", 200_000, int)
 PORTAL_CACHE_COUNT_SAMPLE = env_number("PORTAL_CACHE_COUNT_SAMPLE", 2000, int)
 PORTAL_STOCK_CACHE_SECONDS = env_number("PORTAL_STOCK_CACHE_SECONDS", 60, int)
+# A Redis cache call waits this long at most (seconds, connecting and reading): a hung Redis must not
+# hang the requests that use it. Its reads and writes go through the `cache` circuit breaker
+# (opsadmin/runtime/guarded_cache.py): misses and dropped writes while Redis is out.
+PORTAL_CACHE_SOCKET_TIMEOUT = env_number("PORTAL_CACHE_SOCKET_TIMEOUT", 0.25)
 if REDIS_URL:
     CACHES = {
         alias: {
@@ -183,9 +187,9 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": prefix,
             "OPTIONS": {
-                # Fail fast: a hung Redis must not hang the requests that use it.
-                "SOCKET_CONNECT_TIMEOUT": 1,
-                "SOCKET_TIMEOUT": 1,
+                "CLIENT_CLASS": "opsadmin.runtime.guarded_cache.GuardedClient",
+                "SOCKET_CONNECT_TIMEOUT": PORTAL_CACHE_SOCKET_TIMEOUT,
+                "SOCKET_TIMEOUT": PORTAL_CACHE_SOCKET_TIMEOUT,
             },
         }
         for alias, prefix in CACHE_KEY_PREFIXES.items()
@@ -202,13 +206,15 @@ else:
 # REDIS_URL is set (read at most every PORTAL_BREAKER_SYNC_SECONDS), else kept per process; a
 # process whose Redis does not answer within PORTAL_BREAKER_REDIS_TIMEOUT keeps its own for
 # PORTAL_BREAKER_REDIS_RETRY_SECONDS. Wrap any other outbound call in `breakers.guard("name")`
-# after declaring it here.
+# after declaring it here. Each has a health check, breaker:<name>, failing while it is open; it
+# fails readiness for a `critical` one, and only degrades it for the others.
 PORTAL_BREAKERS = {
     "database": {
         "purpose": "The default database: connections refused, reset or timed out, a server gone or hung",
         "fail_max": env_number("PORTAL_BREAKER_DATABASE_FAIL_MAX", 5, int),
         "reset_timeout": env_number("PORTAL_BREAKER_DATABASE_RESET_SECONDS", 10.0),
         "failures": "opsadmin.runtime.outages.database_outage",
+        "critical": True,
     },
     "cache": {
         "purpose": "The Redis cache: reads answer as misses and writes are dropped while it is open",
@@ -269,6 +275,7 @@ PORTAL_COMMAND_TIMEOUT_SECONDS = env_number("PORTAL_COMMAND_TIMEOUT_SECONDS", 30
 PORTAL_CAPABILITIES = [
     "opsadmin.operations.health",
     "opsadmin.operations.instances",
+    "opsadmin.operations.breakers",
     "opsadmin.operations.database",
     "opsadmin.operations.caches",
     "opsadmin.operations.runs",

@@ -60,15 +60,17 @@ def _clear_caches():
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state():
-    """Every test starts like a new process: no instance yet, no cached drain state or readiness verdict."""
+    """Every test starts like a new process: no instance yet, no cached drain state or readiness verdict, every
+    circuit breaker closed (their state in Redis went with the cache database, emptied above)."""
     from opsadmin.health.readiness import readiness
-    from opsadmin.runtime import drain, heartbeat, identity
+    from opsadmin.runtime import breakers, drain, heartbeat, identity
 
     def forget():
         identity.reset()
         heartbeat.reset()
         drain.reset()
         readiness.reset()
+        breakers.reset()
 
     forget()
     yield

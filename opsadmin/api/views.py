@@ -105,16 +105,22 @@ def read_endpoint(read, data_only=False):
 
 
 def write_endpoint(write):
-    """POST: 200 with the finished run, 202 with one still queued or running (its `url` follows it)."""
+    """POST: 200 with the finished run, 202 with one still queued or running (its `url` follows it).
+
+    A path's parameters (an alias's `breakers/<name>/reset/`) are arguments like the body's; the body
+    may not give one of them too, so no request says two things at once.
+    """
 
     @endpoint(write.permission, ("POST",))
-    def view(request):
+    def view(request, **path_parameters):
         try:
             data = json_object(request.body)
         except BadInput as bad:
             return error(400, str(bad))
+        if twice := sorted(set(data) & set(path_parameters)):
+            return error(400, "invalid arguments", fields={name: ["given by the path already"] for name in twice})
         try:
-            run = submit(write, data, actor=Actor.of(request.caller), door=OpsRun.Door.API)
+            run = submit(write, data | path_parameters, actor=Actor.of(request.caller), door=OpsRun.Door.API)
         except InvalidArguments as invalid:
             recorded = {"run": describe(invalid.run)["url"]} if invalid.run else {}
             return error(400, "invalid arguments", fields=invalid.errors, **recorded)

@@ -111,8 +111,22 @@ class Write:
             f"{len(instances)} instance{'s' if len(instances) != 1 else ''}"
         )
         if declared is None:
-            return Confirmation(action=f"{self.title} in every web process", items=items, size=size)
+            return Confirmation(action=f"{self.title}{_given(cleaned)} in every web process", items=items, size=size)
         return dataclasses.replace(declared, items=[*declared.items, *items], size=declared.size or size)
+
+
+def _given(cleaned, shown=5):
+    """ " (cache)", " (AAPL, MSFT, ... and 3 more)": what a run was given, for a confirmation that says no more."""
+    values = [
+        str(item)
+        for value in cleaned.values()
+        if value not in (None, "", False, [])
+        for item in (value if isinstance(value, list) else [value])
+    ]
+    if not values:
+        return ""
+    more = len(values) - shown
+    return f" ({', '.join(values[:shown])}{f' and {more} more' if more > 0 else ''})"
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ reports' summaries and the command line say "1,250,000 rows", "39.4 %", "1.9 MiB
 "1 key" and "4 min 05 s" the same way. A dash stands for a number nobody knows.
 """
 
+import math
+
 from django.utils import timezone
 
 DASH = "—"
@@ -31,14 +33,27 @@ def ago(moment, now=None):
     """ "4 s ago", "3 min ago", "2 h ago", "5 days ago": how long since `moment`."""
     if moment is None:
         return DASH
-    seconds = max(0, int(((now or timezone.now()) - moment).total_seconds()))
+    return f"{_span(((now or timezone.now()) - moment).total_seconds())} ago"
+
+
+def until(moment, now=None):
+    """ "in 7 s", "in 3 min", "in 2 h": how long until `moment`; "now" once it has come."""
+    if moment is None:
+        return DASH
+    seconds = math.ceil((moment - (now or timezone.now())).total_seconds())
+    return f"in {_span(seconds)}" if seconds > 0 else "now"
+
+
+def _span(seconds):
+    """4 s, 3 min, 2 h, 5 days: whole units, rounded down."""
+    seconds = max(0, int(seconds))
     if seconds < 60:
-        return f"{seconds} s ago"
+        return f"{seconds} s"
     if seconds < 3600:
-        return f"{seconds // 60} min ago"
+        return f"{seconds // 60} min"
     if seconds < 86400:
-        return f"{seconds // 3600} h ago"
-    return f"{plural(seconds // 86400, 'day')} ago"
+        return f"{seconds // 3600} h"
+    return plural(seconds // 86400, "day")
 
 
 def byte_size(size):

@@ -41,3 +41,9 @@ def percent(ratio):
 def ago(moment):
     """How long since `moment`: 4 s ago, 3 min ago, 2 h ago, 5 days ago."""
     return humanize.ago(moment)
+
+
+@register.filter
+def until(moment):
+    """How long until `moment`: in 7 s, in 3 min; now once it has come."""
+    return humanize.until(moment)

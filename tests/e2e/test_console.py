@@ -78,6 +78,7 @@ def test_a_viewer_sees_no_write_controls_and_a_styled_refusal(page, fleet, user_
         ("/admin/", "dashboard"),
         ("/admin/ops/database/", "database"),
         ("/admin/ops/caches/", "caches"),
+        ("/admin/ops/breakers/", "breakers"),
         ("/admin/opsadmin/instance/", "instances"),
         ("/admin/opsadmin/opsrun/", "runs"),
         ("/admin/stocks/stock/", "stocks"),

@@ -6,6 +6,7 @@ tests that enumerate them fail saying so: coverage stays by construction.
 """
 
 import itertools
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -20,6 +21,7 @@ from opsadmin.spine.catalog import api_url_name
 from stocks.models import Stock
 
 _numbers = itertools.count()
+CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")  # a path's parameter: <int:id>, <str:name>, <name>
 
 
 def sample_run_id():
@@ -52,6 +54,11 @@ def sample_flush():
     return {"alias": "default", "confirm": confirmation.typed}
 
 
+def sample_breaker():
+    """The cache's breaker: opened, cache calls miss for the rest of the test; the database's would refuse queries."""
+    return {"name": "cache"}
+
+
 SAMPLE_PARAMETERS = {"runs.run": sample_run_id}
 SAMPLE_ARGUMENTS = {
     "drain": sample_resume,
@@ -64,6 +71,9 @@ SAMPLE_ARGUMENTS = {
     "clear_cache": lambda: {"alias": "default", "dry_run": True},
     "flush_redis_db": sample_flush,
     "invalidate_stocks": sample_stock,
+    "reset_breaker": sample_breaker,
+    "open_breaker": sample_breaker,
+    "half_open_breaker": sample_breaker,
 }
 
 
@@ -77,10 +87,10 @@ def write_arguments(write):
 
 @dataclass
 class Endpoint:
-    path: str  # may hold a converter (runs/<int:id>/), filled from the sample parameters
+    path: str  # may hold converters (runs/<int:id>/, breakers/<str:name>/reset/), filled from the sample parameters
     method: str  # GET for reads, POST for writes
     permission: str  # the codename it needs
-    parameters: object = None  # for reads: a callable giving sample parameters (it may touch the database)
+    parameters: object = None  # a callable giving sample parameters (it may touch the database): a read's, or a path's
     form_class: type = None  # for writes: the form its body goes to
 
     @property
@@ -89,14 +99,8 @@ class Endpoint:
 
     def resolve(self):
         """(path, query) to request, sample parameters filled in: into the path's converters, else the query."""
-        values = self.parameters() if self.parameters else {}
-        path, query = self.path, {}
-        for name, value in values.items():
-            placeholder = f"<int:{name}>"
-            if placeholder in path:
-                path = path.replace(placeholder, value)
-            else:
-                query[name] = value
+        query = dict(self.parameters() if self.parameters else {})
+        path = CONVERTER.sub(lambda parameter: str(query.pop(parameter.group(1))), self.path)
         return path, query
 
 
@@ -138,5 +142,14 @@ def api_endpoints():
                 found.append(Endpoint(path, "GET", read.permission, read_parameters(capability, read)))
             else:
                 write = capability.write(alias.write)
-                found.append(Endpoint(path, "POST", write.permission, form_class=write.form_class))
+                parameters = path_arguments(alias.path, write)
+                found.append(Endpoint(path, "POST", write.permission, parameters, form_class=write.form_class))
     return found
+
+
+def path_arguments(path, write):
+    """The sample values of a write alias's path parameters (its write's sample arguments), or None for none."""
+    names = CONVERTER.findall(path)
+    if not names:
+        return None
+    return lambda: {name: write_arguments(write)[name] for name in names}

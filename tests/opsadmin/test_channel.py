@@ -19,6 +19,7 @@ from opsadmin.models import Instance, InstanceWorker, OpsRun, RunTarget
 from opsadmin.runtime import identity
 from opsadmin.runtime.heartbeat import record_heartbeat
 from opsadmin.spine import channel, registry, runs, targets
+from stocks.models import Stock
 from tests.helpers import OPERATORS, logged_in, run_write
 
 pytestmark = pytest.mark.django_db
@@ -96,6 +97,14 @@ def test_nobody_answering_fails_the_run(local_memory, this_process):
         f"no answer from web-1:8000 pid {os.getpid()} within 30 s",
         "no answer from web-2:8000 pid 4242 within 30 s",
     ]
+
+
+def test_work_for_every_web_process_is_confirmed_with_what_it_was_given(local_memory, this_process):
+    Stock.objects.bulk_create(Stock(ticker=f"T{number}", name=f"Stock {number}") for number in range(7))
+    write = registry.get_write("invalidate_stocks")
+    confirmation = write.confirmation(runs.validate(write.form_class, {"tickers": [f"T{n}" for n in range(7)]}))
+    assert confirmation.action == "Invalidate cached stock data (T0, T1, T2, T3, T4 and 2 more) in every web process"
+    assert (confirmation.items, confirmation.size) == ([f"web-1:8000 pid {os.getpid()}"], "1 process on 1 instance")
 
 
 def test_with_no_web_process_serving_the_run_fails_saying_so(local_memory):

@@ -201,7 +201,7 @@ def test_every_api_path_in_the_readme_still_answers():
     for method, path in listed:
         if "<capability>" in path:
             continue  # the pattern of every capability's paths: test_every_read/write_* go through them
-        concrete = path.replace("<id>", str(run.pk))
+        concrete = path.replace("<id>", str(run.pk)).replace("<name>", "cache")
         response = operator.get(concrete) if method == "GET" else post_json(operator, concrete, {"dry_run": True})
         assert response.status_code not in (404, 405), f"{method} {path}: {response.status_code}"
         assert response["Content-Type"] == "application/json", path
@@ -253,6 +253,16 @@ def test_a_read_with_a_required_parameter_says_which_on_every_door():
     with pytest.raises(CommandError, match="no write") as unknown_write:
         call_command("ops", "run", "nope")
     assert unknown_write.value.returncode == 2
+
+
+def test_a_write_alias_takes_arguments_from_its_path_and_not_twice(probe_capability):
+    operator = logged_in(OPERATORS, username="operator")
+    sent = post_json(operator, "/api/ops/probe/web-1:8000/4242/whoami/", {})
+    assert sent.status_code == 202
+    assert (sent.json()["operation"], sent.json()["arguments"]) == ("whoami", {"instance": "web-1:8000", "pid": 4242})
+    twice = post_json(operator, "/api/ops/probe/web-1:8000/4242/whoami/", {"pid": 1})
+    assert (twice.status_code, twice.json()["fields"]) == (400, {"pid": ["given by the path already"]})
+    assert OpsRun.objects.count() == 1
 
 
 def test_a_capability_brings_its_own_permission_and_only_its_holders_read_its_section(probe_capability):

@@ -207,9 +207,10 @@ def run_one(name, check, critical=False, budget=0.5):
 def test_default_check_list_names():
     names = [check.name for check in configured_checks()]
     assert names[:3] == ["database", "migrations", "draining"]
-    assert {"cache:default", "disk", "memory", "task_worker"} <= set(names)
+    assert {"cache:default", "disk", "memory", "task_worker", "breaker:database", "breaker:cache"} <= set(names)
     assert ("redis" in names) == bool(settings.REDIS_URL)
-    assert {check.name for check in configured_checks() if check.critical} == {"database", "migrations", "draining"}
+    critical = {check.name for check in configured_checks() if check.critical}
+    assert critical == {"database", "migrations", "draining", "breaker:database"}
 
 
 def test_all_default_checks_pass_here(client):

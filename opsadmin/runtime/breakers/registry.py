@@ -85,13 +85,18 @@ def _build(name):
     )
 
 
+def reset():
+    """Forget every breaker built so far and the Redis link: the next `get` builds them anew, as a new process."""
+    global _link
+    with _lock:
+        _breakers.clear()
+        _link = None
+
+
 def _forget_on_settings_change(*, setting, **kwargs):
     """Tests change the declarations, REDIS_URL or the timings: build the breakers anew."""
-    global _link
     if setting == "REDIS_URL" or setting.startswith("PORTAL_BREAKER"):
-        with _lock:
-            _breakers.clear()
-            _link = None
+        reset()
 
 
 setting_changed.connect(_forget_on_settings_change)

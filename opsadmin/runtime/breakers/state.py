@@ -114,7 +114,7 @@ class SharedState(pybreaker.CircuitBreakerStorage):
 
     def where(self):
         if not self.link.configured:
-            return "this process"
+            return "this process, as each process keeps its own (no REDIS_URL)"
         if self.link.error:
             return f"this process (Redis {self.link.where()} does not answer: {self.link.error})"
         return f"Redis {self.link.where()}"

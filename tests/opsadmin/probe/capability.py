@@ -1,11 +1,11 @@
-"""The `probe` capability of the tests: `whoami` runs in the one process its arguments name; its status
-needs a permission of its own, which operators get and viewers don't."""
+"""The `probe` capability of the tests: `whoami` runs in the one process its arguments name (also at a path
+that names it); its status needs a permission of its own, which operators get and viewers don't."""
 
 import os
 
 from django import forms
 
-from opsadmin.spine.capability import Capability, DeclaredPermission, Read, Write
+from opsadmin.spine.capability import Alias, Capability, DeclaredPermission, Read, Write
 from opsadmin.spine.results import OK, Report, Section
 from opsadmin.spine.targets import ONE_PROCESS
 
@@ -32,4 +32,5 @@ CAPABILITY = Capability(
     writes=(Write("whoami", "Which process am I", "view_ops", ProcessForm, whoami, target=ONE_PROCESS),),
     status="status",
     permissions=(DeclaredPermission("view_probe", "Can view the probe"),),
+    aliases=(Alias("probe/<str:instance>/<int:pid>/whoami/", "probe_whoami", write="whoami"),),
 )
