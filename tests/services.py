@@ -116,18 +116,24 @@ class PostgresURL(str):
         self.stop, self.start, self.data = stop, start, data
         return self
 
-    def server_processes(self):
-        postmaster = psutil.Process(int((self.data / "postmaster.pid").read_text().split()[0]))
-        return [postmaster, *postmaster.children(recursive=True)]
+    def postmaster(self):
+        return psutil.Process(int((self.data / "postmaster.pid").read_text().split()[0]))
 
     def pause(self):
-        for process in self.server_processes():
-            process.suspend()
+        """The postmaster first (it forks no more backends), then every backend; one that just exited is skipped."""
+        postmaster = self.postmaster()
+        postmaster.suspend()
+        for backend in postmaster.children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                backend.suspend()
 
     def resume(self):
-        # Backends first: a resumed postmaster reaps a backend that had exited, and that pid is then gone.
-        for process in reversed(self.server_processes()):
-            process.resume()
+        """Backends first: a resumed postmaster reaps a backend that had exited, and that pid is then gone."""
+        postmaster = self.postmaster()
+        for backend in postmaster.children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                backend.resume()
+        postmaster.resume()
 
 
 @contextlib.contextmanager
