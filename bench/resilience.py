@@ -11,7 +11,8 @@ engine (PORTAL_DATABASE_GUARD=0: no breaker, no retries, no client deadline).
      the two; requests per second and their ratio (target: the breaker costs at most 5 %);
   2. an outage: PostgreSQL stopped for OUTAGE seconds under the mixed stream of staff pages
      and API reads of tests/system/traffic.py, sent to both at once; p50/p99/max of the
-     requests sent meanwhile, and their statuses;
+     requests that were waiting at any time during it (sent then, or in flight when it
+     began), and their statuses;
   3. a hang: PostgreSQL stopped with SIGSTOP for HANG seconds; the same.
 """
 
@@ -62,14 +63,14 @@ def under_traffic(stacks, what, seconds, start, end):
         end()
         ended = time.monotonic()
         time.sleep(SETTLE)
-    print(f"\n{what} for {seconds} s: requests sent meanwhile (staff pages and API reads; probes apart)")
+    print(f"\n{what} for {seconds} s: requests waiting at any time meanwhile (staff pages and API reads; probes apart)")
     for name, recorded in traffic.items():
         for kinds, label in ((("page", "api"), "requests"), (("probe",), "probes")):
-            answers = recorded.between(began, ended, *kinds)
+            answers = recorded.meeting(began, ended, *kinds)
             p50, p99, most = latency(answers)
             statuses = Counter(answer.status or "no answer" for answer in answers)
             print(
-                f"  {name + ', ' + label:<24} {len(answers):>5,} sent   p50 {ms(p50):>9}   p99 {ms(p99):>9}"
+                f"  {name + ', ' + label:<24} {len(answers):>5,} asked  p50 {ms(p50):>9}   p99 {ms(p99):>9}"
                 f"   max {ms(most):>9}   {dict(sorted(statuses.items(), key=str))}"
             )
 

@@ -162,6 +162,15 @@ class Traffic:
         """The answers to requests sent from `start` to `end` (monotonic times), of these kinds (all if none)."""
         return [a for a in self.answers if start <= a.started < end and (not kinds or a.kind in kinds)]
 
+    def meeting(self, start, end, *kinds):
+        """The answers to requests that were waiting at some time from `start` to `end`: sent then, or before and
+        still unanswered at `start`."""
+        return [
+            answer
+            for answer in self.answers
+            if answer.started < end and answer.started + answer.seconds >= start and (not kinds or answer.kind in kinds)
+        ]
+
     def finished_before(self, moment):
         """The answers to requests sent and answered before `moment`: all was well for them."""
         return [answer for answer in self.answers if answer.started + answer.seconds < moment]
