@@ -13,6 +13,7 @@ Only processes serving through portal.wsgi (runserver, gunicorn) start a thread:
 
 import logging
 import os
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -23,7 +24,7 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from opsadmin.models import Instance, InstanceWorker
-from opsadmin.runtime import identity
+from opsadmin.runtime import breakers, identity
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ WEB, TASK = InstanceWorker.Kind.WEB.value, InstanceWorker.Kind.TASK.value
 TASK_WORKER_PORT = "worker"  # task workers have no port: each host's workers form the instance "host:worker"
 MAX_PORT_LENGTH = Instance._meta.get_field("port").max_length
 MAX_HOST_LENGTH = Instance._meta.get_field("id").max_length - MAX_PORT_LENGTH - 1
-TICK_ERROR_LOG_SECONDS = 60
+OUTAGE_LOG_SECONDS = 60  # a database outage is logged once a minute by each process, not once a beat
 
 # What every process thread runs on each tick, after its beat (the spine adds the command channel).
 ON_TICK = []
@@ -42,6 +43,7 @@ _last_beat = None  # ((pid, instance id, kind), clock time) of this process's la
 _serving = False  # this process serves through portal.wsgi: its web workers run a ProcessThread
 _thread = None  # this process's ProcessThread, once started
 _thread_lock = threading.Lock()
+_outage_logged_at = float("-inf")  # when this process last logged a beat lost to a database outage
 
 
 def heartbeat_interval():
@@ -69,14 +71,23 @@ def record_heartbeat(host, port, kind=WEB, *, force=False):
         identity.name_instance(instance_id)
     try:
         _write_heartbeat(instance_id, host, port, kind, first=previous is None or previous[0] != beat)
-    except (OperationalError, InterfaceError) as error:  # an outage: a line a beat, not a traceback a beat
-        reason = str(error).partition("\n")[0]
-        logger.warning("Heartbeat of %s (pid %s) not recorded: %s", instance_id, os.getpid(), reason)
+    except (OperationalError, InterfaceError) as error:  # an outage: a line a minute, not a traceback a beat
+        _log_outage(instance_id, error)
         return False
     except Exception:
         logger.exception("Heartbeat of %s (pid %s) not recorded", instance_id, os.getpid())
         return False
     return True
+
+
+def _log_outage(instance_id, error):
+    global _outage_logged_at
+    now = time.monotonic()
+    if now - _outage_logged_at >= OUTAGE_LOG_SECONDS:
+        _outage_logged_at = now
+        reason = str(error).partition("\n")[0]
+        pid = os.getpid()
+        logger.warning("Heartbeat of %s (pid %s) not recorded: %s (logged once a minute)", instance_id, pid, reason)
 
 
 def _write_heartbeat(instance_id, host, port, kind, *, first):
@@ -170,11 +181,18 @@ class ProcessThread(threading.Thread):
                 self._log_error(work)
 
     def _log_error(self, work):
-        """A traceback a minute at most: a database outage must not flood the log once a second."""
+        """A line a minute at most: a database outage must not flood the log once a second. A dependency its
+        breaker keeps away is one line; anything else keeps its traceback."""
         now = time.monotonic()
-        if now - self._last_error_log >= TICK_ERROR_LOG_SECONDS:
-            self._last_error_log = now
-            logger.exception("%s failed in pid %s (logged once a minute)", getattr(work, "__name__", work), os.getpid())
+        if now - self._last_error_log < OUTAGE_LOG_SECONDS:
+            return
+        self._last_error_log = now
+        name = getattr(work, "__name__", work)
+        error = sys.exc_info()[1]
+        if isinstance(error, breakers.Unavailable):
+            logger.warning("%s skipped in pid %s: %s (logged once a minute)", name, os.getpid(), error)
+        else:
+            logger.exception("%s failed in pid %s (logged once a minute)", name, os.getpid())
 
     def stop(self, timeout=5.0):
         self.stopped.set()
@@ -193,9 +211,10 @@ def start_process_thread(port, kind):
 
 def reset():
     """Forget the last beat and the thread, as a new process would (after fork, and in tests)."""
-    global _lock, _thread_lock, _last_beat, _thread
+    global _lock, _thread_lock, _last_beat, _thread, _outage_logged_at
     _lock, _thread_lock = threading.Lock(), threading.Lock()  # one held by another thread at fork would stay held
     _last_beat = _thread = None
+    _outage_logged_at = float("-inf")
 
 
 if hasattr(os, "register_at_fork"):

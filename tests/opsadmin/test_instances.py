@@ -163,16 +163,18 @@ def test_a_database_error_is_logged_not_raised(monkeypatch, caplog):
     assert not Instance.objects.exists()
 
 
-def test_a_database_outage_is_one_line_a_beat_without_a_traceback(monkeypatch, caplog):
+def test_a_database_outage_is_one_line_a_minute_without_a_traceback(monkeypatch, caplog):
     def refused(*args, **kwargs):
         raise OperationalError("connection to server failed: Connection refused\n\tIs the server running?")
 
     monkeypatch.setattr(heartbeat, "_write_heartbeat", refused)
     with caplog.at_level(logging.WARNING, logger="opsadmin.runtime.heartbeat"):
         assert record_heartbeat(HOST, 8000) is False
+        assert record_heartbeat(HOST, 8000, force=True) is False  # the next beat: not logged again this minute
     [record] = caplog.records
     assert record.getMessage() == (
         f"Heartbeat of web-1:8000 (pid {os.getpid()}) not recorded: connection to server failed: Connection refused"
+        " (logged once a minute)"
     )
     assert (record.levelname, record.exc_info) == ("WARNING", None)
 
@@ -475,3 +477,25 @@ def test_ops_worker_beats_then_runs_the_queue(restore_worker_side_effects):
     assert worker.pid == os.getpid()
     leftover = [thread for thread in set(threading.enumerate()) - threads_before if thread.is_alive()]
     assert leftover == []
+
+
+def test_work_a_breaker_keeps_from_its_dependency_is_one_line_a_minute(caplog):
+    from opsadmin.runtime.breakers import Unavailable
+
+    thread = heartbeat.ProcessThread("8000", heartbeat.WEB)
+
+    def poll_commands():
+        raise Unavailable("database", "open", 7)
+
+    with caplog.at_level(logging.WARNING, logger="opsadmin.runtime.heartbeat"):
+        for _ in range(2):
+            try:
+                poll_commands()
+            except Unavailable:
+                thread._log_error(poll_commands)
+    [record] = caplog.records
+    assert record.getMessage() == (
+        f"poll_commands skipped in pid {os.getpid()}: database unavailable: circuit breaker open, retry in 7 s"
+        " (logged once a minute)"
+    )
+    assert record.exc_info is None
