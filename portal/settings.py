@@ -334,7 +334,7 @@ PORTAL_HEALTH_CHECKS = [
     ("database", "health_check.checks.Database", {"alias": "default"}, True),
     ("migrations", "opsadmin.health.checks.Migrations", {"alias": "default"}, True),
     ("draining", "opsadmin.health.checks.Draining", {}, True),
-    *((f"cache:{alias}", "health_check.checks.Cache", {"alias": alias}, False) for alias in CACHES),
+    *((f"cache:{alias}", "opsadmin.health.checks.Cache", {"alias": alias}, False) for alias in CACHES),
     *(
         [("redis", "opsadmin.health.checks.Redis", {"url": REDIS_URL, "socket_timeout": 0.5}, False)]
         if REDIS_URL

@@ -135,6 +135,10 @@ def test_readiness_answers_fast_and_degraded_while_redis_hangs(server, client, p
             break
         time.sleep(0.3)
     assert "breaker:cache" in verdicts[-1], verdicts
+    readiness.reset()
+    [cache_check] = [check for check in readiness.verdict().checks() if check.name == "cache:default"]
+    assert cache_check.message.startswith("Unavailable: Redis does not answer (ConnectionInterrupted: "), cache_check
+    assert cache_check.message.endswith("; cache breaker open")
 
 
 def test_what_operators_run_is_not_guarded_and_reports_the_real_error(server):
