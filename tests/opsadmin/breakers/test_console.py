@@ -54,6 +54,13 @@ def each_process_its_own():
         yield lambda: channel.deliver(*identity.this_process())
 
 
+@pytest.fixture
+def upstream():
+    """A third breaker that nothing calls: the database's, half-opened, would be closed by the next query's trial."""
+    with declared(upstream={"purpose": "a test dependency", "fail_max": 2, "reset_timeout": 30}):
+        yield breakers.get("upstream")
+
+
 def trip(breaker):
     def refused():
         raise ConnectionRefusedError("connection refused")
@@ -207,10 +214,10 @@ def test_a_name_no_breaker_has_is_refused_on_every_door():
 
 
 @pytest.mark.django_db(transaction=True)  # this process's own thread answers what is sent to it
-def test_the_command_lists_opens_and_resets_with_its_exit_codes(each_process_its_own, ops_groups):
+def test_the_command_lists_opens_and_resets_with_its_exit_codes(each_process_its_own, ops_groups, upstream):
     listed = StringIO()
     assert exit_code("breakers", "list", stdout=listed) == 0
-    assert listed.getvalue().startswith("Breakers: ok — all 2 closed")
+    assert listed.getvalue().startswith("Breakers: ok — all 3 closed")
 
     record_heartbeat(HOST, "8000", force=True)  # the one web process: this one, its thread answering
     thread = ProcessThread("8000", "web")
@@ -220,12 +227,12 @@ def test_the_command_lists_opens_and_resets_with_its_exit_codes(each_process_its
             opened = StringIO()
             assert exit_code("breakers", "open", "cache", "--json", stdout=opened) == 0
             half_opened = StringIO()
-            assert exit_code("breakers", "half-open", "database", stdout=half_opened) == 0
+            assert exit_code("breakers", "half-open", "upstream", stdout=half_opened) == 0
         finally:
             thread.stop()
     run = json.loads(opened.getvalue())
     assert (run["operation"], run["door"], run["status"]) == ("open_breaker", "cli", "succeeded")
-    assert half_opened.getvalue().startswith("1 of 1 process done: database: closed -> half-open")
+    assert half_opened.getvalue().startswith("1 of 1 process done: upstream: closed -> half-open")
 
     listed = StringIO()
     assert exit_code("breakers", "list", "--json", stdout=listed) == 1
@@ -233,9 +240,8 @@ def test_the_command_lists_opens_and_resets_with_its_exit_codes(each_process_its
     assert (section["status"], section["headline"], section["data"]["half_open"]) == (
         FAILING,
         "cache open",
-        ["database"],
+        ["upstream"],
     )
-    breakers.get("database").reset("test")  # before the test's flush needs it
 
 
 def test_breakers_list_needs_no_database():
