@@ -499,3 +499,19 @@ def test_work_a_breaker_keeps_from_its_dependency_is_one_line_a_minute(caplog):
         " (logged once a minute)"
     )
     assert record.exc_info is None
+
+
+def test_the_task_worker_waits_for_the_database_breakers_trial_and_doubles_otherwise():
+    from django.db import OperationalError
+
+    from opsadmin.management.commands.ops_worker import pause_after
+    from opsadmin.runtime.breakers import CLOSED, OPEN, Unavailable
+
+    class Refused(Unavailable, OperationalError):
+        pass
+
+    assert pause_after(OperationalError("connection refused"), 0.5) == 1
+    assert pause_after(OperationalError("connection refused"), 16) == 30  # at most 30 s
+    assert pause_after(Refused("database", OPEN, 7), 1) == 7  # no sooner than its trial, and no later
+    assert pause_after(Refused("database", OPEN, 90), 1) == 30
+    assert pause_after(Refused("database", CLOSED, 1), 4) == 8  # a failed call, not a refusal: doubling

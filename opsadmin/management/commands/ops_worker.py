@@ -13,7 +13,7 @@ from django.utils.autoreload import DJANGO_AUTORELOAD_ENV, run_with_reloader
 from django_tasks_db.management.commands import db_worker
 from django_tasks_db.models import DBTaskResult
 
-from opsadmin.runtime import identity
+from opsadmin.runtime import breakers, identity
 from opsadmin.runtime.heartbeat import TASK, TASK_WORKER_PORT, ProcessThread, record_heartbeat
 from opsadmin.spine.arguments import first_line
 
@@ -27,7 +27,9 @@ class ReconnectingWorker(db_worker.Worker):
 
     The connection error ends db_worker's `run` (taking a task, or recording one's result); this closes the
     broken connection and opens a new one after 1 s, then 2, 4, ... up to 30 s, a log line per attempt, and
-    runs the loop again once one opens. A task cut off by the outage keeps the state the database last had.
+    runs the loop again once one opens. While the database's breaker is open, the next attempt is its trial:
+    no sooner (it would be refused) and no later. A task cut off by the outage keeps the state the database
+    last had.
     """
 
     def run(self):
@@ -41,7 +43,7 @@ class ReconnectingWorker(db_worker.Worker):
 
     def wait_for_database(self, error):
         connection = connections[DBTaskResult.objects.db]
-        delay = FIRST_RETRY_SECONDS
+        delay = pause_after(error, FIRST_RETRY_SECONDS / 2)
         while True:
             connection.close()  # a broken connection is never reused; a new one is tried after the pause
             db_worker.logger.warning("Database unavailable (%s); next attempt in %g s", first_line(error), delay)
@@ -49,10 +51,17 @@ class ReconnectingWorker(db_worker.Worker):
             try:
                 connection.ensure_connection()
             except CONNECTION_ERRORS as failure:
-                error, delay = failure, min(delay * 2, MAX_RETRY_SECONDS)
+                error, delay = failure, pause_after(failure, delay)
             else:
                 db_worker.logger.info("Database available again; taking tasks")
                 return
+
+
+def pause_after(error, last_pause):
+    """Until the open breaker's trial when it refused the connection, else twice the last pause; at most 30 s."""
+    if isinstance(error, breakers.Unavailable) and error.state == breakers.OPEN:
+        return min(max(error.retry_after, FIRST_RETRY_SECONDS), MAX_RETRY_SECONDS)
+    return min(last_pause * 2, MAX_RETRY_SECONDS)
 
 
 class Command(db_worker.Command):
