@@ -7,6 +7,7 @@ a transactional test flushes them, so it asks for the `ops_groups` fixture first
 import json
 
 from django.contrib.auth.models import Group, Permission, User
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
 
@@ -73,3 +74,12 @@ def sql(*statements):
         for statement in statements:
             cursor.execute(statement)
         return cursor.fetchall() if cursor.description else None
+
+
+def exit_code(*command, **streams):
+    """The exit code a management command ends with: 0, or its CommandError's."""
+    try:
+        call_command(*command, **streams)
+    except CommandError as error:
+        return error.returncode
+    return 0

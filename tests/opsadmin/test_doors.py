@@ -24,7 +24,7 @@ from opsadmin.spine import registry
 from opsadmin.spine.arguments import takes_a_list
 from opsadmin.spine.catalog import api_url_name
 from opsadmin.spine.results import STATUSES
-from tests.helpers import OPERATORS, logged_in, post_json
+from tests.helpers import OPERATORS, exit_code, logged_in, post_json
 from tests.opsadmin.endpoints import read_parameters, reads, write_arguments, writes
 
 pytestmark = pytest.mark.django_db
@@ -36,15 +36,6 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def each(pairs):
     """(capability, read or write) pairs as test parameters named capability.name."""
     return [pytest.param(capability, item, id=f"{capability.name}.{item.name}") for capability, item in pairs]
-
-
-def exit_code(*command, **streams):
-    """The exit code a command ends with: 0, or its CommandError's."""
-    try:
-        call_command(*command, **streams)
-    except CommandError as error:
-        return error.returncode
-    return 0
 
 
 def holding(permission, username="holder"):

@@ -54,17 +54,24 @@ def assert_fast_and_honest(answers, what):
     assert not unexplained, f"503s without Retry-After {what}: {unexplained[:5]}"
 
 
-def test_postgresql_stopped_hard(stack):
-    workers = stack.workers()
+def through(stack, take_away, bring_back, seconds):
+    """Traffic through WARM s of health, `seconds` with a server taken away, and RECOVERED + 3 s after it is back;
+    (traffic, when it was taken away, when it was back, the end)."""
     with Traffic(stack) as traffic:
         time.sleep(WARM)
-        stopped = time.monotonic()
-        stack.postgres.stop("immediate")  # a crash: every connection cut at once
-        time.sleep(6)
-        stack.postgres.start()
-        started = time.monotonic()
+        away = time.monotonic()
+        take_away()
+        time.sleep(seconds)
+        bring_back()
+        back = time.monotonic()
         time.sleep(RECOVERED + 3)
-        end = time.monotonic()
+    return traffic, away, back, time.monotonic()
+
+
+def test_postgresql_stopped_hard(stack):
+    workers = stack.workers()
+    # A crash: every connection cut at once.
+    traffic, stopped, started, end = through(stack, lambda: stack.postgres.stop("immediate"), stack.postgres.start, 6)
 
     assert_healthy(traffic.finished_before(stopped), "before the outage")
     during = traffic.between(stopped, started)
@@ -79,15 +86,7 @@ def test_postgresql_stopped_hard(stack):
 
 def test_postgresql_hung(stack):
     workers = stack.workers()
-    with Traffic(stack) as traffic:
-        time.sleep(WARM)
-        paused = time.monotonic()
-        stack.postgres.pause()
-        time.sleep(10)
-        stack.postgres.resume()
-        resumed = time.monotonic()
-        time.sleep(RECOVERED + 3)
-        end = time.monotonic()
+    traffic, paused, resumed, end = through(stack, stack.postgres.pause, stack.postgres.resume, 10)
 
     assert_healthy(traffic.finished_before(paused), "before the hang")
     probes = traffic.between(paused, resumed, "probe")

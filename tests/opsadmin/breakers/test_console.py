@@ -25,7 +25,7 @@ from opsadmin.runtime.heartbeat import ProcessThread, record_heartbeat
 from opsadmin.runtime.identity import HOST
 from opsadmin.spine import channel, humanize
 from opsadmin.spine.results import FAILING, OK, WARNING
-from tests.helpers import OPERATORS, VIEWERS, logged_in, post_json
+from tests.helpers import OPERATORS, VIEWERS, exit_code, logged_in, post_json
 from tests.services import REPO, free_port
 
 pytestmark = pytest.mark.django_db
@@ -36,14 +36,6 @@ PAGE = "/admin/ops/breakers/"
 
 def declared(**declarations):
     return override_settings(PORTAL_BREAKERS={**settings.PORTAL_BREAKERS, **declarations})
-
-
-def exit_code(*command, **streams):
-    try:
-        call_command(*command, **streams)
-    except CommandError as error:
-        return error.returncode
-    return 0
 
 
 @pytest.fixture
