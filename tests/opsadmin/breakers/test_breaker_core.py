@@ -199,3 +199,18 @@ def test_without_redis_each_process_keeps_its_own_state_and_says_so_once(caplog,
             assert "does not answer" in status.where
             warnings = [r.getMessage() for r in caplog.records if "state kept in each process" in r.getMessage()]
             assert len(warnings) == 1
+
+
+def test_any_outbound_call_can_be_guarded_by_a_declared_breaker(local):
+    @breakers.guard("upstream")
+    def fetch_quotes():
+        raise Down("connection refused")
+
+    for _ in range(3):
+        with pytest.raises(Down):
+            fetch_quotes()
+    with pytest.raises(Unavailable):
+        fetch_quotes()
+    assert fetch_quotes.__name__ == "fetch_quotes"
+    with pytest.raises(KeyError, match="'elsewhere' is not declared in PORTAL_BREAKERS"):
+        breakers.guard("elsewhere")
