@@ -191,6 +191,9 @@ class InstanceWorker(models.Model):
     started_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
     rss_bytes = models.BigIntegerField(null=True, blank=True)
+    # What the process publishes with each beat (memory, garbage collector, requests served...): one JSON
+    # document, so a figure added later needs no migration. opsadmin.runtime.memory says what is in it.
+    figures = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["instance", "kind", "pid"]
@@ -198,3 +201,23 @@ class InstanceWorker(models.Model):
 
     def __str__(self):
         return f"{self.instance_id} pid {self.pid}"
+
+
+class MemorySample(models.Model):
+    """One process's resident memory at one beat: the Memory page's chart, kept for
+    PORTAL_MEMORY_HISTORY_SECONDS and pruned by the beats themselves."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="memory_samples", db_index=False)
+    pid = models.PositiveIntegerField()
+    at = models.DateTimeField()
+    rss_bytes = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["instance", "pid", "at"]
+        indexes = [
+            models.Index(fields=["instance", "pid", "at"], name="memorysample_worker_at_idx"),
+            models.Index(fields=["at"], name="memorysample_at_idx"),  # pruning, and the fleet's chart
+        ]
+
+    def __str__(self):
+        return f"{self.instance_id} pid {self.pid} at {self.at:%H:%M:%S}: {self.rss_bytes:,} bytes"
