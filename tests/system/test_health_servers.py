@@ -67,10 +67,10 @@ def test_hanging_redis_degrades_within_a_second(hanging, migrated_database, tmp_
         for _ in range(3):
             status, body, seconds = http(port, "/health/ready/")
             assert seconds < BOUND
-            assert (status, json.loads(body)) == (
-                200,
-                {"status": "degraded", "degraded": ["cache:default", "cache:ratelimit", "redis"]},
-            )
+            answer = json.loads(body)
+            assert (status, answer["status"]) == (200, "degraded")
+            # The cache breaker trips on the caches' failures, and then degrades readiness too.
+            assert set(answer["degraded"]) - {"breaker:cache"} == {"cache:default", "cache:ratelimit", "redis"}
         assert health_check_command(port, environment).returncode == 0  # degraded is still ready
 
 
