@@ -23,11 +23,12 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.signals import setting_changed
-from django.db import connections
+from django.db import DatabaseError, connections
 from health_check.base import HealthCheckResult
 from health_check.exceptions import HealthCheckException, ServiceUnavailable, ServiceWarning
 
 from opsadmin.health.checks import Draining, configured_checks
+from opsadmin.runtime import breakers
 from opsadmin.runtime.heartbeat import beat_as_web_process
 from opsadmin.runtime.postgresql import deadlines
 from opsadmin.spine.results import DEGRADED, DRAINING, FAILING, OK, WARNING
@@ -63,6 +64,8 @@ def run_check(check):
             check.run()
     except HealthCheckException as problem:
         error = problem  # logged by `Readiness` when the answer changes, not on every run
+    except (breakers.Unavailable, DatabaseError) as problem:  # a dependency out: the check's answer, not a crash
+        error = ServiceUnavailable(str(problem).partition("\n")[0] or type(problem).__name__)
     except Exception:
         error = HealthCheckException("unknown error")
         now = time.monotonic()

@@ -10,6 +10,7 @@ Redis), a database whose connections fail, an app with a migration never applied
 import contextlib
 import dataclasses
 import json
+import logging
 import socket
 import threading
 import time
@@ -166,6 +167,10 @@ class DatabasesWithExtras:
             return load_backend(settings_dict["ENGINE"]).DatabaseWrapper(settings_dict, alias)
         return connections[alias]
 
+    def close_all(self):
+        """What a check's thread does when it ends: the extras are new wrappers each time, nothing to close."""
+        connections.close_all()
+
 
 @contextlib.contextmanager
 def postgres_alias(alias, port, connect_timeout=10):
@@ -269,7 +274,7 @@ def test_redis_that_accepts_and_never_answers(client, hanging):
     assert elapsed < BOUND
 
 
-def test_postgresql_that_accepts_and_never_answers(client, hanging):
+def test_postgresql_that_accepts_and_never_answers(client, hanging, caplog):
     with (
         postgres_alias("hanging", hanging.port, connect_timeout=10),
         checks(
@@ -284,12 +289,14 @@ def test_postgresql_that_accepts_and_never_answers(client, hanging):
         )
         assert elapsed < BOUND
         assert len(hanging.accepted) >= 1  # really connected, and got stuck
-        # The stuck threads are not started again: the next period answers as fast, from the same stuck runs.
+        # The next period answers as fast. A check still stuck is not started again, so each period adds at
+        # most one connection per check (on PostgreSQL's pass the threads give up at their budget and do).
         accepted = len(hanging.accepted)
         response, elapsed = get_ready(client)
         assert response.status_code == 503
         assert elapsed < BOUND
-        assert len(hanging.accepted) == accepted
+        assert len(hanging.accepted) <= accepted + 2
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]  # an answer, not a crash
 
 
 def test_database_refusing_connections(client, monkeypatch):
