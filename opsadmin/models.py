@@ -193,7 +193,8 @@ class InstanceWorker(models.Model):
     rss_bytes = models.BigIntegerField(null=True, blank=True)
     # What the process publishes with each beat (memory, garbage collector, requests served...): one JSON
     # document, so a figure added later needs no migration. opsadmin.runtime.memory says what is in it.
-    figures = models.JSONField(default=dict, blank=True)
+    # A database default too: an instance still on the previous release writes its beat without the column.
+    figures = models.JSONField(default=dict, db_default=models.Value({}, output_field=models.JSONField()), blank=True)
 
     class Meta:
         ordering = ["instance", "kind", "pid"]

@@ -1,5 +1,6 @@
 """Each process publishes its figures with its heartbeat (one JSON document per worker), and its resident
-memory is kept a while per beat for the Memory page's chart."""
+memory is kept a while per beat for the Memory page's chart. The figures column has a database default, so
+an instance still on the previous release keeps beating during a rolling upgrade."""
 
 import django.db.models.deletion
 from django.db import migrations, models
@@ -15,7 +16,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='instanceworker',
             name='figures',
-            field=models.JSONField(blank=True, default=dict),
+            field=models.JSONField(blank=True, db_default=models.Value({}, output_field=models.JSONField()), default=dict),
         ),
         migrations.CreateModel(
             name='MemorySample',
