@@ -31,7 +31,7 @@ def test_status_command_reports_every_section():
     with contextlib.suppress(CommandError):  # exit 1 when this machine's disk or memory is nearly full
         call_command("system_status", "--json", stdout=out)
     status = json.loads(out.getvalue())
-    assert set(status["sections"]) == {"health", "instances", "breakers", "database", "caches", "runs"}
+    assert set(status["sections"]) == {"health", "instances", "breakers", "memory", "database", "caches", "runs"}
     health = status["sections"]["health"]
     assert {"status", "ok", "headline", "detail", "lines", "data"} <= set(health)
     names = {check["name"] for check in health["data"]["checks"]}
