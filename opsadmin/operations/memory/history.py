@@ -35,6 +35,11 @@ class Chart:
     width: int = WIDTH
     height: int = HEIGHT
 
+    @property
+    def middle(self):
+        """Where "30 min ago" is."""
+        return self.width // 2
+
 
 def rss_chart(now=None):
     """The chart of the last hour, or None before any sample was kept."""
