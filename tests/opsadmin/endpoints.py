@@ -94,6 +94,7 @@ SAMPLE_ARGUMENTS = {
     "half_open_breaker": sample_breaker,
     "collect_garbage": lambda: {"processes": [sample_worker()]},
     "recycle_workers": sample_recycle,
+    "rolling_recycle": lambda: {"instances": [sample_recycle()["processes"][0].split(" pid ")[0]]},
     "allocation_snapshot": lambda: {
         "instance": sample_worker().split(" pid ")[0],
         "pid": os.getpid(),

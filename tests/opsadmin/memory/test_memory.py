@@ -18,7 +18,8 @@ from opsadmin.health.checks import configured_checks
 from opsadmin.models import Instance, InstanceWorker, MemorySample, OpsRun, RunTarget
 from opsadmin.operations.memory import figures, posix, snapshot
 from opsadmin.operations.memory.sections import fleet_memory
-from opsadmin.runtime.heartbeat import record_heartbeat
+from opsadmin.runtime.heartbeat import ProcessThread, record_heartbeat
+from opsadmin.runtime.identity import HOST
 from opsadmin.spine import channel
 from opsadmin.spine.results import FAILING, OK, WARNING
 from opsadmin.spine.runs import InvalidArguments
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.django_db
 
 MiB = 1024 * 1024
 PAGE = "/admin/ops/memory/"
+INSTANCE = f"{HOST}:8000"
 
 
 def published(rss=100 * MiB, soft=None, hard=None, percent=40.0, cgroup=(None, 500 * MiB), requests=1200):
@@ -302,3 +304,33 @@ def test_the_page_shows_every_worker_the_chart_and_the_machines_with_writes_for_
     viewer = logged_in(VIEWERS).get(PAGE).content.decode()
     assert 'name="processes"' not in viewer
     assert "Collect garbage now" not in viewer
+
+
+@pytest.mark.django_db(transaction=True)  # this process's own thread answers the recycle sent to it
+def test_a_rolling_recycle_goes_one_worker_at_a_time_and_stops_at_one_that_does_not_answer(settings, monkeypatch):
+    settings.PORTAL_COMMAND_POLL_SECONDS = 0.05
+    settings.PORTAL_COMMAND_TIMEOUT_SECONDS = 1
+    record_heartbeat(HOST, "8000", force=True)  # as the thread names this process
+    silent = os.getpid() + 100_000  # after this process in the plan; nobody answers for it
+    worker(INSTANCE, pid=silent)
+    replaced = []
+
+    def gunicorn_replaces_it():  # what the arbiter does once the worker exits: a fresh one beats
+        replaced.append(RunTarget.objects.get(pid=os.getpid()).status)
+        worker(INSTANCE, pid=silent + 1)
+
+    monkeypatch.setattr(posix, "supervised", lambda: True)
+    monkeypatch.setattr(posix, "stop_gracefully", gunicorn_replaces_it)
+    thread = ProcessThread("8000", "web")
+    thread.start()
+    try:
+        run = run_write("rolling_recycle", {"instances": [INSTANCE]})
+    finally:
+        thread.stop()
+    assert replaced == ["succeeded"]
+    steps = [(step["name"], step["status"]) for step in run.result["steps"]]
+    assert steps == [(f"{INSTANCE} pid {os.getpid()}", "done"), (f"{INSTANCE} pid {silent}", "failed")]
+    assert run.status == "failed"
+    assert f"no answer from {INSTANCE} pid {silent}" in run.result["problems"][0]
+    recycles = OpsRun.objects.filter(operation="recycle_workers").order_by("pk")
+    assert [(r.door, r.status) for r in recycles] == [("portal", "succeeded"), ("portal", "failed")]
