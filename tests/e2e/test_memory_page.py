@@ -53,7 +53,10 @@ def publish_own_figures():
 def test_an_operator_collects_garbage_in_one_worker(page, fleet, user_in, log_in, screenshot):
     log_in(user_in("Ops operators"))
     mine = publish_own_figures()
+    page.reload()  # the dashboard again, now that this worker has published its figures
     expect(page.locator('[data-tile="memory"]')).to_be_visible()
+    expect(page.locator('[data-tile="memory"]').locator("xpath=..")).to_contain_text("in 2 workers")
+    screenshot("dashboard")
     page.get_by_role("link", name=re.compile(r"Memory$")).click()  # the sidebar's
     expect(page.locator("#memory-headline")).to_contain_text("in 2 workers")
     rows = page.locator("#memory-workers tbody tr")
