@@ -4,9 +4,10 @@ Each runs in the worker it names, through the command channel, so each answer is
 worker's own: its memory before and after, the objects it collected, its allocation sites.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
+import psutil
 from django import forms
 from django.utils import timezone
 
@@ -90,8 +91,7 @@ class RecycleReport(Report):
 @dataclass(kw_only=True)
 class SnapshotReport(Report):
     process: str
-    snapshot: snapshot.Snapshot
-    steps: list[Step] = field(default_factory=list)
+    snapshot: snapshot.Snapshot  # its sites are the report's steps too, for the run's page
 
 
 def collect_garbage(*, processes):
@@ -108,7 +108,7 @@ def recycle(*, processes):
     """In each chosen worker: answer with its memory, then stop gracefully so gunicorn starts a fresh one."""
     if not posix.supervised():
         raise Refused("not a gunicorn worker: nothing would start a fresh process in its place")
-    rss = collecting.collect().rss_before_bytes
+    rss = psutil.Process().memory_info().rss
     channel.after_answering(posix.stop_gracefully)
     summary = f"recycling at {humanize.byte_size(rss)} RSS: finishing its requests, then exiting"
     return RecycleReport(summary=summary, process=identity.process_label(), rss_bytes=rss)
