@@ -298,6 +298,11 @@ def test_the_page_shows_every_worker_the_chart_and_the_machines_with_writes_for_
     assert "Collect garbage now" in page
     assert "Recycle…" in page
     assert page.count("<polyline") == 3  # the fleet total and each worker
+    snapshot_link = "/admin/ops/run/allocation_snapshot/?instance=web-1%3A8000&amp;pid=102"
+    assert snapshot_link in page
+    form = logged_in(OPERATORS, username="other").get(snapshot_link.replace("&amp;", "&")).content.decode()
+    assert 'value="web-1:8000"' in form
+    assert 'value="102"' in form
     assert "51,234" in page  # frozen objects
     assert "1,200" in page  # requests served
     assert "8.0 GiB" in page  # the machine's total
