@@ -44,6 +44,7 @@ class OpsRun(models.Model):
         TASK_WORKER = "task_worker", "Task worker"
         EVERY_WEB_PROCESS = "every_web_process", "Every web process"
         ONE_PROCESS = "one_process", "One process"
+        CHOSEN_PROCESSES = "chosen_processes", "Chosen processes"
 
     operation = models.CharField(max_length=64)
     title = models.CharField(max_length=200, blank=True, help_text="What it was called when it ran.")

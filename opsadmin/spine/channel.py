@@ -21,6 +21,7 @@ from opsadmin.spine import registry, runs
 
 _sweep_lock = threading.Lock()
 _last_sweep = [float("-inf")]
+_delivering = threading.local()  # .afterwards: what the work being delivered asked to do once it has answered
 
 
 def tick():
@@ -44,15 +45,32 @@ def deliver(instance, pid):
         if not runs.take(target):  # past its deadline (the run no longer waits for it), or swept meanwhile
             continue
         runs.claim(target.run, ran_on="")  # the first target to start makes the run running; its targets say where
+        _delivering.afterwards = afterwards = []
         try:
-            write = registry.get_write(target.run.operation)
-        except KeyError:  # sent by a newer or older release that has a write this one lacks
-            outcome = {"status": "failed", "summary": "", "result": None, "error": "this process has no such write"}
-        else:
-            outcome = runs.execute(write, target.run, None, progress=_ignore_progress)
-        runs.answer(target, outcome)
+            runs.answer(target, _perform(target))
+        finally:
+            del _delivering.afterwards
+        for callback in afterwards:
+            callback()
         done += 1
     return done
+
+
+def after_answering(callback):
+    """Call `callback()` once this process's answer is recorded: for work that ends its own process (a
+    recycle), which must answer before it goes. Only work delivered over the channel may ask."""
+    afterwards = getattr(_delivering, "afterwards", None)
+    if afterwards is None:
+        raise RuntimeError("after_answering() outside work delivered over the command channel")
+    afterwards.append(callback)
+
+
+def _perform(target):
+    try:
+        write = registry.get_write(target.run.operation)
+    except KeyError:  # sent by a newer or older release that has a write this one lacks
+        return {"status": "failed", "summary": "", "result": None, "error": "this process has no such write"}
+    return runs.execute(write, target.run, None, progress=_ignore_progress)
 
 
 def _ignore_progress(**progress):

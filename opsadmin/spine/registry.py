@@ -13,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from opsadmin.models import OPS_PERMISSIONS
 from opsadmin.spine.results import COLOURS
-from opsadmin.spine.targets import ONE_PROCESS
+from opsadmin.spine.targets import CHOSEN_PROCESSES, ONE_PROCESS
 
 _capabilities = {}  # name -> Capability, in the order PORTAL_CAPABILITIES lists them
 _writes = {}  # write name -> (Capability, Write)
@@ -105,6 +105,8 @@ def _check(capability, capabilities, writes, known_permissions):
     for write in capability.writes:
         if ONE_PROCESS in write.targets and not {"instance", "pid"} <= set(write.form_class.base_fields):
             raise ImproperlyConfigured(f"{where}: {write.name} runs in one process: its form needs instance and pid")
+        if CHOSEN_PROCESSES in write.targets and "processes" not in write.form_class.base_fields:
+            raise ImproperlyConfigured(f"{where}: {write.name} runs in chosen processes: its form needs processes")
     if capability.status and capability.status not in {read.name for read in capability.reads}:
         raise ImproperlyConfigured(f"{where}: its status read {capability.status!r} is not among its reads")
     for action in capability.actions:

@@ -387,6 +387,8 @@ def _processes_for(target, cleaned):
         return fleet.live_web_processes()
     if target == targets.ONE_PROCESS:
         return [(str(cleaned["instance"]), int(cleaned["pid"]))]
+    if target == targets.CHOSEN_PROCESSES:
+        return list(dict.fromkeys(identity.parse_process_label(label) for label in cleaned["processes"]))
     return []
 
 

@@ -47,3 +47,9 @@ def ago(moment):
 def until(moment):
     """How long until `moment`: in 7 s, in 3 min; now once it has come."""
     return humanize.until(moment)
+
+
+@register.filter
+def percentage(value):
+    """82.8 -> 82.8 % (a value that is a percentage already, as psutil gives them); a dash when unknown."""
+    return humanize.percentage(value)

@@ -6,14 +6,16 @@ tests that enumerate them fail saying so: coverage stays by construction.
 """
 
 import itertools
+import os
 import re
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 
-from opsadmin.models import OpsRun
+from opsadmin.models import InstanceWorker, OpsRun
 from opsadmin.runtime.heartbeat import record_heartbeat
 from opsadmin.runtime.identity import HOST
 from opsadmin.spine import registry
@@ -54,6 +56,22 @@ def sample_flush():
     return {"alias": "default", "confirm": confirmation.typed}
 
 
+def sample_worker():
+    """This test process as a live web worker of HOST:8000, named as the Memory page names it."""
+    record_heartbeat(HOST, "8000", force=True)
+    return f"{HOST}:8000 pid {os.getpid()}"
+
+
+def sample_recycle():
+    """Another worker of the same instance (nobody answers for it here): recycling one of two is allowed."""
+    sample_worker()
+    now = timezone.now()
+    InstanceWorker.objects.get_or_create(
+        instance_id=f"{HOST}:8000", pid=os.getpid() + 100_000, defaults={"started_at": now, "last_seen_at": now}
+    )
+    return {"processes": [f"{HOST}:8000 pid {os.getpid() + 100_000}"]}
+
+
 def sample_breaker():
     """The cache's breaker: opened, cache calls miss for the rest of the test; the database's would refuse queries."""
     return {"name": "cache"}
@@ -74,6 +92,15 @@ SAMPLE_ARGUMENTS = {
     "reset_breaker": sample_breaker,
     "open_breaker": sample_breaker,
     "half_open_breaker": sample_breaker,
+    "collect_garbage": lambda: {"processes": [sample_worker()]},
+    "recycle_workers": sample_recycle,
+    "rolling_recycle": lambda: {"instances": [sample_recycle()["processes"][0].split(" pid ")[0]]},
+    "allocation_snapshot": lambda: {
+        "instance": sample_worker().split(" pid ")[0],
+        "pid": os.getpid(),
+        "seconds": 1,
+        "top": 5,
+    },
 }
 
 

@@ -11,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from opsadmin.spine import registry
 from opsadmin.spine.capability import Capability, Read, Write
 from opsadmin.spine.results import OK, Report, Section
-from opsadmin.spine.targets import ONE_PROCESS
+from opsadmin.spine.targets import CHOSEN_PROCESSES, ONE_PROCESS
 
 
 class NoArguments(forms.Form):
@@ -68,8 +68,20 @@ def capability(name="thing", **declared):
             (capability(writes=(Write("w", "W", "view_ops", NoArguments, noop, target=ONE_PROCESS),)),),
             "needs instance and pid",
         ),
+        (
+            (capability(writes=(Write("w", "W", "view_ops", NoArguments, noop, target=CHOSEN_PROCESSES),)),),
+            "its form needs processes",
+        ),
     ],
-    ids=["same name", "read and write", "write twice", "unknown permission", "no such status read", "one process"],
+    ids=[
+        "same name",
+        "read and write",
+        "write twice",
+        "unknown permission",
+        "no such status read",
+        "one process",
+        "chosen processes",
+    ],
 )
 def test_a_declaration_the_doors_could_not_serve_is_refused(declare, capabilities, refusal):
     with pytest.raises(ImproperlyConfigured, match=refusal):

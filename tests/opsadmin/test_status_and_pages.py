@@ -31,7 +31,7 @@ def test_status_command_reports_every_section():
     with contextlib.suppress(CommandError):  # exit 1 when this machine's disk or memory is nearly full
         call_command("system_status", "--json", stdout=out)
     status = json.loads(out.getvalue())
-    assert set(status["sections"]) == {"health", "instances", "breakers", "database", "caches", "runs"}
+    assert set(status["sections"]) == {"health", "instances", "breakers", "memory", "database", "caches", "runs"}
     health = status["sections"]["health"]
     assert {"status", "ok", "headline", "detail", "lines", "data"} <= set(health)
     names = {check["name"] for check in health["data"]["checks"]}
@@ -108,7 +108,7 @@ def test_status_endpoint_needs_view_ops(client):
     assert client.get("/api/ops/status/").status_code == 401
     assert client_for(user_in(username="plain")).get("/api/ops/status/").status_code == 403
     body = client_for(user_in(VIEWERS)).get("/api/ops/status/").json()
-    assert set(body["sections"]) == {"health", "instances", "breakers", "database", "caches", "runs"}
+    assert set(body["sections"]) == {"health", "instances", "breakers", "memory", "database", "caches", "runs"}
     _, token = issue_token(user_in(VIEWERS, username="robot"), "monitor")
     assert client.get("/api/ops/status/", **bearer(token)).status_code == 200
 
