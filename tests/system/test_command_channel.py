@@ -87,8 +87,8 @@ def test_a_worker_that_never_answers_leaves_the_run_partly_failed_with_its_name(
     instance = web_workers(database)[0][0]
     with sqlite3.connect(database) as connection:  # a worker that beats but whose thread is gone
         connection.execute(
-            "INSERT INTO opsadmin_instanceworker (instance_id, pid, kind, started_at, last_seen_at) "
-            "VALUES (?, 999999, 'web', datetime('now'), strftime('%Y-%m-%d %H:%M:%f', 'now'))",
+            "INSERT INTO opsadmin_instanceworker (instance_id, pid, kind, started_at, last_seen_at, figures) "
+            "VALUES (?, 999999, 'web', datetime('now'), strftime('%Y-%m-%d %H:%M:%f', 'now'), '{}')",
             [instance],
         )
 
