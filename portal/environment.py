@@ -13,6 +13,8 @@ TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 DURATION = r"(\d+)(ms|s|min|h)?"  # PostgreSQL's units for lock_timeout and statement_timeout
 DURATION_UNITS = {"ms": 0.001, "s": 1, "min": 60, "h": 3600}
+SIZE = r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?"  # 536870912, 512MB, 512MiB, 512M, 1.5G
+SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
 def env_bool(name, default=False):
@@ -51,6 +53,19 @@ def duration_seconds(value):
     """A duration env_duration accepts, in seconds: the client-side deadlines follow the server's timeouts."""
     number, unit = re.fullmatch(DURATION, value).groups()
     return int(number) * DURATION_UNITS[unit or "ms"]  # a bare number is milliseconds, as in PostgreSQL
+
+
+def env_size(name, default=None):
+    """A size in bytes: a number of bytes or one with a unit (512MB, 512MiB, 512M, 1.5G); units are powers of
+    1024, as in Docker and systemd. Unset or empty gives `default`; anything else is an error."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    match = re.fullmatch(SIZE, raw.lower())
+    if not match:
+        raise ValueError(f"{name}={raw!r} is not a size such as 536870912, 512MB or 1.5GB")
+    number, unit = match.groups()
+    return int(float(number) * SIZE_UNITS[unit])
 
 
 def env_choice(name, default, choices):

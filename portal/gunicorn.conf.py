@@ -8,13 +8,21 @@ hung dependency never makes an instance look dead. Settings come from the enviro
 - PORTAL_PROBE_BIND: the probes' address (default: the same host, the next port; "" for none,
   and probes then share the request threads);
 - WEB_CONCURRENCY: worker processes (default: one per CPU, at least 2); PORTAL_THREADS:
-  threads per worker (default 4).
+  threads per worker (default 4);
+- PORTAL_PRELOAD: load the app once in the master and fork the workers from it (default on);
+  its objects are then frozen out of the garbage collector (`gc.freeze()`), so the pages
+  holding them stay shared between workers instead of being copied by each collection.
+  Off, each worker loads its own app (and a HUP reloads the code);
+- PORTAL_MAX_REQUESTS: a worker is replaced after this many requests, plus up to 10 %
+  jitter so workers don't all restart at once (default 10000; 0: never).
 """
 
+import gc
 import os
 
 import psutil
 
+from portal.environment import env_bool, env_number
 from portal.probe_worker import PROBE_THREADS
 
 _main = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
@@ -31,3 +39,16 @@ timeout = 30  # a worker whose main loop is stuck this long is restarted (thread
 graceful_timeout = 30
 keepalive = 5
 control_socket_disable = True  # no control socket in the home directory
+preload_app = env_bool("PORTAL_PRELOAD", default=True)
+max_requests = env_number("PORTAL_MAX_REQUESTS", 10000, int)
+max_requests_jitter = max_requests // 10
+
+
+def pre_fork(server, worker):
+    """In the master, before each worker is forked: nothing open crosses the fork, and what the master
+    holds is frozen, so no worker's collector writes to (and copies) the pages it shares."""
+    if server.cfg.preload_app:
+        from django.db import connections
+
+        connections.close_all()
+        gc.freeze()

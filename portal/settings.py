@@ -11,7 +11,16 @@ from pathlib import Path
 import dj_database_url
 from django.templatetags.static import static
 
-from portal.environment import env_bool, env_choice, env_duration, env_list, env_number, env_port, local_secret
+from portal.environment import (
+    env_bool,
+    env_choice,
+    env_duration,
+    env_list,
+    env_number,
+    env_port,
+    env_size,
+    local_secret,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_STATE_DIR = BASE_DIR / ".local"  # ignored by git: generated secrets, SQLite file
@@ -61,6 +70,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "opsadmin.health.views.HealthProbeMiddleware",  # first: probes skip all other middleware
+    "opsadmin.runtime.memory_limits.MemoryLimitMiddleware",  # counts requests, acts on the memory limits
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "opsadmin.runtime.heartbeat.HeartbeatMiddleware",
@@ -269,6 +279,15 @@ PORTAL_INSTANCE_GONE_SECONDS = 60
 # that has not answered this long after a run was sent is reported as not answering.
 PORTAL_COMMAND_POLL_SECONDS = env_number("PORTAL_COMMAND_POLL_SECONDS", 1.0)
 PORTAL_COMMAND_TIMEOUT_SECONDS = env_number("PORTAL_COMMAND_TIMEOUT_SECONDS", 30.0)
+
+# Memory: each worker's RSS is read every PORTAL_MEMORY_SAMPLE_EVERY requests; above the soft limit
+# it runs a full garbage collection, above the hard limit it exits once its requests are answered and
+# gunicorn starts a fresh one (sizes in bytes or "512MB"; unset: off). Each worker's RSS at each beat
+# is kept this long for the Memory page's chart.
+PORTAL_MEMORY_SOFT_LIMIT = env_size("PORTAL_MEMORY_SOFT_LIMIT")
+PORTAL_MEMORY_HARD_LIMIT = env_size("PORTAL_MEMORY_HARD_LIMIT")
+PORTAL_MEMORY_SAMPLE_EVERY = env_number("PORTAL_MEMORY_SAMPLE_EVERY", 50, int)
+PORTAL_MEMORY_HISTORY_SECONDS = env_number("PORTAL_MEMORY_HISTORY_SECONDS", 3600, int)
 
 # The ops capabilities, each a package declaring itself in its `capability` module, in the
 # order the sidebar, the dashboard and `system_status` show them. Adding one is one line here.

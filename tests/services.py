@@ -357,7 +357,8 @@ def gunicorn(environment, *, app="portal.wsgi:application", workers=1, threads=4
 
 @contextlib.contextmanager
 def portal_gunicorn(environment, *, workers=2, threads=4, log=None):
-    """The portal under its production configuration (portal/gunicorn.conf.py); yields (process, port, probe port)."""
+    """The portal under its production configuration (portal/gunicorn.conf.py); yields (process, port, probe port)
+    once every worker is forked (a preloaded worker answers before the master has forked the next)."""
     port, probe_port = free_port(), free_port()
     environment = environment | {
         "PORTAL_BIND": f"127.0.0.1:{port}",
@@ -367,6 +368,9 @@ def portal_gunicorn(environment, *, workers=2, threads=4, log=None):
     }
     command = [str(BIN / "gunicorn"), "-c", "portal/gunicorn.conf.py", "portal.wsgi:application"]
     with _serving(command, environment, probe_port, "/health/live/", log) as process:
+        deadline = time.monotonic() + 30
+        while len(psutil.Process(process.pid).children()) < workers and time.monotonic() < deadline:
+            time.sleep(0.05)
         yield process, port, probe_port
 
 

@@ -1,7 +1,9 @@
 """Heartbeats, and the thread each serving process and task worker runs for itself.
 
 Every process beats (`record_heartbeat`) at most every PORTAL_HEARTBEAT_SECONDS: its
-instance ("host:port") and its own worker row (by pid) are marked seen now. A web
+instance ("host:port") and its own worker row (by pid) are marked seen now, the row
+carrying the process's memory figures (opsadmin.runtime.memory), and its RSS is added
+to the memory history. A web
 process learns its instance from the port its first request arrives on, so it beats
 from a middleware placed early; from then on its own `ProcessThread` beats too, so an
 idle worker stays known, and runs whatever the layers above hang on `ON_TICK` (the
@@ -24,7 +26,7 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from opsadmin.models import Instance, InstanceWorker
-from opsadmin.runtime import breakers, identity
+from opsadmin.runtime import breakers, identity, memory, memory_history
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +56,9 @@ def record_heartbeat(host, port, kind=WEB, *, force=False):
     """Mark this process and its instance seen now, at most once per interval; never raises.
 
     Runs on every request, so the usual path is a clock read under a lock and no
-    database access. A beat is two queries (three on a process's first beat). A
-    database error is logged and swallowed: a heartbeat must never break the request
-    that carries it. Returns whether it wrote. `force` skips the interval.
+    database access. A beat is three queries (four on a process's first beat, one more
+    a minute to prune the memory history). A database error is logged and swallowed: a
+    heartbeat must never break the request that carries it. Returns whether it wrote. `force` skips the interval.
     """
     global _last_beat
     host, port = str(host)[:MAX_HOST_LENGTH], str(port)[:MAX_PORT_LENGTH]
@@ -115,15 +117,25 @@ def _write_heartbeat(instance_id, host, port, kind, *, first):
     elif first:
         # Once per process: forget workers of this instance that stopped beating (restarts, recycled workers).
         InstanceWorker.objects.filter(instance_id=instance_id, last_seen_at__lt=gone_before).delete()
+    figures = memory.figures()
+    rss = figures.get("rss_bytes", rss)
     worker = InstanceWorker(
-        instance_id=instance_id, pid=os.getpid(), kind=kind, started_at=started, last_seen_at=now, rss_bytes=rss
+        instance_id=instance_id,
+        pid=os.getpid(),
+        kind=kind,
+        started_at=started,
+        last_seen_at=now,
+        rss_bytes=rss,
+        figures=figures,
     )
     InstanceWorker.objects.bulk_create(
         [worker],
         update_conflicts=True,
         unique_fields=["instance", "pid"],
-        update_fields=["kind", "started_at", "last_seen_at", "rss_bytes"],
+        update_fields=["kind", "started_at", "last_seen_at", "rss_bytes", "figures"],
     )
+    if rss is not None:
+        memory_history.record(instance_id, now, rss)
 
 
 def beat_as_web_process(port):

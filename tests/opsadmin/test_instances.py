@@ -18,7 +18,7 @@ from django.utils import timezone
 from opsadmin.models import Instance, InstanceWorker
 from opsadmin.operations.instances.drain import UnknownInstances, drain_or_resume
 from opsadmin.runtime import drain as drain_state
-from opsadmin.runtime import heartbeat, identity
+from opsadmin.runtime import heartbeat, identity, memory_history
 from opsadmin.runtime.drain import current_instance_is_draining, mark_shutting_down
 from opsadmin.runtime.fleet import list_instances, task_worker_last_seen
 from opsadmin.runtime.heartbeat import TASK_WORKER_PORT, ProcessThread, record_heartbeat
@@ -35,6 +35,7 @@ def reset_process_state():
     """What a new process starts with: no instance named, no beat, no cached drain state."""
     identity.reset()
     heartbeat.reset()
+    memory_history.reset()
     drain_state.reset()
 
 
@@ -118,7 +119,7 @@ def test_beats_within_the_interval_write_once(clock, django_assert_num_queries):
     assert Instance.objects.get().last_seen_at == first_seen
 
     clock.advance(0.2)
-    with django_assert_num_queries(2):  # the instance, then this worker
+    with django_assert_num_queries(3):  # the instance, this worker, its memory sample (pruned at most once a minute)
         assert record_heartbeat(HOST, 8000) is True
     assert Instance.objects.get().last_seen_at > first_seen
     assert InstanceWorker.objects.get().last_seen_at > first_seen

@@ -2,7 +2,7 @@
 
 import pytest
 
-from portal.environment import env_bool, env_duration, env_list, env_number, local_secret
+from portal.environment import env_bool, env_duration, env_list, env_number, env_size, local_secret
 
 
 @pytest.mark.parametrize(("raw", "expected"), [("1", True), ("TRUE", True), ("yes", True), ("0", False), ("", False)])
@@ -56,3 +56,34 @@ def test_env_duration_accepts_postgresql_durations_only(monkeypatch):
     monkeypatch.setenv("WAIT", "5s; DROP TABLE x")
     with pytest.raises(ValueError, match="is not a PostgreSQL duration"):
         env_duration("WAIT", "5s")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("536870912", 536870912),
+        ("512MB", 512 * 1024**2),
+        ("512 MiB", 512 * 1024**2),
+        ("512m", 512 * 1024**2),
+        ("1.5GB", int(1.5 * 1024**3)),
+        ("64k", 64 * 1024),
+        ("100B", 100),
+    ],
+)
+def test_env_size_reads_bytes_and_units_of_1024(monkeypatch, raw, expected):
+    monkeypatch.setenv("SIZE", raw)
+    assert env_size("SIZE") == expected
+
+
+def test_env_size_unset_or_empty_is_the_default(monkeypatch):
+    monkeypatch.delenv("SIZE", raising=False)
+    assert env_size("SIZE") is None
+    monkeypatch.setenv("SIZE", " ")
+    assert env_size("SIZE", 7) == 7
+
+
+@pytest.mark.parametrize("raw", ["lots", "-5MB", "5 XB", "1e9"])
+def test_env_size_rejects_anything_else(monkeypatch, raw):
+    monkeypatch.setenv("SIZE", raw)
+    with pytest.raises(ValueError, match="is not a size such as"):
+        env_size("SIZE")
