@@ -8,8 +8,7 @@ import pytest
 from django.utils import timezone
 
 from opsadmin.models import Instance, InstanceWorker, MemorySample
-from opsadmin.operations.memory.figures import this_process_figures
-from opsadmin.runtime import identity
+from opsadmin.runtime import identity, memory
 from opsadmin.spine import channel
 
 try:
@@ -27,7 +26,7 @@ def fleet(transactional_db):
     """Another instance's worker, with published figures and an hour of samples beside the live server's own."""
     now = timezone.now()
     Instance.objects.create(id="web-2:8000", host="web-2", port="8000", started_at=now, last_seen_at=now)
-    other = {**this_process_figures(), "rss_bytes": 180 * MiB, "requests_served": 4321}
+    other = {**memory.figures(), "rss_bytes": 180 * MiB, "requests_served": 4321}
     other["limits"] = {"soft_bytes": 256 * MiB, "hard_bytes": 512 * MiB, "sample_every": 50}
     InstanceWorker.objects.create(
         instance_id="web-2:8000", pid=4242, started_at=now, last_seen_at=now, rss_bytes=180 * MiB, figures=other
@@ -41,7 +40,7 @@ def fleet(transactional_db):
 def publish_own_figures():
     """What the runtime's sampler does with each beat of the live server's process (this one)."""
     instance, pid = identity.this_process()
-    InstanceWorker.objects.filter(instance_id=instance, pid=pid).update(figures=this_process_figures())
+    InstanceWorker.objects.filter(instance_id=instance, pid=pid).update(figures=memory.figures())
     now = timezone.now()
     MemorySample.objects.bulk_create(
         MemorySample(instance_id=instance, pid=pid, at=now - timedelta(minutes=m), rss_bytes=(90 + m % 7) * MiB)

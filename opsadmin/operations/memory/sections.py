@@ -15,8 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from opsadmin.models import InstanceWorker
-from opsadmin.operations.memory.figures import this_process_figures
-from opsadmin.runtime import fleet
+from opsadmin.runtime import fleet, memory
 from opsadmin.spine import humanize
 from opsadmin.spine.results import FAILING, OK, WARNING, Section
 
@@ -72,7 +71,7 @@ def fleet_memory(now=None):
     total = sum(worker.rss_bytes or 0 for worker in workers)
     largest = max(workers, key=lambda worker: worker.rss_bytes or 0, default=None)
     workers.sort(key=lambda worker: (not worker.over_hard, not worker.over_soft, worker.instance, worker.pid))
-    data = FleetMemory(this_process_figures(), workers, total, largest, machines, warn, failing + warning)
+    data = FleetMemory(memory.figures(), workers, total, largest, machines, warn, failing + warning)
     lines = [*data.problems, *(_line(worker) for worker in workers), *(_machine_line(m) for m in machines)]
     if not workers:
         return Section(OK, "no worker yet", "no live worker has reported a heartbeat", lines=lines, data=data)

@@ -12,9 +12,10 @@ from django import forms
 from django.utils import timezone
 
 from opsadmin.models import InstanceWorker
-from opsadmin.operations.memory import collecting, posix, snapshot
+from opsadmin.operations.memory import collecting, snapshot
 from opsadmin.runtime import fleet, identity
 from opsadmin.runtime.heartbeat import WEB
+from opsadmin.runtime.recycle import exit_gracefully, supervised
 from opsadmin.spine import channel, humanize
 from opsadmin.spine.arguments import ChoiceListField
 from opsadmin.spine.capability import Confirmation, Write
@@ -106,10 +107,10 @@ def collect_garbage(*, processes):
 
 def recycle(*, processes):
     """In each chosen worker: answer with its memory, then stop gracefully so gunicorn starts a fresh one."""
-    if not posix.supervised():
+    if not supervised():
         raise Refused("not a gunicorn worker: nothing would start a fresh process in its place")
     rss = psutil.Process().memory_info().rss
-    channel.after_answering(posix.stop_gracefully)
+    channel.after_answering(exit_gracefully)
     summary = f"recycling at {humanize.byte_size(rss)} RSS: finishing its requests, then exiting"
     return RecycleReport(summary=summary, process=identity.process_label(), rss_bytes=rss)
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from opsadmin.health.checks import configured_checks
 from opsadmin.models import Instance, InstanceWorker, MemorySample, OpsRun, RunTarget
-from opsadmin.operations.memory import figures, posix, snapshot
+from opsadmin.operations.memory import snapshot, writes
 from opsadmin.operations.memory.sections import fleet_memory
 from opsadmin.runtime.heartbeat import ProcessThread, record_heartbeat
 from opsadmin.runtime.identity import HOST
@@ -158,18 +158,6 @@ def test_a_worker_without_published_figures_is_listed_with_its_heartbeat_rss():
     assert section.lines == ["web-1:8000 pid 7 (web): 1.0 MiB RSS, no figures published yet"]
 
 
-def test_cgroup_limits_from_v2_or_v1_files(tmp_path):
-    v2, v1 = tmp_path / "v2", tmp_path / "v1"
-    v2.mkdir(), v1.mkdir()
-    assert figures.cgroup_memory(v2, v1) == (None, None)
-    (v1 / "memory.limit_in_bytes").write_text(str(2**63 - 4096))
-    (v1 / "memory.usage_in_bytes").write_text("1000\n")
-    assert figures.cgroup_memory(v2, v1) == (None, 1000)
-    (v2 / "memory.max").write_text("536870912\n")
-    (v2 / "memory.current").write_text("1234\n")
-    assert figures.cgroup_memory(v2, v1) == (536870912, 1234)
-
-
 def test_the_api_path_answers_this_worker_and_the_fleet(client):
     worker(rss=4096 * MiB)  # larger than the test process, which beats as it answers
     assert client.get("/api/ops/system/memory/").status_code == 401
@@ -219,8 +207,8 @@ def test_recycling_every_web_worker_of_an_instance_is_refused_on_every_door(this
 def test_a_recycled_worker_answers_before_it_stops(this_process, monkeypatch):
     worker(pid=4242)
     stopped = []
-    monkeypatch.setattr(posix, "supervised", lambda: True)
-    monkeypatch.setattr(posix, "stop_gracefully", lambda: stopped.append(RunTarget.objects.get().status))
+    monkeypatch.setattr(writes, "supervised", lambda: True)
+    monkeypatch.setattr(writes, "exit_gracefully", lambda: stopped.append(RunTarget.objects.get().status))
     run = run_write("recycle_workers", {"processes": [f"web-1:8000 pid {os.getpid()}"]})
     channel.deliver(*this_process)
     assert stopped == ["succeeded"]  # its answer was recorded before the signal
@@ -297,7 +285,7 @@ def test_the_page_shows_every_worker_the_chart_and_the_machines_with_writes_for_
     assert 'name="processes" value="web-1:8000 pid 102"' in page
     assert "Collect garbage now" in page
     assert "Recycle…" in page
-    assert page.count("<polyline") == 3  # the fleet total and each worker
+    assert page.count("<polyline") == 4  # the fleet total, each worker, and this process (it beat as it served)
     snapshot_link = "/admin/ops/run/allocation_snapshot/?instance=web-1%3A8000&amp;pid=102"
     assert snapshot_link in page
     form = logged_in(OPERATORS, username="other").get(snapshot_link.replace("&amp;", "&")).content.decode()
@@ -324,8 +312,8 @@ def test_a_rolling_recycle_goes_one_worker_at_a_time_and_stops_at_one_that_does_
         replaced.append(RunTarget.objects.get(pid=os.getpid()).status)
         worker(INSTANCE, pid=silent + 1)
 
-    monkeypatch.setattr(posix, "supervised", lambda: True)
-    monkeypatch.setattr(posix, "stop_gracefully", gunicorn_replaces_it)
+    monkeypatch.setattr(writes, "supervised", lambda: True)
+    monkeypatch.setattr(writes, "exit_gracefully", gunicorn_replaces_it)
     thread = ProcessThread("8000", "web")
     thread.start()
     try:
