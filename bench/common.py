@@ -8,6 +8,7 @@ benchmarks always get a throwaway Redis: they fill it with millions of keys and 
 import contextlib
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,3 +55,25 @@ def django_with_redis():
 
         django.setup()
         yield url
+
+
+@contextlib.contextmanager
+def portal_on_throwaway_servers(prefix):
+    """(root, postgres, redis, environment, credentials) for benchmarks that serve the portal themselves: a
+    throwaway PostgreSQL and Redis, the portal migrated with its static files, an operator's session and token
+    (tests/system/traffic.py), and a scratch folder. Exits with a message when a server can't be started."""
+    sys.path.insert(0, str(REPO))
+    from tests.services import postgres_unavailable, redis_unavailable, throwaway_postgres, throwaway_redis
+    from tests.system.traffic import prepare
+
+    for reason in (postgres_unavailable(), redis_unavailable()):
+        if reason:
+            sys.exit(reason)
+    with (
+        tempfile.TemporaryDirectory(prefix=prefix) as temp,
+        throwaway_postgres() as postgres,
+        throwaway_redis() as redis,
+    ):
+        root = Path(temp)
+        environment, credentials = prepare(root, postgres, redis)
+        yield root, postgres, redis, environment, credentials

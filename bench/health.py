@@ -125,6 +125,11 @@ def load_python(url, seconds, connections, headers=None):
     }
 
 
+def load_client():
+    """What `load` drives the servers with, for the benchmark's header."""
+    return "wrk" if shutil.which("wrk") else "python threads (install wrk for sharper numbers)"
+
+
 def load(url, seconds, connections, headers=None):
     if shutil.which("wrk"):
         return load_wrk(url, seconds, connections, headers)
@@ -177,7 +182,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="load runs per target; the median one is shown")
     parser.add_argument("--connections", type=int, default=16, help="concurrent keep-alive connections")
     args = parser.parse_args()
-    client = "wrk" if shutil.which("wrk") else "python threads (install wrk for sharper numbers)"
+    client = load_client()
 
     with tempfile.TemporaryDirectory(prefix="bench-health-") as temp:
         database, log = Path(temp) / "portal.sqlite3", Path(temp) / "gunicorn.log"

@@ -20,10 +20,8 @@ production gunicorn configuration with 4 workers x 4 threads:
 
 import argparse
 import contextlib
-import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -32,16 +30,10 @@ import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from bench.health import load, show  # noqa: E402
-from tests.services import (  # noqa: E402
-    http,
-    portal_gunicorn,
-    postgres_unavailable,
-    redis_unavailable,
-    throwaway_postgres,
-    throwaway_redis,
-)
-from tests.system.traffic import API, PAGES, prepare  # noqa: E402
+from bench.common import portal_on_throwaway_servers  # noqa: E402
+from bench.health import load, load_client, show  # noqa: E402
+from tests.services import http, portal_gunicorn  # noqa: E402
+from tests.system.traffic import API, PAGES  # noqa: E402
 
 WORKERS, THREADS = 4, 4
 SETTLE = 2  # seconds after warming: the last responses are written, the heartbeats land
@@ -161,18 +153,8 @@ def main():
     parser.add_argument("--seconds", type=int, default=5, help="length of each sampler load run")
     parser.add_argument("--connections", type=int, default=8, help="concurrent keep-alive connections")
     args = parser.parse_args()
-    for reason in (postgres_unavailable(), redis_unavailable()):
-        if reason:
-            sys.exit(reason)
-    client = "wrk" if shutil.which("wrk") else "python threads (install wrk for sharper numbers)"
-    print(f"gunicorn: the portal's configuration, {WORKERS} workers x {THREADS} threads; load: {client}")
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-memory-") as temp,
-        throwaway_postgres() as postgres,
-        throwaway_redis() as redis,
-    ):
-        root = Path(temp)
-        environment, credentials = prepare(root, postgres, redis)
+    print(f"gunicorn: the portal's configuration, {WORKERS} workers x {THREADS} threads; load: {load_client()}")
+    with portal_on_throwaway_servers("bench-memory-") as (root, _postgres, _redis, environment, credentials):
         shared_memory(environment, credentials, root, args.rounds, args.warm)
         sampler_cost(environment, credentials, root, args.rounds, args.seconds, args.connections)
 

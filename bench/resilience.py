@@ -18,18 +18,16 @@ engine (PORTAL_DATABASE_GUARD=0: no breaker, no retries, no client deadline).
 
 import argparse
 import contextlib
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from bench.health import load, ms, show  # noqa: E402
-from tests.services import postgres_unavailable, redis_unavailable, throwaway_postgres, throwaway_redis  # noqa: E402
-from tests.system.traffic import Traffic, latency, prepare, serve  # noqa: E402
+from bench.common import portal_on_throwaway_servers  # noqa: E402
+from bench.health import load, load_client, ms, show  # noqa: E402
+from tests.system.traffic import Traffic, latency, serve  # noqa: E402
 
 OUTAGE, HANG = 6, 10  # seconds
 SETTLE = 12  # seconds after each: the breaker's reset timeout, its trial, and a margin
@@ -81,19 +79,11 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="healthy-path runs per portal; the median is shown")
     parser.add_argument("--connections", type=int, default=8, help="concurrent keep-alive connections")
     args = parser.parse_args()
-    for reason in (postgres_unavailable(), redis_unavailable()):
-        if reason:
-            sys.exit(reason)
-    client = "wrk" if shutil.which("wrk") else "python threads (install wrk for sharper numbers)"
-    print(f"gunicorn: the portal's configuration, 2 workers x 4 threads each; load: {client}")
+    print(f"gunicorn: the portal's configuration, 2 workers x 4 threads each; load: {load_client()}")
     with (
-        tempfile.TemporaryDirectory(prefix="bench-resilience-") as temp,
-        throwaway_postgres() as postgres,
-        throwaway_redis() as redis,
+        portal_on_throwaway_servers("bench-resilience-") as (root, postgres, redis, environment, credentials),
         contextlib.ExitStack() as servers,
     ):
-        root = Path(temp)
-        environment, credentials = prepare(root, postgres, redis)
         stacks = {
             name: servers.enter_context(
                 serve(environment | extra, credentials, postgres, redis, root / f"{len(extra)}.log")

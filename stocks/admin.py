@@ -82,6 +82,16 @@ class StockAdmin(LargeTableAdmin):
         return queryset.filter(name__icontains=term), False
 
 
+def _bar_price(field, title):
+    """A bar's price column, in its stock's currency."""
+
+    @admin.display(description=title)
+    def column(self, bar):
+        return display.price(getattr(bar, field), bar.stock.currency)
+
+    return column
+
+
 @admin.register(DailyBar)
 class DailyBarAdmin(LargeTableAdmin):
     list_display = ("stock", "date", "opened", "highest", "lowest", "closed", "traded")
@@ -100,21 +110,10 @@ class DailyBarAdmin(LargeTableAdmin):
     list_disable_select_all = True
     raw_id_fields = ("stock",)
 
-    @admin.display(description="Open")
-    def opened(self, bar):
-        return display.price(bar.open, bar.stock.currency)
-
-    @admin.display(description="High")
-    def highest(self, bar):
-        return display.price(bar.high, bar.stock.currency)
-
-    @admin.display(description="Low")
-    def lowest(self, bar):
-        return display.price(bar.low, bar.stock.currency)
-
-    @admin.display(description="Close")
-    def closed(self, bar):
-        return display.price(bar.close, bar.stock.currency)
+    opened = _bar_price("open", "Open")
+    highest = _bar_price("high", "High")
+    lowest = _bar_price("low", "Low")
+    closed = _bar_price("close", "Close")
 
     @admin.display(description="Volume")
     def traded(self, bar):

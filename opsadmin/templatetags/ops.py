@@ -13,43 +13,12 @@ def status_variant(status):
     return registry.colours().get(status, "default")
 
 
-@register.filter
-def bytes_or_dash(value):
-    """1.9 MiB, or a dash when the database does not know (SQLite)."""
-    return humanize.byte_size(value)
-
-
-@register.filter
-def seconds(value):
-    """A duration for people: 850 ms, 12.3 s, 4 min 05 s, 2 h 03 min; a dash when unknown."""
-    return humanize.duration(value)
-
-
-@register.filter
-def number(value):
-    """1,250,000; a dash when unknown."""
-    return humanize.count(value)
-
-
-@register.filter
-def percent(ratio):
-    """0.394 -> 39.4 %; a dash when unknown."""
-    return humanize.percent(ratio)
-
-
-@register.filter
-def ago(moment):
-    """How long since `moment`: 4 s ago, 3 min ago, 2 h ago, 5 days ago."""
-    return humanize.ago(moment)
-
-
-@register.filter
-def until(moment):
-    """How long until `moment`: in 7 s, in 3 min; now once it has come."""
-    return humanize.until(moment)
-
-
-@register.filter
-def percentage(value):
-    """82.8 -> 82.8 % (a value that is a percentage already, as psutil gives them); a dash when unknown."""
-    return humanize.percentage(value)
+# Numbers for people, the same on the pages as on every other door (opsadmin/spine/humanize.py): 1.9 MiB,
+# 850 ms, 1,250,000, 39.4 % (of a ratio), 82.8 % (of a percentage), 3 min ago, in 7 s; a dash when unknown.
+register.filter("bytes_or_dash", humanize.byte_size)
+register.filter("seconds", humanize.duration)
+register.filter("number", humanize.count)
+register.filter("percent", humanize.percent)
+register.filter("percentage", humanize.percentage)
+register.filter("ago", humanize.ago)
+register.filter("until", humanize.until)

@@ -2,13 +2,19 @@
 migrated SQLite file to copy from, so these tests don't depend on the pass's database (they run once,
 in the SQLite pass)."""
 
+import contextlib
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
-from tests.services import REPO
+from tests.services import REPO, gunicorn, http
+
+FLEET_WORKERS = 3
 
 
 def server_environment(**extra):
@@ -37,3 +43,30 @@ def migrated_database(tmp_path_factory):
     result = manage("migrate", "--no-input", environment=server_environment(DATABASE_URL=f"sqlite:///{path}"))
     assert result.returncode == 0, result.stderr
     return path
+
+
+def web_workers(database):
+    """(instance, pid) of every web worker that has beaten into the SQLite `database`, by pid."""
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute("SELECT instance_id, pid FROM opsadmin_instanceworker WHERE kind = 'web'")
+        return sorted(rows.fetchall(), key=lambda row: row[1])
+
+
+@contextlib.contextmanager
+def served_fleet(tmp_path, migrated_database, *, command_timeout):
+    """(port, database, environment) of a portal under gunicorn with three workers, each of which has beaten,
+    taking work over the command channel every 0.2 s and giving up on a process after `command_timeout` s."""
+    database = tmp_path / "portal.sqlite3"
+    shutil.copyfile(migrated_database, database)
+    environment = server_environment(
+        DATABASE_URL=f"sqlite:///{database}",
+        DJANGO_SETTINGS_MODULE="tests.system.channel_settings",
+        PORTAL_COMMAND_POLL_SECONDS="0.2",
+        PORTAL_COMMAND_TIMEOUT_SECONDS=str(command_timeout),
+    )
+    with gunicorn(environment, workers=FLEET_WORKERS, threads=2) as port:
+        deadline = time.monotonic() + 30
+        while len(web_workers(database)) < FLEET_WORKERS:  # the kernel hands each new connection to some worker
+            assert time.monotonic() < deadline, f"only {len(web_workers(database))} workers beat within 30 s"
+            http(port, "/health/ready/")
+        yield port, database, environment

@@ -7,23 +7,15 @@ sent from the command line, a process of its own, as an operator would send it.
 """
 
 import re
-import shutil
 import sqlite3
 import time
 
 import pytest
 
-from tests.services import gunicorn, http
-from tests.system.conftest import manage, server_environment
+from tests.system.conftest import FLEET_WORKERS as WORKERS
+from tests.system.conftest import manage, served_fleet, web_workers
 
 pytestmark = pytest.mark.sqlite
-
-WORKERS = 3
-
-
-def web_workers(database):
-    with sqlite3.connect(database) as connection:
-        return connection.execute("SELECT instance_id, pid FROM opsadmin_instanceworker WHERE kind = 'web'").fetchall()
 
 
 def targets_of_last_run(database):
@@ -42,21 +34,8 @@ def keys_in(summary):
 
 @pytest.fixture
 def fleet(tmp_path, migrated_database):
-    """(port, database, environment) of a portal under gunicorn with three workers, each of which has beaten."""
-    database = tmp_path / "portal.sqlite3"
-    shutil.copyfile(migrated_database, database)
-    environment = server_environment(
-        DATABASE_URL=f"sqlite:///{database}",
-        DJANGO_SETTINGS_MODULE="tests.system.channel_settings",
-        PORTAL_COMMAND_POLL_SECONDS="0.2",
-        PORTAL_COMMAND_TIMEOUT_SECONDS="5",
-    )
-    with gunicorn(environment, workers=WORKERS, threads=2) as port:
-        deadline = time.monotonic() + 30
-        while len(web_workers(database)) < WORKERS:  # the kernel hands each new connection to some worker
-            assert time.monotonic() < deadline, f"only {len(web_workers(database))} workers beat within 30 s"
-            http(port, "/health/ready/")
-        yield port, database, environment
+    with served_fleet(tmp_path, migrated_database, command_timeout=5) as served:
+        yield served
 
 
 def test_a_local_memory_clear_empties_every_worker_and_each_answers(fleet):
