@@ -5,12 +5,14 @@
 On one throwaway PostgreSQL and Redis (migrated, static files collected, an operator with
 a session and an ops API token: tests/system/traffic.py), the portal runs under its
 production gunicorn configuration with 4 workers x 4 threads:
-  1. shared memory: "preload + freeze" (PORTAL_PRELOAD=1, the default: the app loaded in
-     the master, gc.freeze() before each fork) and "neither" (PORTAL_PRELOAD=0: each worker
-     loads its own), one after the other, each warmed with the same requests (staff pages
-     with the session, ops API reads with the token); the workers' USS (memory no other
-     process shares) summed, PSS and RSS beside it; the median of the rounds, and the ratio
-     (target: at most 0.6);
+  1. shared memory, three ways one after the other: "preload + freeze + warm-up" (the
+     default: the app loaded in the master, which renders portal/warm_up.py's everyday pages
+     once, and gc.freeze() before each fork), "preload + freeze" (PORTAL_WARM_UP_PATHS=""),
+     and "neither" (PORTAL_PRELOAD=0: each worker loads its own); each warmed with the same
+     requests, more than the master's warm-up renders (staff pages with the session, ops API
+     reads with the token); the workers' USS (memory no other process shares) summed, PSS
+     and RSS beside it; the median of the rounds, and the ratios to "neither" (target: at
+     most 0.6);
   2. the limit sampler's cost: requests per second on an ops API read with the
      memory-limit middleware sampling (limits set but never reached, the default sampling
      every PORTAL_MEMORY_SAMPLE_EVERY requests) and without it (bench/no_memory_limits.py),
@@ -35,10 +37,23 @@ from bench.health import load, load_client, show  # noqa: E402
 from tests.services import http, portal_gunicorn  # noqa: E402
 from tests.system.traffic import API, PAGES  # noqa: E402
 
+# What warms every variant: the traffic tests' pages and API reads, ops pages the master's warm-up renders
+# too, and some it doesn't (the database and breakers pages, the instances, the fleet's memory).
+WARM_PAGES = (
+    *PAGES,
+    *("/admin/ops/health/", "/admin/ops/memory/", "/admin/ops/database/", "/admin/ops/breakers/"),
+    "/admin/opsadmin/instance/",
+)
+WARM_API = (*API, "/api/ops/memory/fleet/", "/api/ops/instances/")
+
 WORKERS, THREADS = 4, 4
 SETTLE = 2  # seconds after warming: the last responses are written, the heartbeats land
 MIB = 1024 * 1024
-SHARING = {"preload + freeze": {"PORTAL_PRELOAD": "1"}, "neither": {"PORTAL_PRELOAD": "0"}}
+SHARING = {
+    "preload + freeze + warm-up": {"PORTAL_PRELOAD": "1"},
+    "preload + freeze": {"PORTAL_PRELOAD": "1", "PORTAL_WARM_UP_PATHS": ""},
+    "neither": {"PORTAL_PRELOAD": "0"},
+}
 NEVER = "64GB"  # a limit no worker reaches: the sampler reads RSS, nothing else happens
 SAMPLER = {
     "sampler": {"PORTAL_MEMORY_SOFT_LIMIT": NEVER, "PORTAL_MEMORY_HARD_LIMIT": NEVER},
@@ -49,8 +64,8 @@ READ = "/api/ops/runs/"
 
 def warm(port, credentials, requests):
     """The same `requests` for every variant: staff pages and API reads from 8 threads, every one checked."""
-    asks = [(path, {"Cookie": f"sessionid={credentials['session']}"}) for path in PAGES]
-    asks += [(path, {"Authorization": f"Bearer {credentials['token']}"}) for path in API]
+    asks = [(path, {"Cookie": f"sessionid={credentials['session']}"}) for path in WARM_PAGES]
+    asks += [(path, {"Authorization": f"Bearer {credentials['token']}"}) for path in WARM_API]
     failures = []
 
     def client(number):
@@ -80,8 +95,8 @@ def shared_memory(environment, credentials, root, rounds, requests):
     print(f"\n1. Shared memory: {WORKERS} workers x {THREADS} threads, warmed with {requests} requests each start")
     results = {name: [] for name in SHARING}
     for number in range(rounds):
-        for name, extra in SHARING.items():
-            log = root / f"sharing-{number}-preload{extra['PORTAL_PRELOAD']}.log"
+        for variant, (name, extra) in enumerate(SHARING.items()):
+            log = root / f"sharing-{number}-{variant}.log"
             with portal_gunicorn(environment | extra, workers=WORKERS, threads=THREADS, log=log) as (master, port, _):
                 failures = warm(port, credentials, requests)
                 time.sleep(SETTLE)
@@ -93,12 +108,12 @@ def shared_memory(environment, credentials, root, rounds, requests):
         failed = sum(len(run[5]) for run in runs)
         medians[name] = uss
         print(
-            f"  {name:<17} workers' USS {uss / MIB:7.1f} MiB   PSS {pss / MIB:7.1f} MiB   RSS {rss / MIB:7.1f} MiB"
+            f"  {name:<26} workers' USS {uss / MIB:7.1f} MiB   PSS {pss / MIB:7.1f} MiB   RSS {rss / MIB:7.1f} MiB"
             f"   (master's USS {master_uss / MIB:.1f} MiB; {runs[0][4]} workers; {failed} failed warm-up requests)"
         )
-        print(f"  {'':<17} USS per round: {', '.join(f'{run[0] / MIB:.1f}' for run in runs)} MiB")
-    ratio = medians["preload + freeze"] / medians["neither"]
-    print(f"  preload + freeze / neither: {ratio:.2f} of the workers' USS (target <= 0.6)")
+        print(f"  {'':<26} USS per round: {', '.join(f'{run[0] / MIB:.1f}' for run in runs)} MiB")
+    for name in list(SHARING)[:2]:
+        print(f"  {name} / neither: {medians[name] / medians['neither']:.2f} of the workers' USS (target <= 0.6)")
 
 
 def sampler_cost(environment, credentials, root, rounds, seconds, connections):

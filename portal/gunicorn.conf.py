@@ -13,6 +13,9 @@ hung dependency never makes an instance look dead. Settings come from the enviro
   its objects are then frozen out of the garbage collector (`gc.freeze()`), so the pages
   holding them stay shared between workers instead of being copied by each collection.
   Off, each worker loads its own app (and a HUP reloads the code);
+- PORTAL_WARM_UP_PATHS: with preloading, the pages the master renders once before forking
+  (portal/warm_up.py), comma-separated ("" for none; default: its EVERYDAY_PAGES), so what
+  a first rendering leaves behind is shared too;
 - PORTAL_MAX_REQUESTS: a worker is replaced after this many requests, plus up to 10 %
   jitter so workers don't all restart at once (default 10000; 0: never).
 """
@@ -22,10 +25,10 @@ import os
 
 import psutil
 
-from portal.environment import env_bool, env_number
+from portal.environment import env_bool, env_list, env_number, env_port
 from portal.probe_worker import PROBE_THREADS
 
-_main = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
+_main = os.environ.setdefault("PORTAL_BIND", "127.0.0.1:8000")
 _host, _, _port = _main.rpartition(":")
 _probe = os.environ.get("PORTAL_PROBE_BIND", f"{_host}:{int(_port) + 1}" if _port.isdigit() else "")
 os.environ["PORTAL_PROBE_BIND"] = _probe  # the workers and Django read it: probes only on that listener
@@ -44,6 +47,15 @@ max_requests = env_number("PORTAL_MAX_REQUESTS", 10000, int)
 max_requests_jitter = max_requests // 10
 
 
+def when_ready(server):
+    """In the master, once, before the first fork: serve the everyday pages, so what they leave is shared."""
+    if server.cfg.preload_app:
+        from portal.warm_up import EVERYDAY_PAGES, warm_up  # the preloaded app has set Django up
+
+        if paths := env_list("PORTAL_WARM_UP_PATHS", default=EVERYDAY_PAGES):
+            warm_up(paths)
+
+
 def pre_fork(server, worker):
     """In the master, before each worker is forked: nothing open crosses the fork, and what the master
     holds is frozen, so no worker's collector writes to (and copies) the pages it shares."""
@@ -52,3 +64,19 @@ def pre_fork(server, worker):
 
         connections.close_all()
         gc.freeze()
+
+
+def post_worker_init(worker):
+    """In each worker, its app loaded: it beats at once as the instance of its main listener, so a fresh worker
+    is listed, and takes the command channel's work, before its first request (a rolling recycle waits for that)."""
+    from opsadmin.runtime.heartbeat import WEB, start_process_thread
+
+    if port := env_port("PORTAL_BIND"):  # a unix socket names no port: the first request tells it
+        start_process_thread(port, WEB)
+
+
+def worker_exit(server, worker):
+    """In a worker, as it exits (recycled, or the server stopping): its row leaves the pages at once."""
+    from opsadmin.runtime.heartbeat import forget_this_process
+
+    forget_this_process()

@@ -376,7 +376,7 @@ def portal_gunicorn(environment, *, workers=2, threads=4, log=None):
 
 @contextlib.contextmanager
 def _serving(command, environment, port, probe, log):
-    output = open(log, "ab") if log else tempfile.TemporaryFile()  # noqa: SIM115  (closed below)
+    output = open(log, "a+b") if log else tempfile.TemporaryFile()  # noqa: SIM115  (closed below)
     process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=output, stderr=output)
     try:
         deadline = time.monotonic() + 30

@@ -18,7 +18,7 @@ import json
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import wait
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -31,6 +31,7 @@ from opsadmin.health.checks import Draining, configured_checks
 from opsadmin.runtime import breakers
 from opsadmin.runtime.heartbeat import beat_as_web_process
 from opsadmin.runtime.postgresql import deadlines
+from opsadmin.runtime.thread_pools import ForkSafeThreadPool
 from opsadmin.spine.results import DEGRADED, DRAINING, FAILING, OK, WARNING
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ logger = logging.getLogger(__name__)
 # Threads that run readiness checks. A sync check's thread can't be killed, so the answer
 # never waits for one past its budget; and a check still running from an earlier period is
 # not started again (it counts as timed out), so stuck threads stay fewer than the checks.
-READINESS_EXECUTOR = ThreadPoolExecutor(max_workers=16, thread_name_prefix="health-ready")
+READINESS_EXECUTOR = ForkSafeThreadPool(max_workers=16, thread_name_prefix="health-ready")
 
 
 # --- Running checks -----------------------------------------------------------------

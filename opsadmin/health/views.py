@@ -18,7 +18,6 @@ patterns in opsadmin/health/urls.py point at the same views, so the routes have 
 
 import contextlib
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 
 from asgiref.sync import sync_to_async
@@ -29,6 +28,7 @@ from health_check.views import HealthCheckView
 
 from opsadmin.health.checks import configured_checks
 from opsadmin.health.readiness import Verdict, readiness
+from opsadmin.runtime.thread_pools import ForkSafeThreadPool
 from portal.accounts.access import Refusal, authorize
 
 LIVE_PATH = "/health/live/"  # the paths load balancers are configured with; urls.py mounts the same views
@@ -40,7 +40,7 @@ DETAIL_PERMISSION = "opsadmin.view_ops"
 
 # The detail view's sync checks: its own pool, never shut down per request, so a hung
 # check does not hold the response past the library's timeout either.
-DETAIL_EXECUTOR = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health-detail")
+DETAIL_EXECUTOR = ForkSafeThreadPool(max_workers=8, thread_name_prefix="health-detail")
 
 
 # --- Load-balancer probes -----------------------------------------------------------

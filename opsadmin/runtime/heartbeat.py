@@ -7,7 +7,9 @@ to the memory history. A web
 process learns its instance from the port its first request arrives on, so it beats
 from a middleware placed early; from then on its own `ProcessThread` beats too, so an
 idle worker stays known, and runs whatever the layers above hang on `ON_TICK` (the
-command channel), idle or not. The task worker starts the same thread as "host:worker".
+command channel), idle or not. A gunicorn worker starts that thread as soon as it is up,
+from the port it is bound to (portal/gunicorn.conf.py), and deletes its row as it exits
+(`forget_this_process`). The task worker starts the same thread as "host:worker".
 
 Only processes serving through portal.wsgi (runserver, gunicorn) start a thread:
 `serve_in_background()` says so. A test client or a test live server never does.
@@ -35,6 +37,9 @@ TASK_WORKER_PORT = "worker"  # task workers have no port: each host's workers fo
 MAX_PORT_LENGTH = Instance._meta.get_field("port").max_length
 MAX_HOST_LENGTH = Instance._meta.get_field("id").max_length - MAX_PORT_LENGTH - 1
 OUTAGE_LOG_SECONDS = 60  # a database outage is logged once a minute by each process, not once a beat
+
+# Set in a request's WSGI environ when no server sent it (the preloading master's warm-up): no beat.
+NOT_SERVED = "opsadmin.not_served"
 
 # What every process thread runs on each tick, after its beat (the spine adds the command channel).
 ON_TICK = []
@@ -152,7 +157,8 @@ class HeartbeatMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        beat_as_web_process(request.META.get("SERVER_PORT") or "unknown")
+        if NOT_SERVED not in request.META:
+            beat_as_web_process(request.META.get("SERVER_PORT") or "unknown")
         return self.get_response(request)
 
 
@@ -219,6 +225,22 @@ def start_process_thread(port, kind):
             _thread = ProcessThread(port, kind)
             _thread.start()
         return _thread
+
+
+def forget_this_process():
+    """This process is exiting: stop its thread and delete its worker row, so no page lists it as live
+    while its last beat ages for PORTAL_INSTANCE_GONE_SECONDS. Never raises: an exit must not fail on it."""
+    if _thread is not None:
+        _thread.stop()
+    if _last_beat is None:
+        return
+    (pid, instance_id, _kind), _at = _last_beat
+    try:
+        InstanceWorker.objects.filter(instance_id=instance_id, pid=pid).delete()
+    except Exception as error:  # the database is out: the row ages out as before
+        logger.warning("Worker row of %s (pid %s) not removed at exit: %s", instance_id, pid, error)
+    finally:
+        connection.close()
 
 
 def reset():

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.db import DatabaseError, OperationalError, connection
 from django.utils import timezone
 
-from opsadmin.models import Instance, InstanceWorker
+from opsadmin.models import Instance, InstanceWorker, MemorySample
 from opsadmin.operations.instances.drain import UnknownInstances, drain_or_resume
 from opsadmin.runtime import drain as drain_state
 from opsadmin.runtime import heartbeat, identity, memory_history
@@ -468,16 +468,30 @@ def restore_worker_side_effects():
 
 
 @pytest.mark.django_db(transaction=True)  # the worker closes connections found inside a transaction
-def test_ops_worker_beats_then_runs_the_queue(restore_worker_side_effects):
+def test_ops_worker_beats_then_runs_the_queue_and_removes_its_row_as_it_exits(restore_worker_side_effects):
     threads_before = set(threading.enumerate())
 
     call_command("ops_worker", "--batch", "--no-startup-delay", "--no-reload", stdout=StringIO())
 
-    worker = InstanceWorker.objects.get(kind="task")
-    assert worker.instance_id == f"{socket.gethostname()}:{TASK_WORKER_PORT}"
-    assert worker.pid == os.getpid()
+    instance = Instance.objects.get()
+    assert instance.id == f"{socket.gethostname()}:{TASK_WORKER_PORT}"
+    assert MemorySample.objects.filter(instance=instance, pid=os.getpid()).exists()  # it beat
+    assert not InstanceWorker.objects.exists()  # and is no longer listed
     leftover = [thread for thread in set(threading.enumerate()) - threads_before if thread.is_alive()]
     assert leftover == []
+
+
+@pytest.mark.django_db(transaction=True)  # it closes its connection, as an exiting process does
+def test_an_exiting_process_removes_only_its_own_row():
+    other = make_instance("other:8000")
+    InstanceWorker.objects.create(instance=other, pid=1, started_at=other.started_at, last_seen_at=other.last_seen_at)
+    heartbeat.forget_this_process()  # it never beat: nothing to remove
+    record_heartbeat("web-1", "8000")
+    assert InstanceWorker.objects.filter(pid=os.getpid()).exists()
+
+    heartbeat.forget_this_process()
+
+    assert list(InstanceWorker.objects.values_list("instance_id", "pid")) == [("other:8000", 1)]
 
 
 def test_work_a_breaker_keeps_from_its_dependency_is_one_line_a_minute(caplog):

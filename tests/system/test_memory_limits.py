@@ -1,6 +1,7 @@
 """Memory limits under the production gunicorn configuration: with a hard limit every worker is above,
 each worker exits gracefully after its sampled request and gunicorn starts a fresh one, while a client
-stream sees every request answered; each worker's figures reach its heartbeat row and the history."""
+stream sees every request answered; each worker's figures reach its heartbeat row and the history, and
+its row leaves as it exits."""
 
 import json
 import sqlite3
@@ -11,7 +12,7 @@ import psutil
 import pytest
 
 from tests.services import http, portal_gunicorn
-from tests.system.conftest import manage, server_environment
+from tests.system.conftest import manage, server_environment, web_workers
 from tests.system.traffic import API, CREDENTIALS
 
 pytestmark = pytest.mark.sqlite  # its own SQLite file: runs once, in the SQLite pass
@@ -27,6 +28,7 @@ def test_the_hard_limit_recycles_workers_without_failing_a_request(migrated_data
         DATABASE_URL=f"sqlite:///{database}",
         PORTAL_MEMORY_HARD_LIMIT="1MB",  # every worker is above it
         PORTAL_MEMORY_SAMPLE_EVERY=str(SAMPLE_EVERY),
+        PORTAL_WARM_UP_PATHS=",".join(API),  # no static files collected here: the master warms the API only
     )
     made = manage("shell", "-c", CREDENTIALS, environment=environment)
     assert made.returncode == 0, made.stderr
@@ -51,6 +53,18 @@ def test_the_hard_limit_recycles_workers_without_failing_a_request(migrated_data
         wait_for(lambda: len(workers_of(master)) == 2)
         last_workers = workers_of(master)
 
+        def only_live_workers_listed():
+            """A recycled worker removes its row as it exits; a live one that is asked beats, with its figures."""
+            http(port, API[0], headers=headers)
+            listed = {pid for _, pid in web_workers(database)}
+            return listed and listed <= set(workers_of(master))
+
+        wait_for(only_live_workers_listed)
+        with sqlite3.connect(database) as db:
+            figures = [json.loads(row[0]) for row in db.execute("SELECT figures FROM opsadmin_instanceworker")]
+            samples = db.execute("SELECT count(*) FROM opsadmin_memorysample").fetchone()[0]
+    assert web_workers(database) == []  # and so does every worker when the server stops
+
     assert answers == [200] * CLIENTS * REQUESTS_EACH
     assert not set(last_workers) & set(first_workers)
     assert len(seen_workers) >= CLIENTS * REQUESTS_EACH // SAMPLE_EVERY // 2  # most samples recycled a worker
@@ -62,9 +76,6 @@ def test_the_hard_limit_recycles_workers_without_failing_a_request(migrated_data
     assert "WORKER TIMEOUT" not in text
     assert "Traceback" not in text
 
-    with sqlite3.connect(database) as db:
-        figures = [json.loads(row[0]) for row in db.execute("SELECT figures FROM opsadmin_instanceworker")]
-        samples = db.execute("SELECT count(*) FROM opsadmin_memorysample").fetchone()[0]
     assert figures
     assert all(f["rss_bytes"] > 0 and f["limits"]["hard_bytes"] == 1048576 for f in figures)
     assert all(f["gc"]["frozen"] > 0 for f in figures)  # the preloaded app was frozen before the fork

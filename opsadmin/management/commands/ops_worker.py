@@ -14,7 +14,13 @@ from django_tasks_db.management.commands import db_worker
 from django_tasks_db.models import DBTaskResult
 
 from opsadmin.runtime import breakers, identity
-from opsadmin.runtime.heartbeat import TASK, TASK_WORKER_PORT, ProcessThread, record_heartbeat
+from opsadmin.runtime.heartbeat import (
+    TASK,
+    TASK_WORKER_PORT,
+    forget_this_process,
+    record_heartbeat,
+    start_process_thread,
+)
 from opsadmin.spine.arguments import first_line
 
 CONNECTION_ERRORS = (OperationalError, InterfaceError)
@@ -75,8 +81,7 @@ class Command(db_worker.Command):
         worker = self.worker(**options)
         # Beat before the first task, so even a short --batch run is seen; then every interval from its thread.
         record_heartbeat(identity.HOST, TASK_WORKER_PORT, TASK, force=True)
-        thread = ProcessThread(TASK_WORKER_PORT, TASK)
-        thread.start()
+        start_process_thread(TASK_WORKER_PORT, TASK)
         try:
             worker.configure_signals()
             if reload:
@@ -84,7 +89,7 @@ class Command(db_worker.Command):
             else:
                 worker.run()
         finally:
-            thread.stop()
+            forget_this_process()
 
     def worker(self, *, verbosity, queue_name, exclude_queues, **options):
         """What db_worker's `handle` builds, as a ReconnectingWorker (that method names its Worker class)."""

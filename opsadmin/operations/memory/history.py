@@ -1,13 +1,17 @@
 """The last hour of resident memory as a chart: each worker's line and the fleet's total, drawn as inline SVG.
 
-From MemorySample, which the beats keep for PORTAL_MEMORY_HISTORY_SECONDS. The total at each
-minute is the sum of each worker's last sample in that minute, so a worker that stopped
-drops out of it, and one that started comes in.
+From MemorySample, which the beats keep for PORTAL_MEMORY_HISTORY_SECONDS (a sample per beat).
+The fleet's total is drawn at the end of each minute, and at the latest sample: the sum of
+each worker's latest sample, counting only workers that beat within the last two heartbeat
+intervals, so a worker that stopped drops out of it (a rolling recycle is not counted
+twice) and one that started comes in. Each line ends in a dot: a worker with a single
+sample is seen too.
 """
 
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from opsadmin.models import MemorySample
@@ -25,6 +29,11 @@ class Series:
     colour: str
     points: str  # SVG polyline points
     last_bytes: int
+
+    @property
+    def end(self):
+        """(x, y) of the latest point: where its dot goes."""
+        return self.points.rpartition(" ")[2].split(",")
 
 
 @dataclass
@@ -46,15 +55,26 @@ def rss_chart(now=None):
     now = now or timezone.now()
     since = now - WINDOW
     samples = MemorySample.objects.filter(at__gte=since).order_by("at")
-    by_worker, by_minute = {}, {}
+    fresh = timedelta(seconds=2 * float(settings.PORTAL_HEARTBEAT_SECONDS))
+    by_worker, latest, totals = {}, {}, []
+    minute_end = None  # the end of the minute of the samples read so far
+
+    def total_at(when):
+        """(when, the sum of the latest samples of the workers that had beaten lately)."""
+        return when, sum(rss for at, rss in latest.values() if at > when - fresh)
+
     for instance, pid, at, rss in samples.values_list("instance_id", "pid", "at", "rss_bytes").iterator():
+        if minute_end is not None and at >= minute_end:
+            totals.append(total_at(minute_end))
+            minute_end = None
+        if minute_end is None:
+            minute_end = at.replace(second=0, microsecond=0) + timedelta(minutes=1)
         label = f"{instance} pid {pid}"
         by_worker.setdefault(label, []).append((at, rss))
-        minute = at.replace(second=0, microsecond=0)
-        by_minute.setdefault(minute, {})[label] = rss
+        latest[label] = (at, rss)
     if not by_worker:
         return None
-    totals = [(minute + timedelta(seconds=30), sum(values.values())) for minute, values in sorted(by_minute.items())]
+    totals.append(total_at(max(at for at, _ in latest.values())))
     top = max(rss for _, rss in totals) * 1.1 or 1
 
     def points(values):

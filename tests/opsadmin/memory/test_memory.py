@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from opsadmin.health.checks import configured_checks
 from opsadmin.models import Instance, InstanceWorker, MemorySample, OpsRun, RunTarget
-from opsadmin.operations.memory import snapshot, writes
+from opsadmin.operations.memory import history, snapshot, writes
 from opsadmin.operations.memory.sections import fleet_memory
 from opsadmin.runtime.heartbeat import ProcessThread, record_heartbeat
 from opsadmin.runtime.identity import HOST
@@ -267,6 +267,44 @@ def test_the_command_reports_this_process_and_the_fleet_and_collects_with_gc():
     assert "Memory: ok — 100.0 MiB in 1 worker" in text.getvalue()
     worker(pid=102, rss=600 * MiB, hard=512 * MiB)
     assert exit_code("memory", stdout=StringIO(), stderr=StringIO()) == 1
+
+
+def test_the_chart_draws_a_fresh_fleet_up_to_now_each_line_ending_in_a_dot():
+    """Two workers, one sample each, in the current minute: the total is drawn where they were taken (not
+    half a minute on, past the right edge), and each single sample is seen as its dot."""
+    worker(pid=101, rss=100 * MiB)
+    now = timezone.now().replace(second=5)
+    MemorySample.objects.bulk_create(
+        MemorySample(instance_id="web-1:8000", pid=pid, at=now - timedelta(seconds=2), rss_bytes=rss)
+        for pid, rss in ((101, 100 * MiB), (102, 300 * MiB))
+    )
+    chart = history.rss_chart(now)
+    total, *workers = chart.series
+    assert (total.label, total.last_bytes) == ("fleet total", 400 * MiB)
+    assert [series.label for series in workers] == ["web-1:8000 pid 101", "web-1:8000 pid 102"]
+    for series in chart.series:
+        x, y = map(float, series.end)
+        assert chart.width - 1 < x <= chart.width
+        assert 0 <= y <= chart.height
+    page = logged_in(VIEWERS).get(PAGE).content.decode()
+    assert page.count("<circle") == 4  # and this process, which beat as it served the page
+
+
+def test_the_fleet_total_counts_a_replaced_worker_once(settings):
+    """Worker 101 is recycled mid-minute and 103 replaces it: the total never holds both."""
+    settings.PORTAL_HEARTBEAT_SECONDS = 5
+    worker(pid=102, rss=100 * MiB)
+    start = timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=3)
+    beats = [(101, second) for second in range(0, 90, 5)] + [(103, second) for second in range(95, 180, 5)]
+    beats += [(102, second) for second in range(0, 180, 5)]
+    MemorySample.objects.bulk_create(
+        MemorySample(instance_id="web-1:8000", pid=pid, at=start + timedelta(seconds=second), rss_bytes=100 * MiB)
+        for pid, second in beats
+    )
+    total, *_ = history.rss_chart(start + timedelta(minutes=3)).series
+    heights = {y for _, y in (point.split(",") for point in total.points.split())}
+    assert len(heights) == 1  # two workers' worth at every point
+    assert total.last_bytes == 200 * MiB
 
 
 def test_the_page_shows_every_worker_the_chart_and_the_machines_with_writes_for_managers_only():
