@@ -1,5 +1,6 @@
 """The README's production environment passes Django's deploy checks; the development default honestly
-does not; without SECRET_KEY and with DEBUG off the portal refuses to start; HTTPS spares the probes."""
+does not; without SECRET_KEY and with DEBUG off the portal refuses to start; HTTPS spares the probes; the
+content security and permissions policies are sent."""
 
 import os
 import re
@@ -60,6 +61,8 @@ for path in ("/health/live/", "/health/ready/", "/admin/login/", "/api/ops/statu
 secure = client.get("/admin/login/", secure=True)
 print("cookies", " ".join(f"{name}:{bool(cookie['secure'])}" for name, cookie in secure.cookies.items()))
 print("hsts", secure.get("Strict-Transport-Security", ""))
+print("csp", secure.get("Content-Security-Policy", ""))
+print("permissions", secure.get("Permissions-Policy", ""))
 """
 
 
@@ -75,10 +78,14 @@ def test_https_redirects_pages_but_not_the_probes_and_marks_cookies_secure(tmp_p
         assert manage(*command, **environment).returncode == 0
     done = manage("shell", "-c", PROBE_OR_PAGE, **environment)
     assert done.returncode == 0, done.stderr
-    lines = dict(line.split(" ", 1) for line in done.stdout.strip().splitlines() if line.startswith(("/", "c", "h")))
+    printed = done.stdout.strip().splitlines()
+    lines = dict(line.split(" ", 1) for line in printed if line.startswith(("/", "cookies", "hsts", "csp", "perm")))
     assert lines["/health/live/"].startswith("200 ")
     assert not lines["/health/ready/"].startswith("301")
     assert lines["/admin/login/"].startswith("301 https://testserver/admin/login/")
     assert lines["/api/ops/status/"].startswith("301 https://testserver/api/ops/status/")
     assert lines["cookies"] == "csrftoken:True"
     assert lines["hsts"] == "max-age=31536000; includeSubDomains; preload"
+    assert "default-src 'self'" in lines["csp"]
+    assert "frame-ancestors 'none'" in lines["csp"]
+    assert "camera=()" in lines["permissions"]
