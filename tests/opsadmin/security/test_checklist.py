@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
+from opsadmin.models import Instance
 from opsadmin.operations.security import checks, facts, items
 from opsadmin.operations.security.checklist import checklist
 from opsadmin.operations.security.grades import FAILURE, INFO, PASS, WARNING
@@ -217,3 +218,10 @@ def test_the_section_is_ok_only_when_nothing_fails_or_warns():
         assert security_checklist().status == "warning"
     with override_settings(**production()):
         assert security_checklist().status == OK
+
+
+def test_the_audit_requests_leave_no_trace_of_a_web_process(caplog):
+    """They are not served by a server: no heartbeat (the Instances page would list this process), no log lines."""
+    checklist()
+    assert not Instance.objects.exists()
+    assert [record.getMessage() for record in caplog.records if record.name == "django.request"] == []
