@@ -133,9 +133,26 @@ def answers():
 
 
 def audit():
-    """Every header and cookie item, graded on what the answers sent."""
+    """Whether the pages answered, then every header and cookie item, graded on what the answers sent."""
     responses = answers()
-    return [grade_header(header, responses) for header in HEADERS] + grade_cookies(responses)
+    return [answered(responses), *(grade_header(header, responses) for header in HEADERS), *grade_cookies(responses)]
+
+
+def answered(responses):
+    """A server error's headers are an error page's: say so, as a failure (the probe's log lines are not kept)."""
+    errors = [label for label, response in responses.items() if response.status_code >= 500]
+    return Graded(
+        "live.answers",
+        "The audited pages answer",
+        FAILURE if errors else PASS,
+        "; ".join(f"{label}: {probe.summary(response)}" for label, response in responses.items()),
+        "no server error (the login page 200, the API 401 to an anonymous caller)",
+        "The headers below are graded on these answers; a server error here means the page itself is broken.",
+        "Open the page and read the server's log; without DEBUG the static files must be collected first "
+        "(manage.py collectstatic).",
+        FAILURE,
+        SOURCE,
+    )
 
 
 def grade_header(header, responses):

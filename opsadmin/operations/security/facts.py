@@ -28,7 +28,8 @@ PASSWORD_VALIDATION = "django.contrib.auth.password_validation."
 
 def behind_proxy():
     """PORTAL_BEHIND_PROXY as the settings read it (the environment's, until a setting keeps it)."""
-    return getattr(settings, "PORTAL_BEHIND_PROXY", None) or env_bool("PORTAL_BEHIND_PROXY")
+    declared = getattr(settings, "PORTAL_BEHIND_PROXY", None)
+    return env_bool("PORTAL_BEHIND_PROXY") if declared is None else bool(declared)
 
 
 def proxy_header():

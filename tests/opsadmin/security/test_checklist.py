@@ -225,3 +225,17 @@ def test_the_audit_requests_leave_no_trace_of_a_web_process(caplog):
     checklist()
     assert not Instance.objects.exists()
     assert [record.getMessage() for record in caplog.records if record.name == "django.request"] == []
+
+
+def test_a_page_the_audit_finds_broken_fails_the_checklist_not_the_log(caplog, settings):
+    """Without DEBUG and without collectstatic the login page is a server error: the checklist says so."""
+    manifest = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+    with override_settings(STORAGES=manifest):
+        found = graded()
+    assert found["live.answers"].status == FAILURE
+    assert found["live.answers"].current == "admin login: 500; API: 401"
+    assert [record for record in caplog.records if record.name == "django.request"] == []
+    assert graded()["live.answers"].status == PASS
