@@ -18,6 +18,8 @@ def test_an_operator_reads_the_checklist(page, user_in, log_in, screenshot):
     tile = page.locator('[data-tile="security"]')
     expect(tile).to_contain_text("failing")  # the test server runs on plain HTTP, without HSTS: honest
     expect(tile.locator("xpath=..")).to_contain_text("score")
+    expect(page.locator("#security-card")).to_contain_text("Strict-Transport-Security is sent")  # failures listed
+    screenshot("dashboard")
     page.get_by_role("link", name=re.compile(r"Security checklist$")).click()  # the sidebar's
     expect(page.locator("#security-overview")).to_have_attribute("data-status", "failing")
     expect(page.locator("#security-score")).to_contain_text("of 100")
