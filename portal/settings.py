@@ -352,6 +352,7 @@ PORTAL_CAPABILITIES = [
     "opsadmin.operations.database",
     "opsadmin.operations.caches",
     "opsadmin.operations.runs",
+    "opsadmin.operations.security",
 ]
 # The largest JSON body the ops API reads (bytes); a larger one is answered 413.
 PORTAL_API_MAX_BODY_BYTES = 1024 * 1024

@@ -79,7 +79,7 @@ def _fresh_process_state():
 
 @pytest.fixture
 def ops_groups(transactional_db):
-    """The two ops groups, as the data migration creates them.
+    """The two ops groups, as the data migration and the capabilities' declared permissions make them.
 
     Transactional tests flush the database after each, which drops the migration's rows
     (permissions come back, groups don't): recreate them.
@@ -88,10 +88,13 @@ def ops_groups(transactional_db):
 
     from django.contrib.auth.models import Group, Permission
 
+    from opsadmin.spine.permissions import create_declared_permissions
+
     groups = import_module("opsadmin.migrations.0002_ops_groups").GROUPS
     for name, codenames in groups.items():
         group, _ = Group.objects.get_or_create(name=name)
         group.permissions.set(Permission.objects.filter(content_type__app_label="opsadmin", codename__in=codenames))
+    create_declared_permissions()  # and the capabilities' own, as after every migrate (opsadmin.spine.permissions)
 
 
 @pytest.fixture

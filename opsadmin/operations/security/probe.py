@@ -1,0 +1,49 @@
+"""One request through the whole middleware stack, in this process, as a browser over HTTPS would send it.
+
+Sent as secure (and with the proxy's header when SECURE_PROXY_SSL_HEADER trusts one) so the
+SSL redirect lets it through, and to a host ALLOWED_HOSTS accepts, so what comes back is what
+the portal answers in production rather than a redirect or a 400. Its answers are the audit's
+findings, reported on the checklist (a 500 included), not traffic: django.request does not log them.
+"""
+
+import logging
+
+from django.conf import settings
+from django.test import Client
+
+from opsadmin.runtime.heartbeat import NOT_SERVED
+
+MARK = "X-Ops-Security-Audit"  # on every audit request, so its answers are not logged as traffic
+
+
+class SkipAuditRequests(logging.Filter):
+    def filter(self, record):
+        request = getattr(record, "request", None)
+        return request is None or MARK not in getattr(request, "headers", {})
+
+
+logging.getLogger("django.request").addFilter(SkipAuditRequests())
+
+
+def get(path, **headers):
+    """The response to an anonymous GET of `path` (a crash answers 500, as it would to anyone)."""
+    extra = {NOT_SERVED: True}  # a request no server sent: this process is not beating as a web process for it
+    if proxy := getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+        extra[proxy[0]] = proxy[1]
+    client = Client(raise_request_exception=False, HTTP_HOST=host(), **extra)
+    return client.get(path, secure=True, headers={MARK: "1", **headers})
+
+
+def host():
+    """A host name ALLOWED_HOSTS accepts: its first entry made concrete ("*" or none: localhost)."""
+    for allowed in settings.ALLOWED_HOSTS:
+        if allowed != "*":
+            return allowed.lstrip(".")
+    return "localhost"
+
+
+def summary(response):
+    """ "200", or "302 to /admin/login/": how a response answered, in a few words."""
+    if location := response.get("Location"):
+        return f"{response.status_code} to {location}"
+    return str(response.status_code)
