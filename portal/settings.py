@@ -60,8 +60,10 @@ if PORTAL_HTTPS:
     SECURE_HSTS_PRELOAD = env_bool("PORTAL_HSTS_PRELOAD", default=False)
 
 # What pages may load and do. unfold's pages run inline scripts and Alpine.js, which evaluates
-# its attributes as code: script-src needs 'unsafe-inline' and 'unsafe-eval' (the security
-# checklist says so). Everything is served from here; nothing may frame the portal.
+# its attributes as code: script-src needs 'unsafe-inline' and 'unsafe-eval'. That is accepted
+# here, once for every deployment (the security checklist shows it as a note, with why): the
+# policy still keeps out every script, style and frame from elsewhere, plugins and <base>.
+SILENCED_SYSTEM_CHECKS = ["opsadmin.security.W106"]
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.UNSAFE_INLINE, CSP.UNSAFE_EVAL],

@@ -298,7 +298,7 @@ PORTAL = (
         facts.permissions_policy,
         "PERMISSIONS_POLICY set and PermissionsPolicyMiddleware in MIDDLEWARE",
         "It turns off browser features the portal never uses (camera, geolocation, payment) for any injected code.",
-        "PERMISSIONS_POLICY: set PORTAL_HTTPS=1 (its features in portal/settings.py).",
+        f"PERMISSIONS_POLICY and django_permissions_policy's middleware in {IN_SETTINGS}.",
         WARNING,
     ),
     ours(
