@@ -4,7 +4,8 @@ someone who holds an ops write permission goes no further until this session gav
 Pages are redirected to the verify page (or to enrolment, without a device); the JSON surfaces
 (the ops API, the health detail) answer 403 in the access policy's words, never a page. Only
 the pages that lead to a second factor, and logging out, stay open. A bearer-token call is
-never asked: a token is already a second, revocable credential.
+never asked: a token is already a second, revocable credential. Nor is a user that is not
+stored (the gunicorn master's warm-up, portal/warm_up.py): no login, no session, can make one.
 """
 
 from django.conf import settings
@@ -35,7 +36,8 @@ def _must_verify(request):
     if _bearer_call(request) or request.path in {reverse(name) for name in OPEN_PAGES}:
         return False
     user = request.user
-    return user.is_authenticated and not user.is_verified() and holds_write_permission(user)
+    stored = user.is_authenticated and user.pk is not None
+    return stored and not user.is_verified() and holds_write_permission(user)
 
 
 def _bearer_call(request):
