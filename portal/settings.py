@@ -261,7 +261,7 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = False
 
 # Login lockout (django-axes): PORTAL_LOGIN_FAILURE_LIMIT wrong passwords for one username from one
 # address lock that pair out for PORTAL_LOGIN_LOCKOUT: a 429 page, the right password refused too,
-# until it passes or an admin resets it (Access → Login attempts; audited). Another address, or
+# until it passes or an admin resets it (Access → Access attempts; audited). Another address, or
 # another username, is not locked. The address is REMOTE_ADDR, or behind our proxy the one it
 # appended to X-Forwarded-For (portal/accounts/addresses.py): a client's own header is never trusted.
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
@@ -270,7 +270,7 @@ AXES_COOLOFF_TIME = timedelta(seconds=duration_seconds(env_duration("PORTAL_LOGI
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_CLIENT_IP_CALLABLE = "portal.accounts.addresses.client_address"
 AXES_LOCKOUT_CALLABLE = "portal.accounts.lockout.locked_out"
-AXES_ENABLE_ACCESS_FAILURE_LOG = True  # every failed login, kept for the admin (Access → Failed logins)
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # every failed login, kept for the admin (Access → Access failures)
 AXES_ENABLE_ADMIN = False  # the ops site registers axes' models itself, with unfold's look (opsadmin/admin/access.py)
 
 # Second factors (django-otp): with PORTAL_OTP_REQUIRED on, whoever holds an ops write permission

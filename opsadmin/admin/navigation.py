@@ -52,9 +52,9 @@ def sidebar(request):
     ]
     groups["Access"] = [
         {"title": "Second factor", "icon": "phonelink_lock", "link": reverse_lazy("admin:second_factor")},
-        _model("Login attempts", "lock_person", "axes.accessattempt"),
-        _model("Failed logins", "gpp_maybe", "axes.accessfailurelog"),
-        _model("Logins", "login", "axes.accesslog"),
-        _model("Authenticator apps", "phonelink_setup", "otp_totp.totpdevice"),
+        _model("Access attempts", "lock_person", "axes.accessattempt"),
+        _model("Access failures", "gpp_maybe", "axes.accessfailurelog"),
+        _model("Access logs", "login", "axes.accesslog"),
+        _model("TOTP devices", "phonelink_setup", "otp_totp.totpdevice"),
     ]
     return [{"title": title, "items": items} for title, items in groups.items()]

@@ -70,3 +70,22 @@ def test_a_login_that_keeps_failing_meets_the_lockout_page(page, user_in, settin
     expect(page.locator("#locked-out")).to_contain_text("Too many failed logins.")
     expect(page.locator("#locked-out")).to_contain_text("logins are refused for 15 minutes, the right password too")
     screenshot("locked-out")
+
+    page.context.clear_cookies()  # an administrator, in another browser, lifts the lockout
+    admin = helpers.user_in(superuser=True, username="root")
+    sign_in(page, admin.username)
+    page.wait_for_url("**/admin/")
+    page.get_by_role("link", name="Access attempts").click()
+    row = page.locator("#result_list tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text(operator.username)
+    row.locator("input.action-select").check()
+    page.locator('select[name="action"]').select_option("reset_lockout")
+    screenshot("login-attempts")
+    page.locator('button[name="index"]').click()
+    expect(page.locator(".messagelist, #messages, body")).to_contain_text("Reset 1 login attempt count.")
+    screenshot("lockout-reset")
+
+    page.context.clear_cookies()
+    sign_in(page, operator.username)
+    page.wait_for_url("**/admin/")
