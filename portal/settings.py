@@ -280,6 +280,7 @@ AXES_ENABLE_ADMIN = False  # the ops site registers axes' models itself, with un
 PORTAL_OTP_REQUIRED = env_bool("PORTAL_OTP_REQUIRED", default=not DEBUG)
 PORTAL_RECOVERY_CODES = 10  # single-use codes made at enrolment, shown once
 OTP_TOTP_ISSUER = "Stockscanner ops"  # the name authenticator apps show
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # nobody reads another's secret or recovery codes in the admin
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

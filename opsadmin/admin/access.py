@@ -49,11 +49,22 @@ class AccessLogAdmin(axes_admin.AccessLogAdmin, ModelAdmin):
         return False
 
 
+class SeenAndDeleted:
+    """Another user's devices: seen (never their secrets: OTP_ADMIN_HIDE_SENSITIVE_DATA) and deleted when they
+    lost them; only their owner enrols one, on Access → Second factor, where a first code proves it works."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(TOTPDevice)
-class TOTPDeviceAdmin(OtpTOTPDeviceAdmin, ModelAdmin):
-    """Another user's device: seen, and deleted when they lost it (they enrol again on Access → Second factor)."""
+class TOTPDeviceAdmin(SeenAndDeleted, OtpTOTPDeviceAdmin, ModelAdmin):
+    pass
 
 
 @admin.register(StaticDevice)
-class StaticDeviceAdmin(OtpStaticDeviceAdmin, ModelAdmin):
+class StaticDeviceAdmin(SeenAndDeleted, OtpStaticDeviceAdmin, ModelAdmin):
     pass

@@ -28,8 +28,8 @@ def enrolled_device(user):
 
 def pending_device(user):
     """The unconfirmed TOTP device this user is enrolling, made on first asking (one at a time)."""
-    device, _ = TOTPDevice.objects.get_or_create(user=user, confirmed=False, defaults={"name": AUTHENTICATOR})
-    return device
+    pending = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    return pending or TOTPDevice.objects.create(user=user, confirmed=False, name=AUTHENTICATOR)
 
 
 def recovery_codes_left(user):

@@ -3,6 +3,7 @@ before the admin (or a session API call) works; viewers are not asked, tokens ne
 
 import pytest
 from django.test import Client, override_settings
+from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -193,3 +194,32 @@ def test_when_not_required_an_operator_s_password_is_enough():
     operator = user_in(OPERATORS, username="operator")
     enrolled(operator)
     assert password_login(operator).get("/admin/").status_code == 200
+
+
+def verified_client(user):
+    """A client logged in as `user`, who enrolled and gave a code this session."""
+    device, _ = enrolled(user)
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+def test_the_admin_shows_devices_but_never_their_secrets_and_deletes_them():
+    operator = user_in(OPERATORS, username="operator")
+    device, _ = enrolled(operator)
+    root = verified_client(user_in(superuser=True, username="root"))
+    assert root.get("/admin/").status_code == 200
+
+    listing = root.get("/admin/otp_totp/totpdevice/")
+    assert listing.status_code == 200
+    assert b"operator" in listing.content
+    assert device.key.encode() not in root.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/").content
+    assert root.get(f"/admin/otp_totp/totpdevice/{device.pk}/qrcode/").status_code == 403
+    assert root.get("/admin/otp_totp/totpdevice/add/").status_code == 403
+    assert root.post(f"/admin/otp_totp/totpdevice/{device.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert not TOTPDevice.objects.filter(pk=device.pk).exists()
+    # The operator, at the next login, has recovery codes left: verify with one, or remove and enrol again.
+    assert password_login(operator).get("/admin/")["Location"].startswith(VERIFY)
