@@ -23,6 +23,8 @@ $(VENV)/.installed: requirements.txt
 
 # The task worker runs beside the development server and stops with it; it is started again 5 s after
 # it fails (it exits 0 only when a signal stopped it: Ctrl-C, or the trap once runserver has ended).
+# Development runs with DEBUG on (DEBUG=0 make run to see the production behaviour: it needs SECRET_KEY).
+run: export DEBUG ?= 1
 run: venv
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py seed_stocks --if-empty --stocks 500 --days 252 --seed 1
@@ -34,7 +36,7 @@ run: venv
 	    echo "make run: the task worker exited with an error; starting it again in 5 s" >&2; sleep 5; \
 	  done ) & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	DEBUG=$${DEBUG:-1} $(PY) manage.py runserver 127.0.0.1:$(PORT)
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: venv
 	$(PY) -m tests.matrix $(PYTEST_ARGS)

@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+BENCH_SECRET_KEY = "bench-only-key-" + "never-used-outside-the-benchmarks-" * 2
+os.environ.setdefault("SECRET_KEY", BENCH_SECRET_KEY)  # the settings need one with DEBUG off, as benchmarks run
 
 
 @contextlib.contextmanager

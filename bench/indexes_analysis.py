@@ -30,6 +30,9 @@ def main():
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    from bench.common import BENCH_SECRET_KEY
+
+    os.environ.setdefault("SECRET_KEY", BENCH_SECRET_KEY)
     with contextlib.ExitStack() as stack:
         if not os.environ.get("DATABASE_URL"):
             os.environ["DATABASE_URL"] = stack.enter_context(throwaway_postgres())

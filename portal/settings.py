@@ -6,11 +6,13 @@ default: SQLite and the local-memory cache.
 """
 
 import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.templatetags.static import static
+from django.utils.csp import CSP
 
 from portal.environment import (
     duration_seconds,
@@ -28,13 +30,56 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_STATE_DIR = BASE_DIR / ".local"  # ignored by git: generated secrets, SQLite file
 
 DEBUG = env_bool("DEBUG", default=False)
-SECRET_KEY = os.environ.get("SECRET_KEY") or local_secret(LOCAL_STATE_DIR / "secret-key")
+# One key for every instance, from the environment: a key generated per instance would sign
+# sessions and tokens that the other instances reject. Only development generates its own.
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        sys.exit(
+            "SECRET_KEY is not set: with DEBUG off the portal does not start without it. Set it to the same "
+            "long random value on every instance, e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    SECRET_KEY = local_secret(LOCAL_STATE_DIR / "secret-key")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 PORTAL_BEHIND_PROXY = env_bool("PORTAL_BEHIND_PROXY")
 if PORTAL_BEHIND_PROXY:
     # Only safe when a proxy we control sets this header and strips the client's.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# HTTPS deployments: one switch, on by default behind our proxy (which terminates TLS). It
+# redirects plain HTTP (not the probes: load balancers probe over plain HTTP), marks the
+# cookies Secure, and sends HSTS: browsers then refuse plain HTTP to this host for
+# PORTAL_HSTS_SECONDS. Preloading is a promise to browser vendors that is slow to take back:
+# off unless asked for.
+PORTAL_HTTPS = env_bool("PORTAL_HTTPS", default=PORTAL_BEHIND_PROXY)
+if PORTAL_HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^health/live/$", r"^health/ready/$"]
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_number("PORTAL_HSTS_SECONDS", 365 * 24 * 3600, int)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("PORTAL_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env_bool("PORTAL_HSTS_PRELOAD", default=False)
+
+# What pages may load and do. unfold's pages run inline scripts and Alpine.js, which evaluates
+# its attributes as code: script-src needs 'unsafe-inline' and 'unsafe-eval' (the security
+# checklist says so). Everything is served from here; nothing may frame the portal.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.UNSAFE_INLINE, CSP.UNSAFE_EVAL],
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+# Browser features no page of the portal uses, refused to every page and anything it embeds.
+PERMISSIONS_POLICY = {
+    feature: [] for feature in ("camera", "microphone", "geolocation", "payment", "usb", "serial", "display-capture")
+}
 
 # Logging: every record on stderr, one line each below ERROR, tracebacks for errors (a 500's
 # included, which Django alone would only mail); probes are not logged per request (portal/logs.py).
@@ -79,6 +124,8 @@ MIDDLEWARE = [
     "opsadmin.health.views.HealthProbeMiddleware",  # first: probes skip all other middleware
     "opsadmin.runtime.memory_limits.MemoryLimitMiddleware",  # counts requests, acts on the memory limits
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "opsadmin.runtime.heartbeat.HeartbeatMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -251,13 +298,13 @@ PORTAL_BREAKER_HISTORY = 50  # changes of state kept per breaker
 # Sessions live in the database, never in a cache that an operator may clear. Messages go
 # there too, not in a cookie: a new API token is shown once in a message.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
-MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
-# A login lasts a day from when it was made: not stretched by use (nor re-saved on every request),
-# and not cut short by closing the browser. Logging out deletes the session row; a password change
-# ends the user's other sessions (Django's session auth hash).
-SESSION_COOKIE_AGE = 86400
+# Sessions last a working day at most, counted from the login (not renewed by each request),
+# and survive closing the browser only within that day. Logging out deletes the session row; a
+# password change ends the user's other sessions (Django's session auth hash).
+SESSION_COOKIE_AGE = 24 * 3600
 SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = False
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # Login lockout (django-axes): PORTAL_LOGIN_FAILURE_LIMIT wrong passwords for one username from one
 # address lock that pair out for PORTAL_LOGIN_LOCKOUT: a 429 page, the right password refused too,

@@ -1,0 +1,91 @@
+"""The README's production environment passes Django's deploy checks; the development default honestly
+does not; without SECRET_KEY and with DEBUG off the portal refuses to start; HTTPS spares the probes; the
+content security and permissions policies are sent."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+HTTPS_WARNINGS = ("security.W004", "security.W008", "security.W012", "security.W016")
+
+
+def readme_production_environment():
+    """The variables of the README's "Production" block, as an operator would export them."""
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"## Production\n.*?```sh\n(.*?)```", text, re.S).group(1)
+    pairs = (line.split("#")[0].strip().split("=", 1) for line in block.splitlines() if "=" in line)
+    return {name: value for name, value in pairs}
+
+
+def manage(*args, **environment):
+    """manage.py in a process of its own, with only `environment` beside PATH (nothing of this test run's)."""
+    clean = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **environment}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=REPO, env=clean, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_readme_production_environment_passes_check_deploy_with_no_warning():
+    environment = readme_production_environment()
+    assert environment["DEBUG"] == "0"
+    assert len(environment["SECRET_KEY"]) >= 50
+    done = manage("check", "--deploy", "--fail-level", "WARNING", **environment)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "System check identified no issues" in done.stdout
+
+
+def test_the_development_default_fails_check_deploy_honestly():
+    done = manage("check", "--deploy", "--fail-level", "WARNING", DEBUG="1")
+    assert done.returncode == 1
+    for warning in (*HTTPS_WARNINGS, "security.W018"):
+        assert warning in done.stderr, done.stderr
+
+
+def test_without_secret_key_and_debug_off_the_portal_refuses_to_start_with_one_line():
+    done = manage("check", DEBUG="0")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert done.stderr.startswith("SECRET_KEY is not set: with DEBUG off the portal does not start without it.")
+
+
+PROBE_OR_PAGE = """
+from django.test import Client
+client = Client()
+for path in ("/health/live/", "/health/ready/", "/admin/login/", "/api/ops/status/"):
+    response = client.get(path)
+    print(path, response.status_code, response.get("Location", ""), response.get("Strict-Transport-Security", ""))
+secure = client.get("/admin/login/", secure=True)
+print("cookies", " ".join(f"{name}:{bool(cookie['secure'])}" for name, cookie in secure.cookies.items()))
+print("hsts", secure.get("Strict-Transport-Security", ""))
+print("csp", secure.get("Content-Security-Policy", ""))
+print("permissions", secure.get("Permissions-Policy", ""))
+"""
+
+
+def test_https_redirects_pages_but_not_the_probes_and_marks_cookies_secure(tmp_path):
+    environment = readme_production_environment() | {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}",
+        "REDIS_URL": "",
+        "ALLOWED_HOSTS": "testserver",
+        "STATIC_ROOT": str(tmp_path / "static"),
+        "PORTAL_CRITICAL_CHECKS": "",  # the README names redis, which this one has not
+    }
+    for command in (("migrate", "--no-input"), ("collectstatic", "--no-input")):
+        assert manage(*command, **environment).returncode == 0
+    done = manage("shell", "-c", PROBE_OR_PAGE, **environment)
+    assert done.returncode == 0, done.stderr
+    printed = done.stdout.strip().splitlines()
+    lines = dict(line.split(" ", 1) for line in printed if line.startswith(("/", "cookies", "hsts", "csp", "perm")))
+    assert lines["/health/live/"].startswith("200 ")
+    assert not lines["/health/ready/"].startswith("301")
+    assert lines["/admin/login/"].startswith("301 https://testserver/admin/login/")
+    assert lines["/api/ops/status/"].startswith("301 https://testserver/api/ops/status/")
+    assert lines["cookies"] == "csrftoken:True"
+    assert lines["hsts"] == "max-age=31536000; includeSubDomains; preload"
+    assert "default-src 'self'" in lines["csp"]
+    assert "frame-ancestors 'none'" in lines["csp"]
+    assert "camera=()" in lines["permissions"]
