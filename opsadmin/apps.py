@@ -24,6 +24,7 @@ class OpsAdminConfig(AppConfig):
         "opsadmin.admin.tokens",
         "opsadmin.admin.users",
         "opsadmin.admin.instances",
+        "opsadmin.admin.access",
     )
 
     def ready(self):

@@ -28,7 +28,7 @@ class OpsRun(models.Model):
         API = "api", "API"
         CLI = "cli", "Command line"
         TASK = "task", "Task worker"
-        PORTAL = "portal", "The portal"  # what it did on its own: a password change revoking ops tokens
+        PORTAL = "portal", "The portal"  # on its own: a password change revoking ops tokens, a login lockout
 
     class Status(models.TextChoices):
         REQUESTED = "requested", "Requested"  # recorded, not handed to where it runs yet

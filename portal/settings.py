@@ -7,6 +7,7 @@ default: SQLite and the local-memory cache.
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -14,6 +15,7 @@ from django.templatetags.static import static
 from django.utils.csp import CSP
 
 from portal.environment import (
+    duration_seconds,
     env_bool,
     env_choice,
     env_duration,
@@ -111,6 +113,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "health_check",
     "django_tasks_db",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "portal.accounts",
     "stocks",
     "opsadmin.apps.OpsAdminConfig",
@@ -128,8 +134,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): a second factor given this session
+    "opsadmin.admin.second_factor_gate.SecondFactorGate",  # who must give one goes no further without it
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # a login refused by the lockout answers with its page (429)
     "portal.errors.UnavailableMiddleware",  # last: a view needing a dependency that is out answers 503
 ]
 
@@ -292,11 +301,35 @@ PORTAL_BREAKER_HISTORY = 50  # changes of state kept per breaker
 # there too, not in a cookie: a new API token is shown once in a message.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 # Sessions last a working day at most, counted from the login (not renewed by each request),
-# and survive closing the browser only within that day.
+# and survive closing the browser only within that day. Logging out deletes the session row; a
+# password change ends the user's other sessions (Django's session auth hash).
 SESSION_COOKIE_AGE = 24 * 3600
 SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = False
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# Login lockout (django-axes): PORTAL_LOGIN_FAILURE_LIMIT wrong passwords for one username from one
+# address lock that pair out for PORTAL_LOGIN_LOCKOUT: a 429 page, the right password refused too,
+# until it passes or an admin resets it (Access → Access attempts; audited). Another address, or
+# another username, is not locked. The address is REMOTE_ADDR, or behind our proxy the one it
+# appended to X-Forwarded-For (portal/accounts/addresses.py): a client's own header is never trusted.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_number("PORTAL_LOGIN_FAILURE_LIMIT", 5, int)
+AXES_COOLOFF_TIME = timedelta(seconds=duration_seconds(env_duration("PORTAL_LOGIN_LOCKOUT", "15min")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "portal.accounts.addresses.client_address"
+AXES_LOCKOUT_CALLABLE = "portal.accounts.lockout.locked_out"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # every failed login, kept for the admin (Access → Access failures)
+AXES_ENABLE_ADMIN = False  # the ops site registers axes' models itself, with unfold's look (opsadmin/admin/access.py)
+
+# Second factors (django-otp): with PORTAL_OTP_REQUIRED on, whoever holds an ops write permission
+# (superusers hold them all) gives a TOTP or recovery code after the password before any admin page
+# or session API call works; they enrol from the admin (Access → Second factor). On unless DEBUG:
+# production asks for it, a laptop doesn't. API tokens never need one: they are a second credential.
+PORTAL_OTP_REQUIRED = env_bool("PORTAL_OTP_REQUIRED", default=not DEBUG)
+PORTAL_RECOVERY_CODES = 10  # single-use codes made at enrolment, shown once
+OTP_TOTP_ISSUER = "Stockscanner ops"  # the name authenticator apps show
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # nobody reads another's secret or recovery codes in the admin
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

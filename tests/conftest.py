@@ -22,7 +22,9 @@ SQLITE_REASON = "checks the embedded SQLite default: runs in the SQLite pass of 
 def pytest_configure(config):
     # Without DEBUG the settings use whitenoise's manifest storage, which needs collectstatic first.
     plain_static = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
-    override_settings(STORAGES={**settings.STORAGES, "staticfiles": plain_static}).enable()
+    # Second factors are required wherever DEBUG is off, so here too: the tests that are not about them log in
+    # with a password alone, as on a laptop (tests/portal/test_second_factor.py and the e2e test turn it on).
+    override_settings(STORAGES={**settings.STORAGES, "staticfiles": plain_static}, PORTAL_OTP_REQUIRED=False).enable()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,4 +1,4 @@
-"""The admin sidebar: a group per ops concern, built from the capabilities, then the data and the people.
+"""The admin sidebar: a group per ops concern, built from the capabilities, then the data, the people, and access.
 
 A capability shows under its declared group, linking to its page or its model's change
 list, for users with its view permission (its page's, or its status read's).
@@ -49,5 +49,12 @@ def sidebar(request):
         _model("Users", "person", "auth.user"),
         _model("Groups", "group", "auth.group"),
         _model("API tokens", "key", "accounts.apitoken"),
+    ]
+    groups["Access"] = [
+        {"title": "Second factor", "icon": "phonelink_lock", "link": reverse_lazy("admin:second_factor")},
+        _model("Access attempts", "lock_person", "axes.accessattempt"),
+        _model("Access failures", "gpp_maybe", "axes.accessfailurelog"),
+        _model("Access logs", "login", "axes.accesslog"),
+        _model("TOTP devices", "phonelink_setup", "otp_totp.totpdevice"),
     ]
     return [{"title": title, "items": items} for title, items in groups.items()]

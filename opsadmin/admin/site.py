@@ -1,7 +1,8 @@
 """The portal's admin site: unfold's site, installed as Django's default admin site.
 
 Its own URLs: a page per capability that declares one (`ops/<capability>/`, named
-`ops_<capability>`), and the page of any declared write (`ops/run/<write>/`).
+`ops_<capability>`), the page of any declared write (`ops/run/<write>/`), and the second-factor
+pages (`second-factor/` to enrol, `second-factor/verify/` after the password).
 """
 
 from django.urls import path
@@ -16,6 +17,7 @@ class OpsAdminSite(UnfoldAdminSite):
     def get_urls(self):
         from opsadmin.admin.operation_page import OperationPage
         from opsadmin.admin.pages import CapabilityPage
+        from opsadmin.admin.second_factor import ManageSecondFactor, VerifySecondFactor
         from opsadmin.spine import registry
 
         pages = [
@@ -34,4 +36,12 @@ class OpsAdminSite(UnfoldAdminSite):
                 name="ops_operation",
             )
         )
+        pages += [
+            path("second-factor/", self.admin_view(ManageSecondFactor.as_view(admin_site=self)), name="second_factor"),
+            path(
+                "second-factor/verify/",
+                self.admin_view(VerifySecondFactor.as_view(admin_site=self)),
+                name="second_factor_verify",
+            ),
+        ]
         return pages + super().get_urls()

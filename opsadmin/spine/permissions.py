@@ -1,4 +1,4 @@
-"""The ops permissions capabilities declare: created after every migrate, and given to their groups.
+"""The ops permissions capabilities declare: created after every migrate, given to their groups; who holds a write's.
 
 The six every portal has live on OpsRun's Meta (and its migrations); a capability that needs
 its own (a read stricter than view_ops, say) declares it, and this makes it exist on the same
@@ -22,3 +22,13 @@ def create_declared_permissions(using=DEFAULT_DB_ALIAS, **kwargs):
         )
         for name in declared.groups:
             Group.objects.using(using).get_or_create(name=name)[0].permissions.add(permission)
+
+
+def holds_write_permission(user):
+    """Whether `user` may run any declared write (a superuser may run them all): who must give a second factor.
+
+    Asked of the registry, so a capability's new write counts without anyone listing it here.
+    """
+    if not (user.is_active and user.is_authenticated):
+        return False
+    return user.is_superuser or any(user.has_perm(write.permission_name) for write in registry.writes())

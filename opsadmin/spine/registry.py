@@ -54,6 +54,11 @@ def get_write(name):
     return _writes[name][1]
 
 
+def writes():
+    """Every declared write, in declaration order."""
+    return [write for _, write in _writes.values()]
+
+
 def permissions():
     """The ops permissions the capabilities bring (opsadmin.spine.permissions creates them after migrate)."""
     return [permission for capability in _capabilities.values() for permission in capability.permissions]

@@ -6,10 +6,16 @@ import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
 from django.db import connections
+from django.test import RequestFactory
 
 from portal.accounts.local_admin import password_file
 
 pytestmark = pytest.mark.django_db
+
+
+def log_in(**credentials):
+    """The user these credentials log in, as the login page asks (the lockout's backend needs its request)."""
+    return authenticate(RequestFactory().post("/admin/login/"), **credentials)
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +38,7 @@ def test_generates_a_password_once_and_prints_it_every_run(local_state):
     assert "created" in first
     assert password in first
     assert password in ensure_admin()
-    assert authenticate(username="admin", password=password).is_superuser
+    assert log_in(username="admin", password=password).is_superuser
 
 
 def test_password_from_the_environment_wins(monkeypatch):
@@ -41,7 +47,7 @@ def test_password_from_the_environment_wins(monkeypatch):
     output = ensure_admin()
     assert "password from $PORTAL_ADMIN_PASSWORD" in output
     assert "correct horse battery" not in output  # a secret from the environment is not echoed
-    assert authenticate(username="admin", password="correct horse battery")
+    assert log_in(username="admin", password="correct horse battery")
 
 
 def test_a_password_changed_in_the_admin_is_kept_and_not_shown(local_state):
@@ -52,7 +58,7 @@ def test_a_password_changed_in_the_admin_is_kept_and_not_shown(local_state):
     output = ensure_admin()
     assert "not shown" in output
     assert password_file().read_text().strip() not in output
-    assert authenticate(username="admin", password="chosen by the operator")
+    assert log_in(username="admin", password="chosen by the operator")
 
 
 def test_each_database_keeps_its_own_password_file(local_state, monkeypatch):

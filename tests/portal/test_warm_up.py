@@ -17,7 +17,9 @@ def rows():
     return {model._meta.label: model.objects.count() for model in apps.get_models()}
 
 
-def test_the_everyday_pages_render_and_nothing_is_kept(caplog):
+@pytest.mark.parametrize("otp_required", [False, True])
+def test_the_everyday_pages_render_and_nothing_is_kept(caplog, settings, otp_required):
+    settings.PORTAL_OTP_REQUIRED = otp_required  # its in-memory superuser has no second factor to give
     before, threads = rows(), threading.active_count()
     with caplog.at_level(logging.INFO, logger="portal.warm_up"):
         assert warm_up(EVERYDAY_PAGES) == len(EVERYDAY_PAGES)

@@ -2,9 +2,10 @@
 tests and bench/resilience.py drive PostgreSQL and Redis outages under it.
 
 `served_portal()` starts throwaway PostgreSQL and Redis, migrates, collects static files, makes an
-operator with a session and an ops API token, and serves the portal with its production gunicorn
-configuration (DEBUG off, probes on their own listener). `Traffic` runs client threads over staff
-pages and the ops API, and a prober on the probes' listener, as a load balancer would.
+operator with a session (verified by a second factor) and an ops API token, and serves the portal
+with its production gunicorn configuration (DEBUG off, probes on their own listener). `Traffic` runs
+client threads over staff pages and the ops API, and a prober on the probes' listener, as a load
+balancer would.
 """
 
 import contextlib
@@ -22,11 +23,15 @@ CREDENTIALS = """
 import json
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from portal.accounts.tokens import issue_token
 user = get_user_model().objects.create_superuser("operator", "operator@example.com", "not-used-here")
 session = SessionStore()
 session["_auth_user_id"], session["_auth_user_backend"] = str(user.pk), "django.contrib.auth.backends.ModelBackend"
 session["_auth_user_hash"] = user.get_session_auth_hash()
+# Production requires a second factor of an operator (PORTAL_OTP_REQUIRED): this session gave one.
+session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.create(user=user, name="app", confirmed=True).persistent_id
 session.create()
 print(json.dumps({"session": session.session_key, "token": issue_token(user, "traffic")[1]}))
 """

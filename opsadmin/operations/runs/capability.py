@@ -1,8 +1,10 @@
 """The audit log capability: every ops run, who asked, where it ran and how it ended."""
 
-from opsadmin.operations.runs import sections, token_audit
+from axes.signals import user_locked_out
+
+from opsadmin.operations.runs import access_audit, sections, token_audit
 from opsadmin.spine.capability import Alias, Capability, Read
-from portal.accounts.signals import token_issued, tokens_revoked
+from portal.accounts.signals import lockouts_reset, token_issued, tokens_revoked
 
 CAPABILITY = Capability(
     name="runs",
@@ -22,5 +24,10 @@ CAPABILITY = Capability(
         Alias("runs/", "runs", read="list"),
         Alias("runs/<int:id>/", "run", read="run"),
     ),
-    receivers=((token_issued, token_audit.audit_issued), (tokens_revoked, token_audit.audit_revoked)),
+    receivers=(
+        (token_issued, token_audit.audit_issued),
+        (tokens_revoked, token_audit.audit_revoked),
+        (user_locked_out, access_audit.audit_locked_out),
+        (lockouts_reset, access_audit.audit_reset),
+    ),
 )
