@@ -66,7 +66,8 @@ print("permissions", secure.get("Permissions-Policy", ""))
 """
 
 
-def test_https_redirects_pages_but_not_the_probes_and_marks_cookies_secure(tmp_path):
+def served_here(tmp_path):
+    """The README's production environment on a SQLite file of its own, migrated, its static files collected."""
     environment = readme_production_environment() | {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}",
         "REDIS_URL": "",
@@ -76,6 +77,19 @@ def test_https_redirects_pages_but_not_the_probes_and_marks_cookies_secure(tmp_p
     }
     for command in (("migrate", "--no-input"), ("collectstatic", "--no-input")):
         assert manage(*command, **environment).returncode == 0
+    return environment
+
+
+def test_the_checklist_passes_every_item_under_the_readme_production_environment(tmp_path):
+    done = manage("security_checklist", "--fail-on", "warning", **served_here(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "score 100 of 100" in done.stdout
+    grades = [line.split()[0] for line in done.stdout.splitlines()[1:] if line.strip()]
+    assert set(grades) <= {"pass", "info"}, done.stdout
+
+
+def test_https_redirects_pages_but_not_the_probes_and_marks_cookies_secure(tmp_path):
+    environment = served_here(tmp_path)
     done = manage("shell", "-c", PROBE_OR_PAGE, **environment)
     assert done.returncode == 0, done.stderr
     printed = done.stdout.strip().splitlines()

@@ -24,12 +24,14 @@ def test_view_security_is_the_operators_not_the_viewers():
 
 @override_settings(DEBUG=True)
 def test_an_operator_sees_the_page_problems_first():
-    response = logged_in(OPERATORS).get(PAGE)
+    with override_settings(PERMISSIONS_POLICY={}):  # a warning beside the development default's failures
+        response = logged_in(OPERATORS).get(PAGE)
     assert response.status_code == 200
     html = response.content.decode()
     order = [html.index(f'id="security-{status}"') for status in ("failure", "warning", "pass", "info")]
     assert order == sorted(order)
     assert 'data-item="security.W004" data-status="failure"' in html
+    assert 'data-item="opsadmin.security.W107" data-status="warning"' in html
     assert 'id="security-score"' in html
     assert "Score: passing items" in html
     assert '<details>\n      <summary class="cursor-pointer text-primary-600">Details</summary>\n      <pre' in html
