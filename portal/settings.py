@@ -320,6 +320,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_CLIENT_IP_CALLABLE = "portal.accounts.addresses.client_address"
 AXES_LOCKOUT_CALLABLE = "portal.accounts.lockout.locked_out"
 AXES_ENABLE_ACCESS_FAILURE_LOG = True  # every failed login, kept for the admin (Access → Access failures)
+AXES_VERBOSE = False  # no banner on every process's start (it would open every command's output)
 AXES_ENABLE_ADMIN = False  # the ops site registers axes' models itself, with unfold's look (opsadmin/admin/access.py)
 
 # Second factors (django-otp): with PORTAL_OTP_REQUIRED on, whoever holds an ops write permission
