@@ -4,7 +4,10 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from portal.serving import refuse_without_secret_key
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+refuse_without_secret_key()
 application = get_asgi_application()
 
 # As under WSGI (portal/wsgi.py): each serving process runs its own thread, which beats

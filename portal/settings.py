@@ -6,7 +6,6 @@ default: SQLite and the local-memory cache.
 """
 
 import os
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,15 +30,10 @@ LOCAL_STATE_DIR = BASE_DIR / ".local"  # ignored by git: generated secrets, SQLi
 
 DEBUG = env_bool("DEBUG", default=False)
 # One key for every instance, from the environment: a key generated per instance would sign
-# sessions and tokens that the other instances reject. Only development generates its own.
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        sys.exit(
-            "SECRET_KEY is not set: with DEBUG off the portal does not start without it. Set it to the same "
-            "long random value on every instance, e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'"
-        )
-    SECRET_KEY = local_secret(LOCAL_STATE_DIR / "secret-key")
+# sessions that the other instances reject. Only development generates its own. With DEBUG
+# off and no key, the portal does not serve (portal/serving.py), and Django refuses any other
+# use of the empty key; commands that sign nothing (migrate, makemigrations, check) still run.
+SECRET_KEY = os.environ.get("SECRET_KEY") or (local_secret(LOCAL_STATE_DIR / "secret-key") if DEBUG else "")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 PORTAL_BEHIND_PROXY = env_bool("PORTAL_BEHIND_PROXY")

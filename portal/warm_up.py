@@ -19,13 +19,13 @@ import io
 import logging
 import time
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.handlers.base import BaseHandler
 from django.core.handlers.wsgi import WSGIRequest
 from django.db import connections
 
 from opsadmin.runtime.heartbeat import NOT_SERVED
+from portal.serving import allowed_host
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +79,3 @@ def request_for(path):
     )
     request._cached_user = get_user_model()(username="warm-up", is_active=True, is_staff=True, is_superuser=True)
     return request
-
-
-def allowed_host():
-    """A host that ALLOWED_HOSTS accepts: the first one named ("*" and ".example.com" as patterns)."""
-    first = next(iter(settings.ALLOWED_HOSTS), "*")
-    return "localhost" if first == "*" else first.lstrip(".")

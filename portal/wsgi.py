@@ -4,7 +4,10 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from portal.serving import refuse_without_secret_key
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+refuse_without_secret_key()
 application = get_wsgi_application()
 
 # A process that serves through here runs its own thread per web worker: it beats while

@@ -1,6 +1,6 @@
 """The README's production environment passes Django's deploy checks; the development default honestly
-does not; without SECRET_KEY and with DEBUG off the portal refuses to start; HTTPS spares the probes; the
-content security and permissions policies are sent."""
+does not; without SECRET_KEY and with DEBUG off the portal refuses to serve, while commands that sign
+nothing still run; HTTPS spares the probes; the content security and permissions policies are sent."""
 
 import os
 import re
@@ -45,11 +45,20 @@ def test_the_development_default_fails_check_deploy_honestly():
 
 
 def test_without_secret_key_and_debug_off_the_portal_refuses_to_start_with_one_line():
-    done = manage("check", DEBUG="0")
+    clean = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "DEBUG": "0"}
+    done = subprocess.run(  # what gunicorn and runserver load: the WSGI entry point
+        [sys.executable, "-c", "import portal.wsgi"], cwd=REPO, env=clean, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert done.stderr.startswith("SECRET_KEY is not set: with DEBUG off the portal does not start without it.")
+
+
+def test_without_secret_key_commands_that_sign_nothing_still_run():
+    done = manage("makemigrations", "--check", "--dry-run", DEBUG="0")
+    assert done.returncode == 0, done.stderr
+    assert "No changes detected" in done.stdout
 
 
 PROBE_OR_PAGE = """

@@ -2,12 +2,14 @@
 
 From MemorySample, which the beats keep for PORTAL_MEMORY_HISTORY_SECONDS (a sample per beat).
 The fleet's total is drawn at the end of each minute, and at the latest sample: the sum of
-each worker's latest sample, counting only workers that beat within the last two heartbeat
-intervals, so a worker that stopped drops out of it (a rolling recycle is not counted
-twice) and one that started comes in. Each line ends in a dot: a worker with a single
+each worker's latest sample, counting a worker from its first sample until two heartbeat
+intervals after its last, so a worker that stopped drops out of it (a rolling recycle is
+not counted twice), one that started comes in, and sparse samples (a beat missed while the
+database was out) leave no gap. Each line ends in a dot: a worker with a single
 sample is seen too.
 """
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -50,31 +52,36 @@ class Chart:
         return self.width // 2
 
 
+def fleet_totals(workers):
+    """[(when, bytes)] at the end of each minute with samples, and at the latest sample: each worker's latest
+    sample by then, counting a worker from its first sample until two heartbeat intervals after its last."""
+    fresh = timedelta(seconds=2 * float(settings.PORTAL_HEARTBEAT_SECONDS))
+    workers = [(values, [at for at, _ in values]) for values in workers]
+    last = max(times[-1] for _, times in workers)
+    ends = {at.replace(second=0, microsecond=0) + timedelta(minutes=1) for _, times in workers for at in times}
+
+    def rss_at(values, times, when):
+        if not times[0] <= when <= times[-1] + fresh:
+            return 0
+        return values[bisect_right(times, when) - 1][1]
+
+    return [
+        (when, sum(rss_at(values, times, when) for values, times in workers))
+        for when in [*sorted(end for end in ends if end < last), last]
+    ]
+
+
 def rss_chart(now=None):
     """The chart of the last hour, or None before any sample was kept."""
     now = now or timezone.now()
     since = now - WINDOW
     samples = MemorySample.objects.filter(at__gte=since).order_by("at")
-    fresh = timedelta(seconds=2 * float(settings.PORTAL_HEARTBEAT_SECONDS))
-    by_worker, latest, totals = {}, {}, []
-    minute_end = None  # the end of the minute of the samples read so far
-
-    def total_at(when):
-        """(when, the sum of the latest samples of the workers that had beaten lately)."""
-        return when, sum(rss for at, rss in latest.values() if at > when - fresh)
-
+    by_worker = {}
     for instance, pid, at, rss in samples.values_list("instance_id", "pid", "at", "rss_bytes").iterator():
-        if minute_end is not None and at >= minute_end:
-            totals.append(total_at(minute_end))
-            minute_end = None
-        if minute_end is None:
-            minute_end = at.replace(second=0, microsecond=0) + timedelta(minutes=1)
-        label = f"{instance} pid {pid}"
-        by_worker.setdefault(label, []).append((at, rss))
-        latest[label] = (at, rss)
+        by_worker.setdefault(f"{instance} pid {pid}", []).append((at, rss))
     if not by_worker:
         return None
-    totals.append(total_at(max(at for at, _ in latest.values())))
+    totals = fleet_totals(by_worker.values())
     top = max(rss for _, rss in totals) * 1.1 or 1
 
     def points(values):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from opsadmin.operations.security import facts
 from opsadmin.operations.security.grades import FAILURE, WARNING
@@ -51,6 +52,14 @@ def middleware(path):
     return lambda: f"{path.rsplit('.', 1)[-1]} {'in' if path in settings.MIDDLEWARE else 'not in'} MIDDLEWARE"
 
 
+def secret_key():
+    """The key, or "" where it is unset (Django raises on reading an empty one)."""
+    try:
+        return settings.SECRET_KEY
+    except ImproperlyConfigured:
+        return ""
+
+
 def key_strength(key):
     """How strong a key looks, never the key: its length, distinct characters, and Django's insecure prefix."""
     insecure = ", starts with django-insecure-" if str(key).startswith("django-insecure-") else ""
@@ -74,7 +83,7 @@ DJANGO = (
     Item(
         "security.W009",
         "SECRET_KEY is strong",
-        lambda: key_strength(settings.SECRET_KEY),
+        lambda: key_strength(secret_key()),
         "50+ characters, 5+ distinct, not django-insecure-",
         "The key signs sessions, password-reset links and messages: a guessable key forges them.",
         "SECRET_KEY: set SECRET_KEY in the environment to 50+ random characters.",

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.test import Client
 
 from opsadmin.runtime.heartbeat import NOT_SERVED
+from portal.serving import allowed_host
 
 MARK = "X-Ops-Security-Audit"  # on every audit request, so its answers are not logged as traffic
 
@@ -30,16 +31,8 @@ def get(path, **headers):
     extra = {NOT_SERVED: True}  # a request no server sent: this process is not beating as a web process for it
     if proxy := getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
         extra[proxy[0]] = proxy[1]
-    client = Client(raise_request_exception=False, HTTP_HOST=host(), **extra)
+    client = Client(raise_request_exception=False, HTTP_HOST=allowed_host(), **extra)
     return client.get(path, secure=True, headers={MARK: "1", **headers})
-
-
-def host():
-    """A host name ALLOWED_HOSTS accepts: its first entry made concrete ("*" or none: localhost)."""
-    for allowed in settings.ALLOWED_HOSTS:
-        if allowed != "*":
-            return allowed.lstrip(".")
-    return "localhost"
 
 
 def summary(response):

@@ -307,6 +307,21 @@ def test_the_fleet_total_counts_a_replaced_worker_once(settings):
     assert total.last_bytes == 200 * MiB
 
 
+def test_the_fleet_total_has_no_gap_where_samples_are_sparse(settings):
+    """A sample every 5 minutes (beats lost to an outage, say): the total holds both workers throughout."""
+    settings.PORTAL_HEARTBEAT_SECONDS = 5
+    worker(pid=101, rss=100 * MiB)
+    now = timezone.now()
+    MemorySample.objects.bulk_create(
+        MemorySample(instance_id="web-1:8000", pid=pid, at=now - timedelta(minutes=m), rss_bytes=100 * MiB)
+        for m in range(0, 60, 5)
+        for pid in (101, 102)
+    )
+    total, *_ = history.rss_chart(now).series
+    heights = {y for _, y in (point.split(",") for point in total.points.split())}
+    assert len(heights) == 1  # two workers' worth at every point, never none
+
+
 def test_the_page_shows_every_worker_the_chart_and_the_machines_with_writes_for_managers_only():
     worker(pid=101, rss=100 * MiB)
     worker(pid=102, rss=300 * MiB, soft=256 * MiB)
