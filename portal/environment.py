@@ -15,6 +15,8 @@ DURATION = r"(\d+)(ms|s|min|h)?"  # PostgreSQL's units for lock_timeout and stat
 DURATION_UNITS = {"ms": 0.001, "s": 1, "min": 60, "h": 3600}
 SIZE = r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?"  # 536870912, 512MB, 512MiB, 512M, 1.5G
 SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+RATE = r"(\d+)\s*/\s*(minute|day)"  # 60/minute
+RATE_WINDOWS = ("minute", "day")
 
 
 def env_bool(name, default=False):
@@ -66,6 +68,21 @@ def env_size(name, default=None):
         raise ValueError(f"{name}={raw!r} is not a size such as 536870912, 512MB or 1.5GB")
     number, unit = match.groups()
     return int(float(number) * SIZE_UNITS[unit])
+
+
+def env_rates(name, default):
+    """Requests a minute and a day, as "60/minute,5000/day": both windows, once each, whole numbers above 0."""
+    raw = os.environ.get(name, "").strip() or default
+    rates = {}
+    for part in raw.lower().split(","):
+        match = re.fullmatch(RATE, part.strip())
+        if not match or int(match[1]) == 0 or match[2] in rates:
+            rates = None
+            break
+        rates[match[2]] = int(match[1])
+    if rates is None or set(rates) != set(RATE_WINDOWS):
+        raise ValueError(f"{name}={raw!r} is not a rate limit such as 60/minute,5000/day (each above 0)")
+    return {window: rates[window] for window in RATE_WINDOWS}
 
 
 def env_choice(name, default, choices):

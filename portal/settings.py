@@ -8,6 +8,7 @@ default: SQLite and the local-memory cache.
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.templatetags.static import static
@@ -21,6 +22,7 @@ from portal.environment import (
     env_list,
     env_number,
     env_port,
+    env_rates,
     env_size,
     local_secret,
 )
@@ -291,6 +293,35 @@ PORTAL_BREAKER_REDIS_TIMEOUT = env_number("PORTAL_BREAKER_REDIS_TIMEOUT", 0.25)
 PORTAL_BREAKER_REDIS_RETRY_SECONDS = env_number("PORTAL_BREAKER_REDIS_RETRY_SECONDS", 5.0)
 PORTAL_BREAKER_HISTORY = 50  # changes of state kept per breaker
 
+# Rate limits of the scanner API (stocks/rate_limits.py): requests a minute and a day per membership tier,
+# counted per caller (a user, or an anonymous client's address) in PORTAL_RATE_LIMIT_STORAGE, a `limits`
+# storage URL: the Redis of REDIS_URL by default, shared by every process and instance, under the
+# `ratelimit` alias's keys (the Caches page counts them; clearing that alias resets every counter); else
+# memory://, which each process keeps for itself (limits then hold per process). A tier's limits change with
+# PORTAL_RATE_LIMIT_<TIER>="<n>/minute,<n>/day". A storage that does not answer within
+# PORTAL_RATE_LIMIT_SOCKET_TIMEOUT seconds is skipped for PORTAL_RATE_LIMIT_RETRY_SECONDS, and meanwhile
+# requests are admitted uncounted (PORTAL_RATE_LIMIT_FAIL_OPEN, on by default; off: refused with 503).
+PORTAL_RATE_LIMITS = {
+    tier: env_rates(f"PORTAL_RATE_LIMIT_{tier.upper()}", default)
+    for tier, default in {
+        "anonymous": "20/minute,500/day",
+        "free": "60/minute,5000/day",
+        "basic": "300/minute,50000/day",
+        "pro": "1200/minute,500000/day",
+        "enterprise": "6000/minute,5000000/day",
+    }.items()
+}
+PORTAL_RATE_LIMIT_STORAGE = os.environ.get("PORTAL_RATE_LIMIT_STORAGE", "").strip() or REDIS_URL or "memory://"
+if urlsplit(PORTAL_RATE_LIMIT_STORAGE).scheme not in ("redis", "rediss", "redis+unix", "memory"):
+    raise ValueError(
+        f"PORTAL_RATE_LIMIT_STORAGE: {urlsplit(PORTAL_RATE_LIMIT_STORAGE).scheme or 'no'} scheme: use "
+        "redis://host:port/db, rediss://, redis+unix:///path or memory://"
+    )
+PORTAL_RATE_LIMIT_KEY_PREFIX = f"{CACHE_KEY_PREFIXES['ratelimit']}:1"  # <KEY_PREFIX>:<VERSION> of that alias
+PORTAL_RATE_LIMIT_FAIL_OPEN = env_bool("PORTAL_RATE_LIMIT_FAIL_OPEN", default=True)
+PORTAL_RATE_LIMIT_SOCKET_TIMEOUT = env_number("PORTAL_RATE_LIMIT_SOCKET_TIMEOUT", 0.25)
+PORTAL_RATE_LIMIT_RETRY_SECONDS = env_number("PORTAL_RATE_LIMIT_RETRY_SECONDS", 5.0)
+
 # Sessions live in the database, never in a cache that an operator may clear. Messages go
 # there too, not in a cookie: a new API token is shown once in a message.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
@@ -383,6 +414,7 @@ PORTAL_CAPABILITIES = [
     "opsadmin.operations.caches",
     "opsadmin.operations.runs",
     "opsadmin.operations.security",
+    "opsadmin.operations.rate_limits",
 ]
 # The largest JSON body the ops API reads (bytes); a larger one is answered 413.
 PORTAL_API_MAX_BODY_BYTES = 1024 * 1024
