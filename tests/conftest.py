@@ -63,9 +63,11 @@ def _clear_caches():
 @pytest.fixture(autouse=True)
 def _fresh_process_state():
     """Every test starts like a new process: no instance yet, no cached drain state or readiness verdict, every
-    circuit breaker closed (their state in Redis went with the cache database, emptied above)."""
+    circuit breaker closed (their state in Redis went with the cache database, emptied above), no rate-limit
+    counter in memory (those in Redis went too)."""
     from opsadmin.health.readiness import readiness
     from opsadmin.runtime import breakers, drain, heartbeat, identity
+    from stocks import rate_limits
 
     def forget():
         identity.reset()
@@ -73,6 +75,7 @@ def _fresh_process_state():
         drain.reset()
         readiness.reset()
         breakers.reset()
+        rate_limits.forget()
 
     forget()
     yield

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
@@ -72,6 +73,12 @@ def sample_recycle():
     return {"processes": [f"{HOST}:8000 pid {os.getpid() + 100_000}"]}
 
 
+def sample_member():
+    """A user to reset the rate limits of, and an anonymous address."""
+    User.objects.get_or_create(username="door-member")
+    return {"usernames": ["door-member"], "addresses": ["192.0.2.7"]}
+
+
 def sample_breaker():
     """The cache's breaker: opened, cache calls miss for the rest of the test; the database's would refuse queries."""
     return {"name": "cache"}
@@ -95,6 +102,7 @@ SAMPLE_ARGUMENTS = {
     "collect_garbage": lambda: {"processes": [sample_worker()]},
     "recycle_workers": sample_recycle,
     "rolling_recycle": lambda: {"instances": [sample_recycle()["processes"][0].split(" pid ")[0]]},
+    "reset_rate_limits": sample_member,
     "allocation_snapshot": lambda: {
         "instance": sample_worker().split(" pid ")[0],
         "pid": os.getpid(),

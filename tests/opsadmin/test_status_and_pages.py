@@ -40,6 +40,7 @@ def test_status_command_reports_every_section():
         "caches",
         "runs",
         "security",
+        "rate_limits",
     }
     health = status["sections"]["health"]
     assert {"status", "ok", "headline", "detail", "lines", "data"} <= set(health)
@@ -117,7 +118,16 @@ def test_status_endpoint_needs_view_ops(client):
     assert client.get("/api/ops/status/").status_code == 401
     assert client_for(user_in(username="plain")).get("/api/ops/status/").status_code == 403
     body = client_for(user_in(VIEWERS)).get("/api/ops/status/").json()
-    assert set(body["sections"]) == {"health", "instances", "breakers", "memory", "database", "caches", "runs"}
+    assert set(body["sections"]) == {
+        "health",
+        "instances",
+        "breakers",
+        "memory",
+        "database",
+        "caches",
+        "runs",
+        "rate_limits",
+    }
     _, token = issue_token(user_in(VIEWERS, username="robot"), "monitor")
     assert client.get("/api/ops/status/", **bearer(token)).status_code == 200
 
