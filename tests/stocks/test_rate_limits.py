@@ -188,11 +188,12 @@ def test_concurrent_hits_admit_exactly_the_limit(storage, settings):
     assert (verdicts.count(True), verdicts.count(False)) == (50, 110)
 
 
-def test_redis_keeps_the_counters_under_the_ratelimit_alias_prefix_with_the_window_as_expiry(storage):
-    if storage == "memory://":
-        pytest.skip("Redis only")
+def test_redis_keeps_the_counters_under_the_ratelimit_alias_prefix_with_the_window_as_expiry(settings, redis_url):
+    settings.PORTAL_RATE_LIMIT_STORAGE = redis_url
+    settings.PORTAL_RATE_LIMITS = SMALL
+    client = redis.Redis.from_url(redis_url)
+    client.flushall()
     rate_limits.hit(caller("user:7"))
-    client = redis.Redis.from_url(storage)
     keys = sorted(key.decode() for key in client.keys("*"))
     assert keys == ["ratelimit:1:scanner/user:7/21/1/day", "ratelimit:1:scanner/user:7/4/1/minute"]
     assert 59 <= client.ttl("ratelimit:1:scanner/user:7/4/1/minute") <= 60
