@@ -19,6 +19,7 @@ from opsadmin.spine.capability import ModelAction, Write
 from opsadmin.spine.results import Report
 from opsadmin.spine.runs import OperationFailed
 from opsadmin.spine.targets import EVERY_WEB_PROCESS, HERE, ByArguments
+from portal.text import storable_text
 from stocks import rate_limits
 
 PERMISSION = "reset_rate_limits"
@@ -32,6 +33,8 @@ class UsernameListField(ListField):
         super().validate(value)
         if len(value) > MAX_CALLERS:
             raise ValidationError(f"At most {MAX_CALLERS:,} users at a time.", code="too_many")
+        if not all(storable_text(name) for name in value):  # PostgreSQL refuses the query, not only the row
+            raise ValidationError("Null characters and unpaired surrogates are not allowed.", code="unstorable")
         known = set(get_user_model().objects.filter(username__in=value).values_list("username", flat=True))
         if unknown := [name for name in value if name not in known]:
             raise ValidationError(f"Unknown users: {', '.join(unknown[:20])}.", code="unknown_user")
