@@ -21,6 +21,7 @@ from stocks.tickers import normalize_ticker
 
 MAX_BARS_DAYS = 3660  # ten years of calendar days in one answer
 DEFAULT_BARS_DAYS = 365
+DEFAULT_BARS_SPAN = datetime.timedelta(days=DEFAULT_BARS_DAYS)
 MAX_MOVERS = 100
 
 # Bounds that keep every value inside its column's range (stocks/models.py), so a query never fails.
@@ -49,7 +50,7 @@ class ScreenQuery(Schema):
     max_change: Percent | None = Field(None, description="Change since the previous close at most this, in %.")
     min_market_cap: Count | None = Field(None, description="Market capitalisation at least this.")
     max_market_cap: Count | None = Field(None, description="Market capitalisation at most this.")
-    sector: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+    sector: list[Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]] = Field(
         [], max_length=50, description="Only these sectors; repeat the parameter for more than one."
     )
     order: Ordering = Field("-market_cap", description="The field to rank by; a leading '-' ranks high to low.")
@@ -100,7 +101,7 @@ class BarsQuery(Schema):
     def window(self, today):
         """(start, end), at most MAX_BARS_DAYS apart and in order."""
         end = self.end or today
-        start = self.start or end - datetime.timedelta(days=DEFAULT_BARS_DAYS)
+        start = self.start or max(end, datetime.date.min + DEFAULT_BARS_SPAN) - DEFAULT_BARS_SPAN
         if start > end:
             raise BadParameters({"start": ["start is after end"]})
         if (end - start).days > MAX_BARS_DAYS:
