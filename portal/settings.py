@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "ninja",  # the scanner API's browsable docs, from its own static files (no CDN)
     "portal.accounts",
     "stocks",
     "opsadmin.apps.OpsAdminConfig",
@@ -241,6 +242,8 @@ PORTAL_REDIS_SHARED_COMPONENTS = {"circuit breakers": REDIS_URL} if REDIS_URL el
 PORTAL_CACHE_COUNT_SCAN_LIMIT = env_number("PORTAL_CACHE_COUNT_SCAN_LIMIT", 200_000, int)
 PORTAL_CACHE_COUNT_SAMPLE = env_number("PORTAL_CACHE_COUNT_SAMPLE", 2000, int)
 PORTAL_STOCK_CACHE_SECONDS = env_number("PORTAL_STOCK_CACHE_SECONDS", 60, int)
+# A screen page's tickers stay cached this long; its rows are the stocks' snapshots (stocks/cached.py).
+PORTAL_SCREEN_CACHE_SECONDS = env_number("PORTAL_SCREEN_CACHE_SECONDS", 30, int)
 # A Redis cache call waits this long at most (seconds, connecting and reading): a hung Redis must not
 # hang the requests that use it. Its reads and writes go through the `cache` circuit breaker
 # (opsadmin/runtime/guarded_cache.py): misses and dropped writes while Redis is out.

@@ -1,14 +1,17 @@
-"""URL map of the portal: the admin site, the load-balancer health endpoints, the ops JSON API."""
+"""URL map of the portal: the admin site, the load-balancer health endpoints, the ops and scanner JSON APIs."""
 
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
+
+from stocks.api.site import urls as scanner_api_urls
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
     path("health/", include("opsadmin.health.urls")),
     path("api/ops/", include("opsadmin.api.urls")),
+    path("api/", scanner_api_urls),
 ]
 
 handler400 = "portal.errors.bad_request"

@@ -13,11 +13,14 @@ action; one SCAN pass in batches (never KEYS) is cheap enough for it and keeps r
 """
 
 import datetime
+import hashlib
+import json
 
 from stocks.tickers import normalize_ticker
 
 STOCK_CACHE_ALIAS = "default"
 FAMILY = "stock"
+SCREENS = "screen"
 SNAPSHOT, BARS = "snapshot", "bars"
 
 
@@ -35,6 +38,13 @@ def stock_snapshot_key(ticker):
 def stock_bars_key(ticker, start, end):
     """The stock's daily bars between two dates."""
     return stock_key(ticker, BARS, start, end)
+
+
+def screen_key(arguments, after):
+    """The key of one screen page: its arguments and where it starts, hashed. It holds tickers only, the
+    rows are the stocks' snapshots (stocks/cached.py), so a screen never outlives its stocks' invalidation."""
+    named = json.dumps({"arguments": arguments, "after": after}, sort_keys=True, default=str)
+    return f"{SCREENS}:{hashlib.sha256(named.encode()).hexdigest()[:32]}"
 
 
 def stock_keys_glob(ticker=None):

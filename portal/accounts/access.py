@@ -48,9 +48,9 @@ OPS = Surface(ApiToken.Scope.OPS, staff_only=True)  # the ops API, the health de
 SCANNER = Surface(ApiToken.Scope.SCANNER, staff_only=False)  # the scanner API
 
 
-def authorize(request, permission=None, surface=OPS):
+def authorize(request, permission=None, surface=OPS, *, anonymous=False):
     """The Caller allowed on `surface` with `permission` (a full name, "app.codename"; None: any caller),
-    else raise Refusal.
+    else raise Refusal. With `anonymous`, a request without credentials is let in as None.
 
     Callers are a session (CSRF enforced on writes) or a bearer token of the surface's scope,
     of an active user; staff only where the surface says so.
@@ -60,6 +60,8 @@ def authorize(request, permission=None, surface=OPS):
     except BadCredentials as bad:
         raise Refusal(401, bad.short, challenge=f'Bearer realm="{surface.scope}", error="invalid_token"') from None
     if caller is None:
+        if anonymous:
+            return None
         raise Refusal(401, "authentication required", challenge=f'Bearer realm="{surface.scope}"')
     if caller.token is not None and caller.token.scope != surface.scope:
         raise Refusal(403, f"token not valid for the {surface.scope} API")
