@@ -13,6 +13,7 @@ from portal.accounts.tokens import issue_token
 from portal.compression import negotiate
 from tests.helpers import OPERATORS, bearer, logged_in, user_in
 from tests.portal.compression_urls import ROWS
+from tests.stocks.factories import make_stock
 
 pytestmark = pytest.mark.urls("tests.portal.compression_urls")
 
@@ -125,3 +126,15 @@ def test_the_ops_api_which_issues_tokens_is_never_compressed():
     assert response.status_code == 200
     assert len(response.content) >= settings.PORTAL_COMPRESS_MIN_BYTES  # large enough to be, were it the scanner's
     assert not response.has_header("Content-Encoding")
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("portal.urls")
+def test_the_scanner_api_itself_is_compressed():
+    for number in range(30):
+        make_stock(f"S{number:03d}")
+    screen = get("/api/stocks/?limit=30", "gzip;q=0.8, br")
+    assert screen.status_code == 200
+    assert screen["Content-Encoding"] == "br"
+    assert len(json.loads(brotli.decompress(screen.content))["results"]) == 30
+    assert get("/api/schema/", "gzip")["Content-Encoding"] == "gzip"
