@@ -1,4 +1,4 @@
-"""The portal's settings with bench/urls.py as the URL map (bench/health.py and bench/admin_lists.py only)."""
+"""The portal's settings with bench/urls.py as the URL map (bench/health.py, bench/admin_lists.py, bench/api.py)."""
 
 from portal.settings import *  # noqa: F403
 

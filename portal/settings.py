@@ -126,6 +126,7 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "portal.compression.CompressionMiddleware",  # the scanner API's JSON, once every middleware below has written it
     "opsadmin.runtime.heartbeat.HeartbeatMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -138,6 +139,10 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",  # a login refused by the lockout answers with its page (429)
     "portal.errors.UnavailableMiddleware",  # last: a view needing a dependency that is out answers 503
 ]
+
+# The scanner API's JSON from this size is compressed (gzip or brotli, as the client accepts; never the admin's
+# pages or the ops API: README, "Compression and BREACH"). A smaller body fits one TCP segment either way.
+PORTAL_COMPRESS_MIN_BYTES = env_number("PORTAL_COMPRESS_MIN_BYTES", 1024, int)
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"

@@ -15,8 +15,9 @@ cannot be started here (None when it can), so callers can skip with that reason.
 The PostgreSQL URL can also stop its server and start it again (`url.stop()`, `url.start()`):
 an outage test's database restart.
 
-`gunicorn(...)` serves the portal (or any WSGI app) for system tests and benchmarks alike;
-`http(...)` makes one request to it; `HangingServer` accepts and never answers.
+`gunicorn(...)` serves the portal (or any WSGI app) for system tests and benchmarks alike, on ports
+picked afresh when another process takes one first; `http(...)` makes one request to it;
+`HangingServer` accepts and never answers.
 """
 
 import contextlib
@@ -340,6 +341,14 @@ class HangingServer:
 # --- gunicorn -----------------------------------------------------------------------
 
 
+PORT_ATTEMPTS = 3  # a port picked free can be taken by another process before gunicorn binds it
+PORT_TAKEN = "Connection in use"  # what gunicorn logs when a bind finds the address in use
+
+
+class PortTaken(RuntimeError):
+    """gunicorn could not bind a port: another process has it."""
+
+
 @contextlib.contextmanager
 def gunicorn(environment, *, app="portal.wsgi:application", workers=1, threads=4, log=None, extra=(), port=None):
     """Serve `app` under gunicorn on 127.0.0.1 (a free port unless given), as production would; yields the port.
@@ -347,11 +356,14 @@ def gunicorn(environment, *, app="portal.wsgi:application", workers=1, threads=4
     gthread workers, no control socket in the home directory. Output goes to `log` (a path)
     or is kept and shown if the server fails to answer /health/live/ (or / for another app).
     """
-    port = port or free_port()
-    command = [str(BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
-    command += ["--worker-class", "gthread", "--threads", str(threads), "--no-control-socket", *extra]
     probe = "/health/live/" if app.startswith("portal.") else "/"
-    with _serving(command, environment, port, probe, log):
+
+    def serve(port):
+        command = [str(BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+        command += ["--worker-class", "gthread", "--threads", str(threads), "--no-control-socket", *extra]
+        return _serving(command, environment, port, probe, log)
+
+    with _on_ports(serve, [port] if port else None, count=1) as ((port,), _process):
         yield port
 
 
@@ -359,15 +371,18 @@ def gunicorn(environment, *, app="portal.wsgi:application", workers=1, threads=4
 def portal_gunicorn(environment, *, workers=2, threads=4, log=None):
     """The portal under its production configuration (portal/gunicorn.conf.py); yields (process, port, probe port)
     once every worker is forked (a preloaded worker answers before the master has forked the next)."""
-    port, probe_port = free_port(), free_port()
-    environment = environment | {
-        "PORTAL_BIND": f"127.0.0.1:{port}",
-        "PORTAL_PROBE_BIND": f"127.0.0.1:{probe_port}",
-        "WEB_CONCURRENCY": str(workers),
-        "PORTAL_THREADS": str(threads),
-    }
-    command = [str(BIN / "gunicorn"), "-c", "portal/gunicorn.conf.py", "portal.wsgi:application"]
-    with _serving(command, environment, probe_port, "/health/live/", log) as process:
+
+    def serve(port, probe_port):
+        settings = {
+            "PORTAL_BIND": f"127.0.0.1:{port}",
+            "PORTAL_PROBE_BIND": f"127.0.0.1:{probe_port}",
+            "WEB_CONCURRENCY": str(workers),
+            "PORTAL_THREADS": str(threads),
+        }
+        command = [str(BIN / "gunicorn"), "-c", "portal/gunicorn.conf.py", "portal.wsgi:application"]
+        return _serving(command, environment | settings, probe_port, "/health/live/", log)
+
+    with _on_ports(serve, None, count=2) as ((port, probe_port), process):
         deadline = time.monotonic() + 30
         while len(psutil.Process(process.pid).children()) < workers and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -375,19 +390,50 @@ def portal_gunicorn(environment, *, workers=2, threads=4, log=None):
 
 
 @contextlib.contextmanager
+def _on_ports(serve, ports, *, count):
+    """Yields (ports, process) once `serve(*ports)` answers. Ports picked here (`ports` None) are picked afresh
+    when one was taken before gunicorn bound it, up to PORT_ATTEMPTS times; given ports are tried once."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        chosen = ports or [free_port() for _ in range(count)]
+        server = contextlib.ExitStack()
+        try:
+            process = server.enter_context(serve(*chosen))
+        except PortTaken:
+            if ports or attempt == PORT_ATTEMPTS:
+                raise
+            continue
+        with server:
+            yield chosen, process
+        return
+
+
+@contextlib.contextmanager
 def _serving(command, environment, port, probe, log):
+    """Start `command`; yields its process once it listens on `port` and `probe` answers there; stops it afterwards.
+
+    Another process may hold the port, and answer: only the server's own listener is probed. gunicorn
+    retries a port in use for 5 s before it gives up; PortTaken is raised as soon as it says so.
+    """
     output = open(log, "a+b") if log else tempfile.TemporaryFile()  # noqa: SIM115  (closed below)
+    start = output.seek(0, os.SEEK_END)  # a log shared with earlier servers: only this one's lines count
     process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=output, stderr=output)
+    name = " ".join(command[1:])
     try:
         deadline = time.monotonic() + 30
         while True:
+            said = _written(output, start)
+            if PORT_TAKEN in said:
+                process.kill()  # it forks nothing before binding, and acts on SIGTERM only once it has bound
+                process.wait()
+                raise PortTaken(f"{name}: a port was taken:\n{said[-3000:]}")
             if process.poll() is not None:
-                raise RuntimeError(f"{' '.join(command[1:])} exited:\n{_tail(output)}")
-            with contextlib.suppress(OSError):
-                http(port, probe)
-                break
+                raise RuntimeError(f"{name} exited:\n{said[-3000:]}")
+            if _listens(process, port):
+                with contextlib.suppress(OSError):
+                    http(port, probe)
+                    break
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{' '.join(command[1:])} did not answer {probe} within 30 s:\n{_tail(output)}")
+                raise RuntimeError(f"{name} did not answer {probe} within 30 s:\n{said[-3000:]}")
             time.sleep(0.1)
         yield process
     finally:
@@ -395,10 +441,20 @@ def _serving(command, environment, port, probe, log):
         output.close()
 
 
-def _tail(output, size=3000):
+def _written(output, start):
+    """What has been written to `output` from offset `start` on."""
     output.flush()
-    output.seek(0)
-    return output.read().decode(errors="replace")[-size:]
+    output.seek(start)
+    return output.read().decode(errors="replace")
+
+
+def _listens(process, port):
+    """Whether `process` itself (gunicorn's master holds the listeners) listens on `port`."""
+    with contextlib.suppress(psutil.Error):
+        for connection in psutil.Process(process.pid).net_connections("tcp"):
+            if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port:
+                return True
+    return False
 
 
 def http(port, path, *, method="GET", body=None, headers=None, timeout=10):

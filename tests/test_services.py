@@ -4,6 +4,8 @@ Not marked postgres/redis: these tests start their own servers, so they run in b
 passes, and skip (fail in CI) only when the binaries are missing.
 """
 
+import os
+import socket
 import tempfile
 import time
 from contextlib import closing
@@ -141,3 +143,38 @@ def test_postgresql_can_be_paused_and_resumed(made_dirs):
             cursor.execute("SELECT 1")
             assert cursor.fetchone() == (1,)
     assert_gone(made_dirs)
+
+
+BARE_APP = "bench.bare_app:application"  # answers / with a constant: gunicorn alone, no Django
+
+
+@pytest.fixture
+def taken_port():
+    """A port another process holds (listening, never answering) by the time gunicorn binds."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        yield listener.getsockname()[1]
+
+
+def test_gunicorn_starts_on_fresh_ports_when_the_one_picked_was_taken_meanwhile(monkeypatch, taken_port):
+    picks, free_port = [taken_port], services.free_port
+    monkeypatch.setattr(services, "free_port", lambda: picks.pop() if picks else free_port())
+    with services.gunicorn(dict(os.environ), app=BARE_APP) as port:
+        assert port != taken_port
+        assert services.http(port, "/")[:2] == (200, b'{"status": "ok"}')
+    assert not picks
+
+
+def test_gunicorn_gives_up_after_a_few_taken_ports_and_tries_a_given_port_once(monkeypatch, taken_port):
+    picked = []
+    monkeypatch.setattr(services, "free_port", lambda: picked.append(taken_port) or taken_port)
+    started = time.monotonic()
+    with (
+        pytest.raises(services.PortTaken, match=f"Connection in use: .*{taken_port}"),
+        services.gunicorn(dict(os.environ), app=BARE_APP),
+    ):
+        pass
+    assert len(picked) == services.PORT_ATTEMPTS
+    with pytest.raises(services.PortTaken), services.gunicorn(dict(os.environ), app=BARE_APP, port=taken_port):
+        pass
+    assert len(picked) == services.PORT_ATTEMPTS
+    assert time.monotonic() - started < 10  # gunicorn alone retries a port in use for 5 s: 20 s for these four

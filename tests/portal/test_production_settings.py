@@ -1,7 +1,9 @@
 """The README's production environment passes Django's deploy checks; the development default honestly
 does not; without SECRET_KEY and with DEBUG off the portal refuses to serve, while commands that sign
-nothing still run; HTTPS spares the probes; the content security and permissions policies are sent."""
+nothing still run; HTTPS spares the probes; the content security and permissions policies are sent;
+static files are collected under hashed names, pre-compressed, and served in the coding the client accepts."""
 
+import hashlib
 import os
 import re
 import subprocess
@@ -112,3 +114,38 @@ def test_https_redirects_pages_but_not_the_probes_and_marks_cookies_secure(tmp_p
     assert "default-src 'self'" in lines["csp"]
     assert "frame-ancestors 'none'" in lines["csp"]
     assert "camera=()" in lines["permissions"]
+
+
+SERVE_STATIC = """
+import gzip, hashlib, brotli
+from django.templatetags.static import static
+from django.test import Client
+decode = {"br": brotli.decompress, "gzip": gzip.decompress, "identity": bytes}
+url = static("opsadmin/ops.css")
+print("url", url)
+for accepted in decode:
+    response = Client().get(url, secure=True, HTTP_ACCEPT_ENCODING=accepted)
+    body = b"".join(response.streaming_content)
+    coding = response.get("Content-Encoding", "identity")
+    print(accepted, response.status_code, coding, response["Vary"], response["Cache-Control"].replace(" ", ""))
+    print("sha256", accepted, hashlib.sha256(decode[coding](body)).hexdigest())
+"""
+
+
+def test_static_files_are_hashed_precompressed_and_served_in_the_coding_accepted(tmp_path):
+    environment = served_here(tmp_path)
+    done = manage("shell", "-c", SERVE_STATIC, **environment)
+    assert done.returncode == 0, done.stderr
+    printed = [line.split() for line in done.stdout.splitlines() if line.strip()]
+    url = next(words[1] for words in printed if words[0] == "url")
+    served = {words[0]: words[1:] for words in printed if words[0] in ("br", "gzip", "identity")}
+    digests = {words[1]: words[2] for words in printed if words[0] == "sha256"}
+
+    assert re.fullmatch(r"/static/opsadmin/ops\.[0-9a-f]{12}\.css", url)
+    hashed = Path(environment["STATIC_ROOT"], url.removeprefix("/static/"))
+    assert Path(f"{hashed}.br").is_file()
+    assert Path(f"{hashed}.gz").is_file()
+    forever = "max-age=315360000,public,immutable"  # a hashed name never changes content
+    for coding in ("br", "gzip", "identity"):
+        assert served[coding] == ["200", coding, "Accept-Encoding", forever]
+        assert digests[coding] == hashlib.sha256(hashed.read_bytes()).hexdigest()  # decoded: the collected file
