@@ -12,7 +12,7 @@ from django.core.cache import caches
 from django.db import connection
 from django.test import override_settings
 
-from tests.services import HangingServer, in_ci
+from tests.services import HangingServer, in_ci, redis_unavailable, skip_or_fail, throwaway_redis
 
 POSTGRES_REASON = "needs PostgreSQL: run `make test` or set DATABASE_URL"
 REDIS_REASON = "needs Redis: run `make test` or set REDIS_URL"
@@ -100,6 +100,15 @@ def ops_groups(transactional_db):
         group, _ = Group.objects.get_or_create(name=name)
         group.permissions.set(Permission.objects.filter(content_type__app_label="opsadmin", codename__in=codenames))
     create_declared_permissions()  # and the capabilities' own, as after every migrate (opsadmin.spine.permissions)
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    """A throwaway Redis of the module's own (skipped without redis-server; a failure with CI=true)."""
+    if reason := redis_unavailable():
+        skip_or_fail(reason)
+    with throwaway_redis() as url:
+        yield url
 
 
 @pytest.fixture

@@ -44,6 +44,34 @@ class ListField(forms.Field):
         return split_list(value)
 
 
+class CanonicalListField(ListField):
+    """Several values, each made canonical by `canonical` (raising ValueError or ValidationError for a bad one):
+    every bad one listed in one error, duplicates dropped, at most `most` of them."""
+
+    invalid_message = "Not valid"  # followed by the bad values
+    noun = "values"
+    most = 5000
+
+    def canonical(self, item):
+        return item
+
+    def to_python(self, value):
+        good, bad = [], []
+        for item in super().to_python(value):
+            try:
+                good.append(self.canonical(item))
+            except (ValueError, forms.ValidationError):
+                bad.append(item)
+        if bad:
+            raise forms.ValidationError(f"{self.invalid_message}: {', '.join(bad[:20])}.", code="invalid")
+        return list(dict.fromkeys(good))
+
+    def validate(self, value):
+        super().validate(value)
+        if len(value) > self.most:
+            raise forms.ValidationError(f"At most {self.most:,} {self.noun} at a time.", code="too_many")
+
+
 class ChoiceListField(forms.MultipleChoiceField):
     """Several values among the field's choices (a callable, asked once however many values); unknown ones listed."""
 

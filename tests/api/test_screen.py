@@ -6,25 +6,17 @@ import pytest
 
 from opsadmin.operations.caches.stock_entries import invalidate_stocks
 from stocks.models import Stock
-from tests.stocks.factories import make_stock
+from tests.stocks.factories import make_screen_market, make_stock
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def market():
-    make_stock(
-        "AAA", sector="Technology", market_cap=300, volume=10, last_price=Decimal("5"), change_percent=Decimal("4.5")
-    )
-    make_stock(
-        "BBB", sector="Technology", market_cap=900, volume=30, last_price=Decimal("50"), change_percent=Decimal("-2")
-    )
-    make_stock("CCC", sector="Energy", market_cap=600, volume=20, last_price=Decimal("20"), change_percent=Decimal("1"))
-    make_stock("DDD", sector="Energy", market_cap=None, volume=None, last_price=None, change_percent=None)
+    make_screen_market()
     make_stock(
         "EEE", sector="Utilities", market_cap=600, volume=5, last_price=Decimal("7.25"), change_percent=Decimal("0")
     )
-    make_stock("ZZZ", sector="Technology", market_cap=5000, volume=999, change_percent=Decimal("50"), is_active=False)
 
 
 def screen(client, query=""):

@@ -19,6 +19,19 @@ def make_stock(ticker, **fields):
     return Stock.objects.create(ticker=ticker, **{**defaults, **fields})
 
 
+def make_screen_market():
+    """Stocks for screens: two sectors, a stock with no market data, and a delisted one that ranks first."""
+    make_stock(
+        "AAA", sector="Technology", market_cap=300, volume=10, last_price=Decimal("5"), change_percent=Decimal("4.5")
+    )
+    make_stock(
+        "BBB", sector="Technology", market_cap=900, volume=30, last_price=Decimal("50"), change_percent=Decimal("-2")
+    )
+    make_stock("CCC", sector="Energy", market_cap=600, volume=20, last_price=Decimal("20"), change_percent=Decimal("1"))
+    make_stock("DDD", sector="Energy", market_cap=None, volume=None, last_price=None, change_percent=None)
+    make_stock("ZZZ", sector="Technology", market_cap=5000, volume=999, change_percent=Decimal("50"), is_active=False)
+
+
 def make_bars(stock, start, days, price=Decimal("10")):
     """`days` consecutive calendar days of flat bars from `start`."""
     return DailyBar.objects.bulk_create(

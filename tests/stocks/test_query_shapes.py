@@ -7,7 +7,7 @@ import pytest
 
 from stocks.models import DailyBar, Stock
 from stocks.querysets import LIST_COLUMNS
-from tests.stocks.factories import make_bars, make_stock
+from tests.stocks.factories import make_bars, make_screen_market, make_stock
 
 pytestmark = pytest.mark.django_db
 
@@ -18,15 +18,7 @@ def tickers(queryset):
 
 @pytest.fixture
 def market():
-    make_stock(
-        "AAA", sector="Technology", market_cap=300, volume=10, last_price=Decimal("5"), change_percent=Decimal("4.5")
-    )
-    make_stock(
-        "BBB", sector="Technology", market_cap=900, volume=30, last_price=Decimal("50"), change_percent=Decimal("-2")
-    )
-    make_stock("CCC", sector="Energy", market_cap=600, volume=20, last_price=Decimal("20"), change_percent=Decimal("1"))
-    make_stock("DDD", sector="Energy", market_cap=None, volume=None, last_price=None, change_percent=None)
-    make_stock("ZZZ", sector="Technology", market_cap=5000, volume=999, change_percent=Decimal("50"), is_active=False)
+    make_screen_market()
 
 
 def test_active_leaves_out_delisted_stocks(market):

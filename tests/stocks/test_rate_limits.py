@@ -30,14 +30,6 @@ SMALL = {
 }
 
 
-@pytest.fixture(scope="module")
-def redis_url():
-    if reason := redis_unavailable():
-        skip_or_fail(reason)
-    with throwaway_redis() as url:
-        yield url
-
-
 @pytest.fixture(params=["memory", "redis"])
 def storage(request, settings):
     """The limiter on memory:// or on an emptied throwaway Redis, with the SMALL limits; its URL."""

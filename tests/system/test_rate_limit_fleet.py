@@ -10,7 +10,7 @@ from http.client import HTTPConnection
 import pytest
 import redis
 
-from tests.services import portal_gunicorn, redis_unavailable, skip_or_fail, throwaway_redis
+from tests.services import portal_gunicorn
 from tests.system.conftest import manage, server_environment
 
 pytestmark = pytest.mark.sqlite  # its own SQLite file and Redis: runs once, in the SQLite pass
@@ -39,14 +39,6 @@ def client(port, token, start, results):
     with ThreadPoolExecutor(THREADS) as pool:
         answers = list(pool.map(lambda _: request(port, "/api/stocks/", token), range(REQUESTS)))
     results.put([(status, headers.get("Retry-After"), body) for status, headers, body in answers])
-
-
-@pytest.fixture
-def redis_url():
-    if reason := redis_unavailable():
-        skip_or_fail(reason)
-    with throwaway_redis() as url:
-        yield url
 
 
 def test_the_fleet_admits_exactly_the_limit_of_one_free_tier_key(migrated_database, tmp_path, redis_url):

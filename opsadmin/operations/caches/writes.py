@@ -25,7 +25,7 @@ from opsadmin.operations.caches.stores import (
     redis_target,
 )
 from opsadmin.spine import humanize
-from opsadmin.spine.arguments import ConfirmationField, ListField
+from opsadmin.spine.arguments import CanonicalListField, ConfirmationField
 from opsadmin.spine.capability import Confirmation, ModelAction, Write
 from opsadmin.spine.targets import EVERY_WEB_PROCESS, HERE, TASK_WORKER, ByArguments
 from stocks.cache_keys import STOCK_CACHE_ALIAS
@@ -97,24 +97,16 @@ class FlushRedisForm(forms.Form):
         return cleaned
 
 
-class TickerListField(ListField):
+class TickerListField(CanonicalListField):
     """Tickers, each canonical and a listed Stock."""
 
-    def to_python(self, value):
-        tickers, bad = [], []
-        for item in super().to_python(value):
-            try:
-                tickers.append(normalize_ticker(item))
-            except ValidationError:
-                bad.append(item)
-        if bad:
-            raise ValidationError(f"Not tickers: {', '.join(bad[:20])}.", code="invalid_ticker")
-        return list(dict.fromkeys(tickers))
+    invalid_message, noun, most = "Not tickers", "tickers", MAX_TICKERS
+
+    def canonical(self, item):
+        return normalize_ticker(item)
 
     def validate(self, value):
         super().validate(value)
-        if len(value) > MAX_TICKERS:
-            raise ValidationError(f"At most {MAX_TICKERS} tickers at a time.", code="too_many")
         known = set(Stock.objects.filter(ticker__in=value).values_list("ticker", flat=True))
         if unknown := [ticker for ticker in value if ticker not in known]:
             raise ValidationError(f"Unknown stocks: {', '.join(unknown[:20])}.", code="unknown_stock")

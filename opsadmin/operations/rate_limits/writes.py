@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
 from opsadmin.spine import humanize
-from opsadmin.spine.arguments import ListField
+from opsadmin.spine.arguments import CanonicalListField
 from opsadmin.spine.capability import ModelAction, Write
 from opsadmin.spine.results import Report
 from opsadmin.spine.runs import OperationFailed
@@ -26,13 +26,13 @@ PERMISSION = "reset_rate_limits"
 MAX_CALLERS = 5000
 
 
-class UsernameListField(ListField):
+class UsernameListField(CanonicalListField):
     """Usernames, each of an existing user."""
+
+    noun, most = "users", MAX_CALLERS
 
     def validate(self, value):
         super().validate(value)
-        if len(value) > MAX_CALLERS:
-            raise ValidationError(f"At most {MAX_CALLERS:,} users at a time.", code="too_many")
         if not all(storable_text(name) for name in value):  # PostgreSQL refuses the query, not only the row
             raise ValidationError("Null characters and unpaired surrogates are not allowed.", code="unstorable")
         known = set(get_user_model().objects.filter(username__in=value).values_list("username", flat=True))
@@ -40,24 +40,13 @@ class UsernameListField(ListField):
             raise ValidationError(f"Unknown users: {', '.join(unknown[:20])}.", code="unknown_user")
 
 
-class AddressListField(ListField):
+class AddressListField(CanonicalListField):
     """IP addresses, as the limiter counts anonymous callers (written the standard way: ::1, not 0:0:...:1)."""
 
-    def to_python(self, value):
-        addresses, bad = [], []
-        for item in super().to_python(value):
-            try:
-                addresses.append(str(ipaddress.ip_address(item)))
-            except ValueError:
-                bad.append(item)
-        if bad:
-            raise ValidationError(f"Not IP addresses: {', '.join(bad[:20])}.", code="invalid_address")
-        return list(dict.fromkeys(addresses))
+    invalid_message, noun, most = "Not IP addresses", "addresses", MAX_CALLERS
 
-    def validate(self, value):
-        super().validate(value)
-        if len(value) > MAX_CALLERS:
-            raise ValidationError(f"At most {MAX_CALLERS:,} addresses at a time.", code="too_many")
+    def canonical(self, item):
+        return str(ipaddress.ip_address(item))
 
 
 class ResetRateLimitsForm(forms.Form):

@@ -5,8 +5,6 @@ import pytest
 import redis
 from django.core.cache import caches
 
-from tests.services import redis_unavailable, skip_or_fail, throwaway_redis
-
 LOCMEM = "django.core.cache.backends.locmem.LocMemCache"
 # Keys in the same database that belong to no alias, some of them close to an alias's prefix.
 UNRELATED = [b"unrelated", b"scanner:2:old-version", b"scannerx:1:lookalike", b"scanner:1", b"x:scanner:1:y"]
@@ -19,14 +17,6 @@ def redis_alias(url, prefix, timeout=1):
 
 def locmem_alias(location, prefix):
     return {"BACKEND": LOCMEM, "LOCATION": location, "KEY_PREFIX": prefix}
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    if reason := redis_unavailable():
-        skip_or_fail(reason)
-    with throwaway_redis() as url:
-        yield url
 
 
 @pytest.fixture

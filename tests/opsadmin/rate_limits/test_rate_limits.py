@@ -15,20 +15,12 @@ from opsadmin.spine import registry, targets
 from stocks import rate_limits
 from stocks.models import Membership
 from tests.helpers import OPERATORS, VIEWERS, logged_in, post_json
-from tests.services import free_port, redis_unavailable, skip_or_fail, throwaway_redis
+from tests.services import free_port
 
 pytestmark = pytest.mark.django_db
 
 SMALL = {tier: {"minute": 60, "day": 5000} for tier in rate_limits.TIERS}
 WRITE_URL = "/api/ops/rate_limits/reset_rate_limits/"
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    if reason := redis_unavailable():
-        skip_or_fail(reason)
-    with throwaway_redis() as url:
-        yield url
 
 
 @pytest.fixture
