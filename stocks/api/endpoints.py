@@ -110,7 +110,7 @@ def movers(request, query: Query[MoversQuery]):
     return {"date": query.date, "previous_date": previous, "direction": query.direction, "results": results}
 
 
-@router.get("/usage/", response={200: schemas.Usage, **BAD, **REFUSED}, url_name="usage")
+@router.get("/usage/", response={200: schemas.Usage, **BAD, **REFUSED}, exclude_unset=True, url_name="usage")
 def usage(request):
     """Your tier, its limits and what is left of them now. Asking does not count."""
     refuse_unknown(request)

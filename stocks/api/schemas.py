@@ -91,7 +91,7 @@ class Usage(Schema):
     tier: str
     limits: Windows
     remaining: Windows
-    enforced: bool = Field(True, description="False while the limits' storage is out and nothing is counted.")
+    enforced: bool = Field(True, description="Only there, false, while the limits' storage is out: nothing is counted.")
 
 
 class Error(Schema):

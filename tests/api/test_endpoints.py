@@ -167,3 +167,14 @@ def test_the_schema_and_its_page(client):
     assert page.status_code == 200
     assert b"/api/schema/" in page.content
     assert b"cdn" not in page.content.lower()
+
+
+def test_usage_as_the_issue_shows_it_and_says_when_nothing_is_counted(client, settings):
+    client.get("/api/stocks/")
+    assert client.get("/api/usage/").json() == {
+        "tier": "anonymous",
+        "limits": {"minute": 20, "day": 500},
+        "remaining": {"minute": 19, "day": 499},
+    }
+    settings.PORTAL_RATE_LIMIT_STORAGE = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    assert client.get("/api/usage/").json()["enforced"] is False
