@@ -164,11 +164,16 @@ class DeclaredCheck:
 
 @dataclass(frozen=True)
 class DeclaredPermission:
-    """An ops permission (opsadmin.<codename>) a capability brings: created after every migrate, given to `groups`."""
+    """An ops permission (opsadmin.<codename>) a capability brings: created after every migrate, given to `groups`.
+
+    With `model` ("app_label.ModelName") it is that model's own permission instead (Django makes it), which
+    the capability's people need: the change list its action is on, say.
+    """
 
     codename: str
     name: str
     groups: tuple[str, ...] = ("Ops operators",)
+    model: str = ""
 
 
 @dataclass(frozen=True)

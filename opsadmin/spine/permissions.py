@@ -5,6 +5,7 @@ its own (a read stricter than view_ops, say) declares it, and this makes it exis
 content type, so `opsadmin.<codename>` works like the others.
 """
 
+from django.apps import apps
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import DEFAULT_DB_ALIAS
@@ -15,8 +16,9 @@ from opsadmin.spine import registry
 
 def create_declared_permissions(using=DEFAULT_DB_ALIAS, **kwargs):
     """post_migrate: each declared permission exists and belongs to its groups (made if missing)."""
-    content_type = ContentType.objects.db_manager(using).get_for_model(OpsRun)
     for declared in registry.permissions():
+        model = apps.get_model(declared.model) if declared.model else OpsRun
+        content_type = ContentType.objects.db_manager(using).get_for_model(model)
         permission, _ = Permission.objects.using(using).get_or_create(
             content_type=content_type, codename=declared.codename, defaults={"name": declared.name}
         )

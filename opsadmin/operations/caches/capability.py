@@ -1,7 +1,7 @@
 """The caches capability: what each cache alias holds and how its store is doing; scoped clearing."""
 
 from opsadmin.operations.caches import sections, writes
-from opsadmin.spine.capability import Alias, Capability, Page, Read
+from opsadmin.spine.capability import Alias, Capability, DeclaredPermission, Page, Read
 
 CAPABILITY = Capability(
     name="caches",
@@ -17,6 +17,10 @@ CAPABILITY = Capability(
     status="hit_ratio",
     page=Page("opsadmin/caches.html", sections.page_context),
     actions=(writes.INVALIDATE_SELECTED_STOCKS,),
+    # The stock list, where the invalidation of selected stocks is.
+    permissions=(
+        DeclaredPermission("view_stock", "Can view stock", ("Ops viewers", "Ops operators"), model="stocks.Stock"),
+    ),
     system_checks=(sections.distinct_prefixes,),
     aliases=(
         Alias("caches/", "caches", read="inventory"),

@@ -113,7 +113,7 @@ def test_command_bad_pattern_exits_2_and_deletes_nothing(raw):
 def test_stock_action_invalidates_only_the_selected_stocks(raw):
     apple, _ = make_stock("AAPL"), make_stock("MSFT")
     stock_snapshot("AAPL"), stock_snapshot("MSFT")
-    client = logged_in(OPERATORS, permissions=["view_stock"])
+    client = logged_in(OPERATORS)
     client.post(
         reverse("admin:stocks_stock_changelist"),
         {"action": "invalidate_cached_data", "_selected_action": [apple.pk], "index": 0},
@@ -124,6 +124,6 @@ def test_stock_action_invalidates_only_the_selected_stocks(raw):
 
 
 def test_viewers_get_no_invalidate_action():
-    page = logged_in(VIEWERS, permissions=["view_stock"]).get(reverse("admin:stocks_stock_changelist"))
+    page = logged_in(VIEWERS).get(reverse("admin:stocks_stock_changelist"))
     assert page.status_code == 200
     assert "invalidate_cached_data" not in page.content.decode()

@@ -124,14 +124,14 @@ def test_the_membership_list_shows_each_member_s_usage(shared, settings):
     alice, _ = member("alice", "pro"), member("bob")
     counted(alice, 1203 - 600)  # 603 hits: 600 admitted a minute, the rest refused (they count on the minute only)
     rate_limits.hit(rate_limits.user_identity(alice))
-    page = logged_in(OPERATORS, permissions=["view_membership"]).get(reverse("admin:stocks_membership_changelist"))
+    page = logged_in(OPERATORS).get(reverse("admin:stocks_membership_changelist"))
     cells = re.findall(r'<td class="field-usage[^"]*">(.*?)</td>', page.content.decode(), re.S)
     assert sorted(cells) == ["604 / 600 a minute · 600 / 50,000 a day", "—"]  # bob: not counted in these windows
 
 
 def test_the_membership_list_says_when_the_storage_is_unreachable(nowhere):
     member("alice")
-    page = logged_in(OPERATORS, permissions=["view_membership"]).get(reverse("admin:stocks_membership_changelist"))
+    page = logged_in(OPERATORS).get(reverse("admin:stocks_membership_changelist"))
     assert page.status_code == 200
     assert "unknown: rate-limit storage unreachable" in page.content.decode()
 
@@ -143,7 +143,7 @@ def test_the_membership_action_resets_the_selected_members_only(shared):
     alice, bob = member("alice"), member("bob")
     counted(alice, 5)
     counted(bob, 7)
-    operator = logged_in(OPERATORS, permissions=["view_membership"])
+    operator = logged_in(OPERATORS)
     changelist = reverse("admin:stocks_membership_changelist")
     assert "Reset rate limits for selected members" in operator.get(changelist).content.decode()
     response = operator.post(
@@ -160,7 +160,7 @@ def test_the_membership_action_resets_the_selected_members_only(shared):
 
 def test_viewers_get_no_reset_action(shared):
     member("alice")
-    page = logged_in(VIEWERS, permissions=["view_membership"]).get(reverse("admin:stocks_membership_changelist"))
+    page = logged_in(VIEWERS).get(reverse("admin:stocks_membership_changelist"))
     assert "reset_rate_limits" not in page.content.decode()
 
 
