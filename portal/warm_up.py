@@ -19,6 +19,7 @@ import io
 import logging
 import time
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.handlers.base import BaseHandler
 from django.core.handlers.wsgi import WSGIRequest
@@ -70,10 +71,10 @@ def request_for(path):
             "REQUEST_METHOD": "GET",
             "PATH_INFO": path,
             "SERVER_NAME": allowed_host(),
-            "SERVER_PORT": "80",
+            "SERVER_PORT": "443" if settings.PORTAL_HTTPS else "80",
             "HTTP_ACCEPT": "text/html",
             "wsgi.input": io.BytesIO(),
-            "wsgi.url_scheme": "http",
+            "wsgi.url_scheme": "https" if settings.PORTAL_HTTPS else "http",  # else redirected to HTTPS
             NOT_SERVED: True,
         }
     )

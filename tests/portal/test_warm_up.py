@@ -17,9 +17,12 @@ def rows():
     return {model._meta.label: model.objects.count() for model in apps.get_models()}
 
 
-@pytest.mark.parametrize("otp_required", [False, True])
-def test_the_everyday_pages_render_and_nothing_is_kept(caplog, settings, otp_required):
+@pytest.mark.parametrize(("otp_required", "https"), [(False, False), (True, False), (True, True)])
+def test_the_everyday_pages_render_and_nothing_is_kept(caplog, settings, otp_required, https):
     settings.PORTAL_OTP_REQUIRED = otp_required  # its in-memory superuser has no second factor to give
+    # Behind the TLS proxy plain HTTP is redirected: the warm-up's requests come as HTTPS.
+    settings.PORTAL_HTTPS = settings.SECURE_SSL_REDIRECT = https
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if https else None
     before, threads = rows(), threading.active_count()
     with caplog.at_level(logging.INFO, logger="portal.warm_up"):
         assert warm_up(EVERYDAY_PAGES) == len(EVERYDAY_PAGES)
