@@ -6,13 +6,15 @@ request answered before URL resolution (a redirect to HTTPS, the second-factor g
 path nothing matches is "unmatched". Methods outside HTTP's own are "other", for the same reason.
 
 Probes (/health/live/, /health/ready/) are answered before this middleware and not counted: a load balancer
-sends several a second and they would swamp the traffic; the readiness verdicts are counted instead.
+sends several a second and they would swamp the traffic; the readiness verdicts are counted instead. Nor are
+requests no server sent (the master's warm-up, the security checklist's audit): they are not traffic.
 """
 
 import time
 
 from django.urls import Resolver404, resolve
 
+from opsadmin.runtime.heartbeat import NOT_SERVED
 from opsadmin.runtime.metrics import REQUEST_SECONDS, REQUESTS
 
 UNMATCHED = "unmatched"
@@ -37,6 +39,8 @@ class RequestMetricsMiddleware:
     def __call__(self, request):
         start = time.perf_counter()
         response = self.get_response(request)
+        if NOT_SERVED in request.META:
+            return response
         seconds = time.perf_counter() - start
         method = request.method if request.method in METHODS else "other"
         labels = (route_of(request), method, str(response.status_code))

@@ -160,6 +160,16 @@ def test_requests_are_counted_by_route_pattern_never_the_path(client, viewer_tok
     assert total(after, latency, **labels) - total(before, latency, **labels) == 2
 
 
+def test_requests_no_server_sent_are_not_traffic(client, viewer_token):
+    """The security checklist's audit (and the master's warm-up) mark their requests: not counted."""
+    from opsadmin.operations.security import probe
+
+    labels = {"route": "unmatched", "status": "404"}
+    before = total(scraped(**bearer(viewer_token)), "portal_http_requests_total", **labels)
+    assert probe.get("/no/such/page/").status_code == 404
+    assert total(scraped(**bearer(viewer_token)), "portal_http_requests_total", **labels) == before
+
+
 def test_the_scrape_itself_is_counted_at_the_next(viewer_token):
     labels = {"route": "/metrics", "method": "GET", "status": "200"}
     first = total(scraped(**bearer(viewer_token)), "portal_http_requests_total", **labels)
