@@ -259,3 +259,18 @@ def test_rate_limit_rejections_by_tier(client, viewer_token, settings):
     after = scraped(**bearer(viewer_token))
     name = "portal_rate_limit_rejections_total"
     assert total(after, name, tier="anonymous", window="minute") - total(before, name, tier="anonymous") == 2
+
+
+@pytest.mark.redis
+def test_redis_cache_calls_by_operation_and_outcome(viewer_token):
+    from django.core.cache import cache
+
+    name = "portal_cache_call_duration_seconds_count"
+    before = scraped(**bearer(viewer_token))
+    cache.set("metrics-test", 1)
+    cache.get("metrics-test")
+    cache.get("metrics-test")
+    after = scraped(**bearer(viewer_token))
+    for operation, calls in (("set", 1), ("get", 2)):
+        labels = {"operation": operation, "outcome": "ok"}
+        assert total(after, name, **labels) - total(before, name, **labels) >= calls
