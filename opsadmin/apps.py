@@ -29,10 +29,12 @@ class OpsAdminConfig(AppConfig):
 
     def ready(self):
         from opsadmin.runtime import heartbeat
+        from opsadmin.runtime.metrics import database
         from opsadmin.spine import channel, registry
         from opsadmin.spine.permissions import create_declared_permissions
 
         registry.load(settings.PORTAL_CAPABILITIES)
+        database.install()  # every connection's statements are timed, for /metrics
         post_migrate.connect(create_declared_permissions, sender=self)
         if channel.tick not in heartbeat.ON_TICK:
             heartbeat.ON_TICK.append(channel.tick)  # every process thread answers the command channel

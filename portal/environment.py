@@ -4,6 +4,7 @@ Kept apart from settings.py so the parsing rules (what counts as true, how lists
 are split) are written once and can be tested without loading Django.
 """
 
+import ipaddress
 import os
 import re
 import secrets
@@ -99,6 +100,17 @@ def env_list(name, default=()):
     if raw is None:
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_networks(name):
+    """Networks, comma-separated: CIDRs (10.0.0.0/8, fd00::/8) or single addresses; anything else is an error."""
+    networks = []
+    for item in env_list(name):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"{name}: {item!r} is not an address or network such as 10.0.0.0/8 or ::1") from None
+    return networks
 
 
 def env_port(name):

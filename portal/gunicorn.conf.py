@@ -17,11 +17,18 @@ hung dependency never makes an instance look dead. Settings come from the enviro
   (portal/warm_up.py), comma-separated ("" for none; default: its EVERYDAY_PAGES), so what
   a first rendering leaves behind is shared too;
 - PORTAL_MAX_REQUESTS: a worker is replaced after this many requests, plus up to 10 %
-  jitter so workers don't all restart at once (default 10000; 0: never).
+  jitter so workers don't all restart at once (default 10000; 0: never);
+- PROMETHEUS_MULTIPROC_DIR: where the workers write their metrics, so that a scrape of /metrics answered
+  by any worker adds up all of them (prometheus_client's multiprocess mode). Default: a directory of this
+  server's own, made at start and removed at exit. Either way it is emptied before the first worker is
+  forked (what an earlier server left, and the master's warm-up requests, are not this server's traffic).
 """
 
 import gc
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import psutil
 
@@ -32,6 +39,12 @@ _main = os.environ.setdefault("PORTAL_BIND", "127.0.0.1:8000")
 _host, _, _port = _main.rpartition(":")
 _probe = os.environ.get("PORTAL_PROBE_BIND", f"{_host}:{int(_port) + 1}" if _port.isdigit() else "")
 os.environ["PORTAL_PROBE_BIND"] = _probe  # the workers and Django read it: probes only on that listener
+
+# Before the app (and prometheus_client, which reads it once, at import) is loaded, here or in the workers.
+_own_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+_metrics_dir = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="portal-metrics-"))
+_metrics_dir.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
 
 bind = [_main, _probe] if _probe else [_main]
 worker_class = "portal.probe_worker.ProbeThreadWorker"
@@ -48,12 +61,15 @@ max_requests_jitter = max_requests // 10
 
 
 def when_ready(server):
-    """In the master, once, before the first fork: serve the everyday pages, so what they leave is shared."""
+    """In the master, once, before the first fork: serve the everyday pages, so what they leave is shared;
+    then start the metrics afresh, so the workers' files are all there is."""
     if server.cfg.preload_app:
         from portal.warm_up import EVERYDAY_PAGES, warm_up  # the preloaded app has set Django up
 
         if paths := env_list("PORTAL_WARM_UP_PATHS", default=EVERYDAY_PAGES):
             warm_up(paths)
+    for values in _metrics_dir.glob("*.db"):  # prometheus_client's files only: the directory may hold others
+        values.unlink()
 
 
 def pre_fork(server, worker):
@@ -80,3 +96,17 @@ def worker_exit(server, worker):
     from opsadmin.runtime.heartbeat import forget_this_process
 
     forget_this_process()
+
+
+def child_exit(server, worker):
+    """In the master, once a worker has exited, however it ended (killed too): its live gauges (its memory)
+    leave /metrics. Its counters stay, so the instance's totals never go back."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, str(_metrics_dir))
+
+
+def on_exit(server):
+    """In the master, as the server stops: the metrics directory goes, if it was this server's own."""
+    if _own_metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)

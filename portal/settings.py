@@ -20,6 +20,7 @@ from portal.environment import (
     env_choice,
     env_duration,
     env_list,
+    env_networks,
     env_number,
     env_port,
     env_rates,
@@ -51,7 +52,8 @@ if PORTAL_BEHIND_PROXY:
 PORTAL_HTTPS = env_bool("PORTAL_HTTPS", default=PORTAL_BEHIND_PROXY)
 if PORTAL_HTTPS:
     SECURE_SSL_REDIRECT = True
-    SECURE_REDIRECT_EXEMPT = [r"^health/live/$", r"^health/ready/$"]
+    # Prometheus scrapes each instance on its own address, past the TLS proxy, as load balancers probe.
+    SECURE_REDIRECT_EXEMPT = [r"^health/live/$", r"^health/ready/$", r"^metrics$"]
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_number("PORTAL_HSTS_SECONDS", 365 * 24 * 3600, int)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("PORTAL_HSTS_INCLUDE_SUBDOMAINS", default=True)
@@ -121,6 +123,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "opsadmin.health.views.HealthProbeMiddleware",  # first: probes skip all other middleware
+    "opsadmin.runtime.metrics.requests.RequestMetricsMiddleware",  # every request but the probes, for /metrics
     "opsadmin.runtime.memory_limits.MemoryLimitMiddleware",  # counts requests, acts on the memory limits
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -329,6 +332,11 @@ PORTAL_RATE_LIMIT_KEY_PREFIX = f"{CACHE_KEY_PREFIXES['ratelimit']}:1"  # <KEY_PR
 PORTAL_RATE_LIMIT_FAIL_OPEN = env_bool("PORTAL_RATE_LIMIT_FAIL_OPEN", default=True)
 PORTAL_RATE_LIMIT_SOCKET_TIMEOUT = env_number("PORTAL_RATE_LIMIT_SOCKET_TIMEOUT", 0.25)
 PORTAL_RATE_LIMIT_RETRY_SECONDS = env_number("PORTAL_RATE_LIMIT_RETRY_SECONDS", 5.0)
+
+# Prometheus metrics at /metrics (opsadmin/api/metrics.py): for a staff session or an ops token with view_ops,
+# or for a scraper without credentials from one of these networks (CIDRs or addresses, comma-separated; the
+# address is the client's as the login lockout sees it, behind our proxy the one it appended). Default: none.
+PORTAL_METRICS_ALLOWED_ADDRESSES = env_networks("PORTAL_METRICS_ALLOWED_ADDRESSES")
 
 # Sessions live in the database, never in a cache that an operator may clear. Messages go
 # there too, not in a cookie: a new API token is shown once in a message.

@@ -34,6 +34,7 @@ from django.http import JsonResponse
 from limits import RateLimitItemPerDay, RateLimitItemPerMinute
 from limits.errors import StorageError
 from limits.storage import MemoryStorage, storage_from_string
+from prometheus_client import Counter
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -47,6 +48,15 @@ TIERS = (ANONYMOUS, *Membership.Tier.values)
 WINDOWS = {"minute": RateLimitItemPerMinute, "day": RateLimitItemPerDay}  # the order they are counted in
 WINDOW_SECONDS = {"minute": 60, "day": 86_400}
 NAMESPACE = "scanner"  # keys: <PORTAL_RATE_LIMIT_KEY_PREFIX>:scanner/<identity>/<limit>/1/<window>
+
+# Refusals for /metrics. Counted here, with the client library itself, because the domain imports nothing of
+# the ops portal (whose instruments are in opsadmin.runtime.metrics); the exposition reads every registered
+# instrument, these included. `window`: the one that refused (minute, day), or "storage" while failing closed.
+REJECTIONS = Counter(
+    "portal_rate_limit_rejections",
+    "Scanner API requests refused by the rate limits, by tier and the window that refused them.",
+    ["tier", "window"],
+)
 
 
 class Unreachable(Exception):
@@ -122,9 +132,12 @@ def hit(identity):
             else:
                 used["day"] = storage.incr(_key(identity.key, "day", limits), WINDOW_SECONDS["day"])
                 refused_by = "day" if used["day"] > limits["day"] else None
-            return _usage(storage, identity, limits, used, refused_by)
+            usage = _usage(storage, identity, limits, used, refused_by)
     except Unreachable:
-        return _unenforced(identity, limits)
+        usage = _unenforced(identity, limits)
+    if not usage.admitted:
+        REJECTIONS.labels(identity.tier, usage.window if usage.enforced else "storage").inc()
+    return usage
 
 
 def peek(identity):

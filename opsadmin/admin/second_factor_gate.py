@@ -2,7 +2,7 @@
 someone who holds an ops write permission goes no further until this session gave a second factor.
 
 Pages are redirected to the verify page (or to enrolment, without a device); the JSON surfaces
-(the ops API, the health detail) answer 403 in the access policy's words, never a page. Only
+(the ops API, the health detail, /metrics) answer 403 in the access policy's words, never a page. Only
 the pages that lead to a second factor, and logging out, stay open. A bearer-token call is
 never asked: a token is already a second, revocable credential. Nor is a user that is not
 stored (the gunicorn master's warm-up, portal/warm_up.py): no login, no session, can make one.
@@ -18,7 +18,7 @@ from opsadmin.spine.permissions import holds_write_permission
 from portal.accounts.access import Refusal
 from portal.accounts.callers import BadCredentials, bearer_token
 
-JSON_PREFIXES = ("/api/", "/health/")
+JSON_PREFIXES = ("/api/", "/health/", "/metrics")
 OPEN_PAGES = ("admin:login", "admin:logout", "admin:jsi18n", "admin:second_factor", "admin:second_factor_verify")
 
 

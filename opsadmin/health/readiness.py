@@ -30,6 +30,7 @@ from health_check.exceptions import HealthCheckException, ServiceUnavailable, Se
 from opsadmin.health.checks import Draining, configured_checks
 from opsadmin.runtime import breakers
 from opsadmin.runtime.heartbeat import beat_as_web_process
+from opsadmin.runtime.metrics import readiness_computed
 from opsadmin.runtime.postgresql import deadlines
 from opsadmin.runtime.thread_pools import ForkSafeThreadPool
 from opsadmin.spine.results import DEGRADED, DRAINING, FAILING, OK, WARNING
@@ -258,6 +259,8 @@ class Readiness:
             logger.exception("Readiness checks could not run")
             run.verdict = Verdict(results=[], failing=["readiness"])
         finally:
+            if run.verdict is not None:
+                readiness_computed(run.verdict.status)
             with self._lock:
                 if run.verdict is not None:
                     self._verdict = run.verdict

@@ -12,11 +12,16 @@ delete_pattern, clear, and the raw connections the Caches page reads INFO and SC
 through), which must report the real error; and django-redis's own extensions (ttl, expire,
 lock, sets, hashes), which the portal does not use. A call given its own `client` is one
 django-redis makes inside a guarded call (a pipeline), or a raw one: it goes straight through.
+
+Each guarded call is timed for /metrics (opsadmin.runtime.metrics), by operation and outcome.
 """
+
+import time
 
 from django_redis.client import DefaultClient
 
 from opsadmin.runtime import breakers
+from opsadmin.runtime.metrics import CACHE_SECONDS
 from opsadmin.runtime.outages import redis_outage
 
 BREAKER = "cache"
@@ -36,14 +41,20 @@ class GuardedClient(DefaultClient):
         """`method(*args, **kwargs)` through the breaker; `unanswered()` when Redis is out or the breaker open."""
         if client is not None:
             return method(*args, client=client, **kwargs)
+        start, outcome = time.perf_counter(), "ok"
         try:
             return breakers.get(BREAKER).call(method, *args, **kwargs)
         except breakers.Unavailable:
+            outcome = "unavailable"
             return unanswered()
         except Exception as error:
             if redis_outage(error):
+                outcome = "unavailable"
                 return unanswered()
+            outcome = "error"
             raise
+        finally:
+            CACHE_SECONDS.labels(method.__name__, outcome).observe(time.perf_counter() - start)
 
     def get(self, key, default=None, version=None, client=None):
         return self._guarded(client, lambda: default, super().get, key, default=default, version=version)

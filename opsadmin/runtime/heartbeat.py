@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from opsadmin.models import Instance, InstanceWorker
 from opsadmin.runtime import breakers, identity, memory, memory_history
+from opsadmin.runtime.metrics import WORKER_MEMORY
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +125,8 @@ def _write_heartbeat(instance_id, host, port, kind, *, first):
         InstanceWorker.objects.filter(instance_id=instance_id, last_seen_at__lt=gone_before).delete()
     figures = memory.figures()
     rss = figures.get("rss_bytes", rss)
+    if rss is not None:
+        WORKER_MEMORY.set(rss)  # /metrics: each live worker's, at its latest beat
     worker = InstanceWorker(
         instance_id=instance_id,
         pid=os.getpid(),

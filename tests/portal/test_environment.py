@@ -87,3 +87,24 @@ def test_env_size_rejects_anything_else(monkeypatch, raw):
     monkeypatch.setenv("SIZE", raw)
     with pytest.raises(ValueError, match="is not a size such as"):
         env_size("SIZE")
+
+
+def test_env_networks_takes_cidrs_and_addresses(monkeypatch):
+    from ipaddress import ip_address
+
+    from portal.environment import env_networks
+
+    monkeypatch.setenv("NETS", "10.0.0.0/8, 192.168.1.7 ,::1")
+    networks = env_networks("NETS")
+    assert [str(network) for network in networks] == ["10.0.0.0/8", "192.168.1.7/32", "::1/128"]
+    assert any(ip_address("10.1.2.3") in network for network in networks)
+    monkeypatch.delenv("NETS")
+    assert env_networks("NETS") == []
+
+
+def test_env_networks_names_the_bad_entry(monkeypatch):
+    from portal.environment import env_networks
+
+    monkeypatch.setenv("NETS", "10.0.0.0/8,prometheus.internal")
+    with pytest.raises(ValueError, match=r"NETS: 'prometheus\.internal' is not an address or network"):
+        env_networks("NETS")

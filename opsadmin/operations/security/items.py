@@ -340,7 +340,8 @@ PORTAL = (
         facts.health_and_metrics_protected,
         "refused to an anonymous caller (or not served)",
         "Check messages and metrics name hosts, versions and failures: a map for an attacker.",
-        "Keep /health/ behind view_ops (opsadmin/health/views.py) and /metrics behind a login or token.",
+        "Keep /health/ behind view_ops (opsadmin/health/views.py) and /metrics behind a login or token "
+        "(or PORTAL_METRICS_ALLOWED_ADDRESSES: the scrapers' addresses only).",
     ),
     ours(
         "opsadmin.security.W112",
