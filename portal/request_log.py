@@ -75,7 +75,7 @@ def log_request(request, response, stats, seconds):
         fields["db_ms"],
         stats.cache_hits,
         stats.cache_misses,
-        extra=fields,
+        extra={**fields, "request": request},  # as Django's records carry it, for filters (not written out)
     )
 
 
