@@ -106,6 +106,31 @@ class RequestContext(logging.Filter):
         return True
 
 
+FORMATTERS = {  # settings.LOGGING's, and gunicorn's own records' (portal/gunicorn.conf.py)
+    "console": {
+        "()": "portal.logs.OneLineBelowError",
+        "format": "%(asctime)s %(levelname)s %(name)s [pid %(process)d] %(message)s",
+    },
+    "json": {"()": "portal.logs.JsonLines", "format": "%(levelname)s %(name)s %(process)s %(message)s"},
+}
+
+
+def gunicorn_logging(log_format):
+    """gunicorn's logconfig_dict: its own records (starting, booting a worker, a timeout) on stderr in the portal's
+    `log_format`; no access log (the portal writes its own request line, and none for probes)."""
+    return {
+        "root": {"level": "INFO", "handlers": []},  # the portal's settings configure it once the app loads
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["gunicorn"], "propagate": False},
+            "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+        },
+        "handlers": {
+            "gunicorn": {"class": "logging.StreamHandler", "formatter": log_format, "stream": "ext://sys.stderr"}
+        },
+        "formatters": FORMATTERS,
+    }
+
+
 def configure(config):
     """settings.LOGGING_CONFIG: the LOGGING dict, and Python's warnings as records (`py.warnings`), so that they
     come out in the same format as everything else (a JSON stream stays JSON)."""

@@ -26,6 +26,7 @@ from portal.environment import (
     env_size,
     local_secret,
 )
+from portal.logs import FORMATTERS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_STATE_DIR = BASE_DIR / ".local"  # ignored by git: generated secrets, SQLite file
@@ -98,13 +99,7 @@ LOGGING = {
         "skip_served_lines": {"()": "portal.logs.SkipServedLines"},  # runserver's: the request line says more
         "request_context": {"()": "portal.logs.RequestContext"},
     },
-    "formatters": {
-        "console": {
-            "()": "portal.logs.OneLineBelowError",
-            "format": "%(asctime)s %(levelname)s %(name)s [pid %(process)d] %(message)s",
-        },
-        "json": {"()": "portal.logs.JsonLines", "format": "%(levelname)s %(name)s %(process)s %(message)s"},
-    },
+    "formatters": FORMATTERS,
     "handlers": {
         "stderr": {"class": "logging.StreamHandler", **_log_handler},
         **(
