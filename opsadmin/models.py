@@ -59,6 +59,9 @@ class OpsRun(models.Model):
     progress = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     error = models.TextField(blank=True)
     ran_on = models.CharField(max_length=255, blank=True, help_text="The process that did the work.")
+    request_id = models.CharField(
+        max_length=128, blank=True, default="", help_text="The X-Request-ID of the request that asked for it."
+    )
     requested_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

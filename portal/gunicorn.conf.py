@@ -32,7 +32,8 @@ from pathlib import Path
 
 import psutil
 
-from portal.environment import env_bool, env_list, env_number, env_port
+from portal.environment import env_bool, env_choice, env_list, env_number, env_port
+from portal.logs import gunicorn_logging
 from portal.probe_worker import PROBE_THREADS
 
 _main = os.environ.setdefault("PORTAL_BIND", "127.0.0.1:8000")
@@ -48,6 +49,9 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
 
 bind = [_main, _probe] if _probe else [_main]
 worker_class = "portal.probe_worker.ProbeThreadWorker"
+# gunicorn's own records in the portal's format (JSON unless DEBUG or PORTAL_LOG_FORMAT says otherwise), no access log.
+_log_format = env_choice("PORTAL_LOG_FORMAT", "CONSOLE" if env_bool("DEBUG") else "JSON", ("JSON", "CONSOLE"))
+logconfig_dict = gunicorn_logging(_log_format.lower())
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, psutil.cpu_count() or 1)))
 threads = int(os.environ.get("PORTAL_THREADS", 4))
 worker_connections = 1000 + PROBE_THREADS

@@ -1,20 +1,161 @@
-"""How the portal logs: a line per record on stderr, a traceback only for an error; probes are not logged.
+"""How the portal logs: a line per record, a traceback only for an error; probes are not logged; each request
+leaves one line, with its request id, that every record logged while serving it carries too.
 
 Django logs nothing of a 500 with DEBUG off unless LOGGING sends it somewhere (its
 default handler only mails admins), so settings.LOGGING sends every record to stderr,
-where gunicorn, systemd or the container runtime collect it. A warning stays one line
-(an exception it carries is named, not traced back; a message's line breaks are joined),
-as is an error a client caused (a forged Host header),
-so a dependency that flaps doesn't bury the errors. Load balancers probe /health/live/
-and /health/ready/ every few seconds: a line per probe would bury everything else;
-readiness logs its own changes instead (opsadmin.health.readiness).
+where gunicorn, systemd or the container runtime collect it (and to a rotated file when
+PORTAL_LOG_FILE asks for one, for hosts without a collector). In production each record is
+one JSON object on one line (python-json-logger: `JsonLines`); on the development default
+it is a line for people (`OneLineBelowError`). Either way a warning stays one line (an
+exception it carries is named, not traced back; a message's line breaks are joined), as is
+an error a client caused (a forged Host header), so a dependency that flaps doesn't bury
+the errors; an error keeps its traceback (in JSON, in the record's `traceback` field).
+
+Load balancers probe /health/live/ and /health/ready/ every few seconds: a line per probe
+would bury everything else; readiness logs its own changes instead
+(opsadmin.health.readiness). The request line itself is portal.request_log's.
+
+The request id lives in a context variable: the request's middleware binds it while the
+request is served, the task worker while it performs a run that request queued
+(opsadmin.spine.runs), and `RequestContext` puts it on every record. The same context
+counts the request's database queries and its cache hits and misses.
 """
 
 import logging
+import logging.config
+import re
+import time
+import uuid
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 from django.core.exceptions import SuspiciousOperation
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter
 
 PROBE_PATHS = frozenset({"/health/live/", "/health/ready/"})
+REQUEST_ID_SYNTAX = re.compile(r"[A-Za-z0-9._-]{1,128}")
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+# --- The request's context: its id, its queries, its cache hits and misses ---------------------------------
+
+
+@dataclass
+class RequestStats:
+    """What one request cost: database queries and their time, cache hits and misses (Redis caches only)."""
+
+    db_queries: int = 0
+    db_seconds: float = 0.0
+    cache_hits: int = 0
+    cache_misses: int = 0
+
+    def time_query(self, execute, sql, params, many, context):
+        """A `connection.execute_wrapper`: counts each statement and its time, failed ones too."""
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.db_queries += 1
+            self.db_seconds += time.perf_counter() - started
+
+
+_request_id = ContextVar("portal_request_id", default=None)
+_request_stats = ContextVar("portal_request_stats", default=None)
+
+
+def request_id_from(header):
+    """An incoming X-Request-ID when it is well-formed (1-128 of A-Z a-z 0-9 . _ -), else a new one."""
+    if header and REQUEST_ID_SYNTAX.fullmatch(header):
+        return header
+    return uuid.uuid4().hex
+
+
+def current_request_id():
+    """The id of the request (or of the queued run) being served in this context; None outside one."""
+    return _request_id.get()
+
+
+@contextmanager
+def bound(request_id, stats=None):
+    """Bind `request_id` (and the request's `stats`) to every record logged in this context until it ends."""
+    id_token, stats_token = _request_id.set(request_id), _request_stats.set(stats)
+    try:
+        yield
+    finally:
+        _request_stats.reset(stats_token)
+        _request_id.reset(id_token)
+
+
+def count_cache(hits, misses):
+    """Count cache reads for the request being served (nothing outside a request)."""
+    stats = _request_stats.get()
+    if stats is not None:
+        stats.cache_hits += hits
+        stats.cache_misses += misses
+
+
+class RequestContext(logging.Filter):
+    """Puts the request id bound in this context on every record (None outside a request or a queued run), or
+    the id of the request a record carries (Django logs a 4xx once every middleware has returned)."""
+
+    def filter(self, record):
+        if not hasattr(record, "request_id"):
+            record.request_id = _request_id.get() or getattr(getattr(record, "request", None), "request_id", None)
+        return True
+
+
+FORMATTERS = {  # settings.LOGGING's, and gunicorn's own records' (portal/gunicorn.conf.py)
+    "console": {
+        "()": "portal.logs.OneLineBelowError",
+        "format": "%(asctime)s %(levelname)s %(name)s [pid %(process)d] %(message)s",
+    },
+    "json": {"()": "portal.logs.JsonLines", "format": "%(levelname)s %(name)s %(process)s %(message)s"},
+}
+
+
+def gunicorn_logging(log_format):
+    """gunicorn's logconfig_dict: its own records (starting, booting a worker, a timeout) on stderr in the portal's
+    `log_format`; no access log (the portal writes its own request line, and none for probes)."""
+    return {
+        "root": {"level": "INFO", "handlers": []},  # the portal's settings configure it once the app loads
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["gunicorn"], "propagate": False},
+            "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+        },
+        "handlers": {
+            "gunicorn": {"class": "logging.StreamHandler", "formatter": log_format, "stream": "ext://sys.stderr"}
+        },
+        "formatters": FORMATTERS,
+    }
+
+
+def configure(config):
+    """settings.LOGGING_CONFIG: the LOGGING dict, and Python's warnings as records (`py.warnings`), so that they
+    come out in the same format as everything else (a JSON stream stays JSON)."""
+    logging.config.dictConfig(config)
+    logging.captureWarnings(True)
+
+
+# --- Formats --------------------------------------------------------------------------------------------------
+
+
+def one_line(record):
+    """`record` to show on one line, or None when it keeps its traceback (an error the client did not cause).
+
+    A copy: the record itself stays untouched, for other handlers."""
+    clients_fault = record.exc_info and isinstance(record.exc_info[1], SuspiciousOperation)
+    if record.levelno >= logging.ERROR and not clients_fault:
+        return None
+    line = logging.makeLogRecord(record.__dict__)
+    message = record.getMessage()
+    if record.exc_info and record.exc_info[1] is not None:
+        error = record.exc_info[1]
+        first = (str(error).strip().splitlines() or [""])[0]
+        message += f" ({type(error).__name__}: {first})" if first else f" ({type(error).__name__})"
+    line.msg, line.args, line.exc_info, line.exc_text, line.stack_info = message, (), None, None, None
+    return line
 
 
 class OneLineBelowError(logging.Formatter):
@@ -23,17 +164,31 @@ class OneLineBelowError(logging.Formatter):
     Django noticed)."""
 
     def format(self, record):
-        clients_fault = record.exc_info and isinstance(record.exc_info[1], SuspiciousOperation)
-        if record.levelno >= logging.ERROR and not clients_fault:
+        line = one_line(record)
+        if line is None:
             return super().format(record)
-        line = logging.makeLogRecord(record.__dict__)
-        message = record.getMessage()
-        if record.exc_info and record.exc_info[1] is not None:
-            error = record.exc_info[1]
-            first = (str(error).strip().splitlines() or [""])[0]
-            message += f" ({type(error).__name__}: {first})" if first else f" ({type(error).__name__})"
-        line.msg, line.args, line.exc_info, line.exc_text, line.stack_info = message, (), None, None, None
         return " | ".join(super().format(line).splitlines())
+
+
+class JsonLines(JsonFormatter):
+    """python-json-logger's formatter, with the same rule for exceptions: only an error the client did not cause
+    keeps its traceback (`traceback`); fields: time (ISO 8601, UTC), level, logger, message, pid, request_id, and
+    whatever the record was given as `extra` (the request line's method, path, status, ...)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("timestamp", "time")
+        kwargs.setdefault(
+            "rename_fields", {"levelname": "level", "name": "logger", "process": "pid", "exc_info": "traceback"}
+        )
+        # The request object Django's records carry (its repr says less than the request line), runserver's clock.
+        kwargs.setdefault("reserved_attrs", [*RESERVED_ATTRS, "request", "server_time"])
+        super().__init__(*args, **kwargs)
+
+    def format(self, record):
+        return super().format(one_line(record) or record)
+
+
+# --- What is not logged ---------------------------------------------------------------------------------------
 
 
 class SkipProbeRequests(logging.Filter):
@@ -46,3 +201,12 @@ class SkipProbeRequests(logging.Filter):
             _, _, target = str(record.args[0]).partition(" ")  # "HEAD /health/ready/ HTTP/1.1"
             path = target.partition(" ")[0].partition("?")[0]
         return path not in PROBE_PATHS
+
+
+class SkipServedLines(logging.Filter):
+    """Drops the development server's access lines (a `status_code` on a django.server record): the portal's
+    own request line says more. Its other records (a broken pipe, HTTPS spoken to it) stay."""
+
+    def filter(self, record):
+        served = record.name == "django.server" and record.args and getattr(record, "status_code", None) is not None
+        return not served

@@ -27,6 +27,7 @@ from portal.environment import (
     env_size,
     local_secret,
 )
+from portal.logs import FORMATTERS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_STATE_DIR = BASE_DIR / ".local"  # ignored by git: generated secrets, SQLite file
@@ -82,20 +83,51 @@ PERMISSIONS_POLICY = {
 }
 
 # Logging: every record on stderr, one line each below ERROR, tracebacks for errors (a 500's
-# included, which Django alone would only mail); probes are not logged per request (portal/logs.py).
+# included, which Django alone would only mail); probes are not logged per request; a line per
+# request with its id (portal/logs.py, portal/request_log.py). JSON in production, a line for
+# people on the development default; PORTAL_LOG_FILE adds a rotated file, for hosts without a collector.
 PORTAL_LOG_LEVEL = env_choice("PORTAL_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
+PORTAL_LOG_FORMAT = env_choice("PORTAL_LOG_FORMAT", "CONSOLE" if DEBUG else "JSON", ("JSON", "CONSOLE")).lower()
+PORTAL_LOG_FILE = os.environ.get("PORTAL_LOG_FILE", "").strip()
+PORTAL_LOG_FILE_MAX_BYTES = env_size("PORTAL_LOG_FILE_MAX_BYTES", 100 * 1024**2)
+PORTAL_LOG_FILE_BACKUP_COUNT = env_number("PORTAL_LOG_FILE_BACKUP_COUNT", 5, int)
+LOGGING_CONFIG = "portal.logs.configure"
+_log_handler = {"formatter": PORTAL_LOG_FORMAT, "filters": ["skip_probes", "skip_served_lines", "request_context"]}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"skip_probes": {"()": "portal.logs.SkipProbeRequests"}},
-    "formatters": {
-        "line": {
-            "()": "portal.logs.OneLineBelowError",
-            "format": "%(asctime)s %(levelname)s %(name)s [pid %(process)d] %(message)s",
-        }
+    "filters": {
+        "skip_probes": {"()": "portal.logs.SkipProbeRequests"},
+        "skip_served_lines": {"()": "portal.logs.SkipServedLines"},  # runserver's: the request line says more
+        "request_context": {"()": "portal.logs.RequestContext"},
     },
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "line", "filters": ["skip_probes"]}},
-    "root": {"handlers": ["stderr"], "level": PORTAL_LOG_LEVEL},
+    "formatters": FORMATTERS,
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", **_log_handler},
+        **(
+            {
+                # Rotated by size here; MAX_BYTES=0: by logrotate (the file is reopened once it was moved).
+                "file": {
+                    "class": "logging.handlers.RotatingFileHandler",
+                    "maxBytes": PORTAL_LOG_FILE_MAX_BYTES,
+                    "backupCount": PORTAL_LOG_FILE_BACKUP_COUNT,
+                    "filename": PORTAL_LOG_FILE,
+                    "encoding": "utf-8",
+                    **_log_handler,
+                }
+                if PORTAL_LOG_FILE_MAX_BYTES
+                else {
+                    "class": "logging.handlers.WatchedFileHandler",
+                    "filename": PORTAL_LOG_FILE,
+                    "encoding": "utf-8",
+                    **_log_handler,
+                }
+            }
+            if PORTAL_LOG_FILE
+            else {}
+        ),
+    },
+    "root": {"handlers": ["stderr", "file"] if PORTAL_LOG_FILE else ["stderr"], "level": PORTAL_LOG_LEVEL},
     # Django's own loggers go to the same place (its default sends to the console only with DEBUG on).
     "loggers": {"django": {"handlers": [], "level": PORTAL_LOG_LEVEL}},
 }
@@ -123,6 +155,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "opsadmin.health.views.HealthProbeMiddleware",  # first: probes skip all other middleware
+    "portal.request_log.RequestLogMiddleware",  # a line per request, with its id (X-Request-ID), time and queries
     "opsadmin.runtime.metrics.requests.RequestMetricsMiddleware",  # every request but the probes, for /metrics
     "opsadmin.runtime.memory_limits.MemoryLimitMiddleware",  # counts requests, acts on the memory limits
     "django.middleware.security.SecurityMiddleware",

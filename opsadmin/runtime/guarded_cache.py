@@ -23,6 +23,7 @@ from django_redis.client import DefaultClient
 from opsadmin.runtime import breakers
 from opsadmin.runtime.metrics import CACHE_SECONDS
 from opsadmin.runtime.outages import redis_outage
+from portal.logs import count_cache
 
 BREAKER = "cache"
 
@@ -57,10 +58,18 @@ class GuardedClient(DefaultClient):
             CACHE_SECONDS.labels(method.__name__, outcome).observe(time.perf_counter() - start)
 
     def get(self, key, default=None, version=None, client=None):
-        return self._guarded(client, lambda: default, super().get, key, default=default, version=version)
+        value = self._guarded(client, lambda: default, super().get, key, default=default, version=version)
+        if client is None:  # else django-redis's own call inside one already counted, or a raw one
+            hit = value is not default
+            count_cache(int(hit), int(not hit))
+        return value
 
     def get_many(self, keys, version=None, client=None):
-        return self._guarded(client, dict, super().get_many, keys, version=version)
+        keys = list(keys)
+        found = self._guarded(client, dict, super().get_many, keys, version=version)
+        if client is None:
+            count_cache(len(found), len(keys) - len(found))
+        return found
 
     def has_key(self, key, version=None, client=None):
         return self._guarded(client, lambda: False, super().has_key, key, version=version)

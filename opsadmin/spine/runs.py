@@ -39,6 +39,7 @@ from opsadmin.runtime import fleet, identity
 from opsadmin.runtime.breakers import Unavailable
 from opsadmin.spine import arguments, registry, targets
 from opsadmin.spine.results import Report, jsonable
+from portal import logs
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +143,7 @@ def submit(write, data, *, actor, door, where=None, on_progress=None):
         user=actor.user,
         arguments=jsonable(cleaned),
         target=target,
+        request_id=logs.current_request_id() or "",
     )
     if target == targets.HERE:
         if claim(run):
@@ -173,17 +175,22 @@ def perform(run, write, cleaned=None, on_progress=None):
 
 @task
 def perform_queued(run_id):
-    """The task worker's side: claim a queued run once (a duplicate enqueue finds it claimed) and perform it."""
+    """The task worker's side: claim a queued run once (a duplicate enqueue finds it claimed) and perform it.
+
+    Its records carry the id of the request that queued it (portal.logs), as that request's did."""
     run = OpsRun.objects.get(pk=run_id)
     try:
         write = registry.get_write(run.operation)
     except KeyError:  # queued by a release that had this write; this one has not
         write = None
-    if claim(run):
-        if write is None:
-            finish(run, **_failed(f"this release has no write {run.operation!r}"))
-        else:
-            perform(run, write)
+    with logs.bound(run.request_id or None):
+        if claim(run):
+            logger.info("ops run %s (%s) started", run.pk, run.operation, extra={"run": run.pk})
+            if write is None:
+                finish(run, **_failed(f"this release has no write {run.operation!r}"))
+            else:
+                perform(run, write)
+            logger.info("ops run %s (%s) %s", run.pk, run.operation, run.status, extra={"run": run.pk})
     return run.status
 
 

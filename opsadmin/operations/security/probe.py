@@ -3,7 +3,8 @@
 Sent as secure (and with the proxy's header when SECURE_PROXY_SSL_HEADER trusts one) so the
 SSL redirect lets it through, and to a host ALLOWED_HOSTS accepts, so what comes back is what
 the portal answers in production rather than a redirect or a 400. Its answers are the audit's
-findings, reported on the checklist (a 500 included), not traffic: django.request does not log them.
+findings, reported on the checklist (a 500 included), not traffic: neither django.request nor the request
+line (portal.request) logs them.
 """
 
 import logging
@@ -24,6 +25,7 @@ class SkipAuditRequests(logging.Filter):
 
 
 logging.getLogger("django.request").addFilter(SkipAuditRequests())
+logging.getLogger("portal.request").addFilter(SkipAuditRequests())
 
 
 def get(path, **headers):
