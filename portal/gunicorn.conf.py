@@ -18,10 +18,12 @@ hung dependency never makes an instance look dead. Settings come from the enviro
   a first rendering leaves behind is shared too;
 - PORTAL_MAX_REQUESTS: a worker is replaced after this many requests, plus up to 10 %
   jitter so workers don't all restart at once (default 10000; 0: never);
-- PROMETHEUS_MULTIPROC_DIR: where the workers write their metrics, so that a scrape of /metrics answered
-  by any worker adds up all of them (prometheus_client's multiprocess mode). Default: a directory of this
-  server's own, made at start and removed at exit. Either way it is emptied before the first worker is
-  forked (what an earlier server left, and the master's warm-up requests, are not this server's traffic).
+- PORTAL_METRICS_DIR: where the workers write their metrics, so that a scrape of /metrics answered
+  by any worker adds up all of them (prometheus_client's multiprocess mode, given it as
+  PROMETHEUS_MULTIPROC_DIR for this server's processes only: a command run beside it keeps its own).
+  Made if missing. Default: a directory of this server's own, made at start and removed at exit.
+  Either way it is emptied before the first worker is forked (what an earlier server left, and the
+  master's warm-up requests, are not this server's traffic).
 """
 
 import gc
@@ -42,8 +44,8 @@ _probe = os.environ.get("PORTAL_PROBE_BIND", f"{_host}:{int(_port) + 1}" if _por
 os.environ["PORTAL_PROBE_BIND"] = _probe  # the workers and Django read it: probes only on that listener
 
 # Before the app (and prometheus_client, which reads it once, at import) is loaded, here or in the workers.
-_own_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-_metrics_dir = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="portal-metrics-"))
+_own_metrics_dir = not os.environ.get("PORTAL_METRICS_DIR")
+_metrics_dir = Path(os.environ.get("PORTAL_METRICS_DIR") or tempfile.mkdtemp(prefix="portal-metrics-"))
 _metrics_dir.mkdir(parents=True, exist_ok=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
 

@@ -39,7 +39,7 @@ def test_request_counts_add_up_across_workers(migrated_database, tmp_path):
     (metrics_dir / "counter_1.db").write_bytes(b"left by an earlier server")  # emptied at start
     environment = server_environment(
         DATABASE_URL=f"sqlite:///{database}",
-        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+        PORTAL_METRICS_DIR=str(metrics_dir),
         PORTAL_MAX_REQUESTS=str(MAX_REQUESTS),
         PORTAL_WARM_UP_PATHS=ROUTE,  # the master serves it once before forking: not traffic, not counted
     )
