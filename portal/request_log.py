@@ -21,7 +21,7 @@ from contextlib import ExitStack
 from django.db import connections
 from django.utils.functional import empty
 
-from portal import logs
+from portal import request_context
 from portal.accounts.addresses import client_address
 from portal.accounts.callers import BadCredentials, bearer_token
 
@@ -33,16 +33,16 @@ class RequestLogMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        request.request_id = logs.request_id_from(request.headers.get(logs.REQUEST_ID_HEADER))
-        stats = logs.RequestStats()
+        request.request_id = request_context.request_id_from(request.headers.get(request_context.REQUEST_ID_HEADER))
+        stats = request_context.RequestStats()
         started = time.perf_counter()
-        with logs.bound(request.request_id, stats), ExitStack() as wrappers:
+        with request_context.bound(request.request_id, stats), ExitStack() as wrappers:
             for alias in connections:
                 wrappers.enter_context(connections[alias].execute_wrapper(stats.time_query))
             response = self.get_response(request)
             wrappers.close()  # the line is written without them, and counts nothing of its own
             log_request(request, response, stats, time.perf_counter() - started)
-        response[logs.REQUEST_ID_HEADER] = request.request_id
+        response[request_context.REQUEST_ID_HEADER] = request.request_id
         return response
 
 

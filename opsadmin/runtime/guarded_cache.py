@@ -23,7 +23,7 @@ from django_redis.client import DefaultClient
 from opsadmin.runtime import breakers
 from opsadmin.runtime.metrics import CACHE_SECONDS
 from opsadmin.runtime.outages import redis_outage
-from portal.logs import count_cache
+from portal.request_context import count_cache
 
 BREAKER = "cache"
 

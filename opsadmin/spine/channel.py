@@ -18,7 +18,7 @@ from django.db import close_old_connections, connection
 from opsadmin.models import RunTarget
 from opsadmin.runtime import identity
 from opsadmin.spine import registry, runs
-from portal import logs
+from portal import request_context
 
 _sweep_lock = threading.Lock()
 _last_sweep = [float("-inf")]
@@ -48,7 +48,8 @@ def deliver(instance, pid):
         runs.claim(target.run, ran_on="")  # the first target to start makes the run running; its targets say where
         _delivering.afterwards = afterwards = []
         try:
-            with logs.bound(target.run.request_id or None):  # its records carry the id of the request that sent it
+            # Its records carry the id of the request that sent it.
+            with request_context.bound(target.run.request_id or None):
                 runs.answer(target, _perform(target))
         finally:
             del _delivering.afterwards

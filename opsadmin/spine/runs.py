@@ -39,7 +39,7 @@ from opsadmin.runtime import fleet, identity
 from opsadmin.runtime.breakers import Unavailable
 from opsadmin.spine import arguments, registry, targets
 from opsadmin.spine.results import Report, jsonable
-from portal import logs
+from portal import request_context
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def submit(write, data, *, actor, door, where=None, on_progress=None):
         user=actor.user,
         arguments=jsonable(cleaned),
         target=target,
-        request_id=logs.current_request_id() or "",
+        request_id=request_context.current_request_id() or "",
     )
     if target == targets.HERE:
         if claim(run):
@@ -177,13 +177,13 @@ def perform(run, write, cleaned=None, on_progress=None):
 def perform_queued(run_id):
     """The task worker's side: claim a queued run once (a duplicate enqueue finds it claimed) and perform it.
 
-    Its records carry the id of the request that queued it (portal.logs), as that request's did."""
+    Its records carry the id of the request that queued it (portal.request_context), as that request's did."""
     run = OpsRun.objects.get(pk=run_id)
     try:
         write = registry.get_write(run.operation)
     except KeyError:  # queued by a release that had this write; this one has not
         write = None
-    with logs.bound(run.request_id or None):
+    with request_context.bound(run.request_id or None):
         if claim(run):
             logger.info("ops run %s (%s) started", run.pk, run.operation, extra={"run": run.pk})
             if write is None:

@@ -15,7 +15,8 @@ from django.test import Client
 from opsadmin.models import OpsRun
 from opsadmin.runtime.heartbeat import record_heartbeat
 from portal.accounts.tokens import issue_token
-from portal.logs import OneLineBelowError, RequestContext, SkipProbeRequests, bound
+from portal.logs import OneLineBelowError, RequestContext, SkipProbeRequests
+from portal.request_context import bound
 from tests.helpers import OPERATORS, bearer, client_for, post_json, run_write, user_in
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
