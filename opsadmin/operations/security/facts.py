@@ -4,6 +4,7 @@ Settings of features built on other branches (django-axes, django-otp, django-pe
 PORTAL_OTP_REQUIRED) are read with defaults, so an absent feature reads as absent, not as an error.
 """
 
+import ipaddress
 import json
 
 from django.apps import apps
@@ -111,13 +112,28 @@ def second_factors():
     return installed and required, f"django_otp installed: {_yes(installed)}; PORTAL_OTP_REQUIRED = {required}"
 
 
+# Documentation addresses (RFC 5737, RFC 3849): "anyone" for the audit, unless the metrics allow-list holds them.
+OUTSIDE_ADDRESSES = ("203.0.113.7", "198.51.100.7", "192.0.2.7", "2001:db8::7")
+
+
 def health_and_metrics_protected():
-    """(ok, what is): an anonymous caller gets neither the health detail nor /metrics (not served counts as ok)."""
+    """(ok, what is): an anonymous caller gets neither the health detail nor /metrics (not served counts as ok).
+
+    /metrics is asked from an address outside PORTAL_METRICS_ALLOWED_ADDRESSES: the scrapers on that list are
+    meant to get it (a loopback scraper on the host is no alarm); an allow-list that holds every address is.
+    """
     health = probe.get(reverse("health_detail"))
-    metrics = probe.get("/metrics")
+    outside = next((address for address in OUTSIDE_ADDRESSES if not _metrics_allowed(address)), None)
+    if outside is None:
+        return False, f"anonymous /health/: {probe.summary(health)}; /metrics allowed to every address the audit tried"
+    metrics = probe.get("/metrics", address=outside)
     ok = health.status_code != 200 and metrics.status_code != 200
     shown = "not served (404)" if metrics.status_code == 404 else probe.summary(metrics)
     return ok, f"anonymous /health/: {probe.summary(health)}; anonymous /metrics: {shown}"
+
+
+def _metrics_allowed(address):
+    return any(ipaddress.ip_address(address) in network for network in settings.PORTAL_METRICS_ALLOWED_ADDRESSES)
 
 
 def tokens_hashed_and_scoped():

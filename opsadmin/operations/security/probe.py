@@ -28,9 +28,13 @@ logging.getLogger("django.request").addFilter(SkipAuditRequests())
 logging.getLogger("portal.request").addFilter(SkipAuditRequests())
 
 
-def get(path, **headers):
-    """The response to an anonymous GET of `path` (a crash answers 500, as it would to anyone)."""
-    extra = {NOT_SERVED: True}  # a request no server sent: this process is not beating as a web process for it
+def get(path, address="127.0.0.1", **headers):
+    """The response to an anonymous GET of `path` from `address` (a crash answers 500, as it would to anyone).
+
+    The address is the connection's and, behind our proxy, also the one the proxy appended.
+    """
+    extra = {NOT_SERVED: True, "REMOTE_ADDR": address}  # NOT_SERVED: this process is not beating for it
+    headers.setdefault("X-Forwarded-For", address)
     if proxy := getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
         extra[proxy[0]] = proxy[1]
     client = Client(raise_request_exception=False, HTTP_HOST=allowed_host(), **extra)

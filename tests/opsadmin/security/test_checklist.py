@@ -1,6 +1,7 @@
 """The security checklist: every deploy check id is an item, the development default fails honestly, production
 settings pass, the live audit grades the headers really sent, and the portal's own checks catch what they claim."""
 
+import ipaddress
 import re
 
 import pytest
@@ -190,6 +191,20 @@ def test_an_ops_api_answering_html_and_a_public_metrics_are_caught():
         assert facts.health_and_metrics_protected() == (False, "anonymous /health/: 401; anonymous /metrics: 200")
         said = [message.id for check in checks.CHECKS for message in check()]
     assert {"opsadmin.security.W111", "opsadmin.security.W113"} <= set(said)
+
+
+@pytest.mark.parametrize(
+    ("allowed", "graded"),
+    [
+        ("127.0.0.1/32,::1/128", (True, "anonymous /health/: 401; anonymous /metrics: 401")),  # a scraper on the host
+        ("0.0.0.0/0,::/0", (False, "anonymous /health/: 401; /metrics allowed to every address the audit tried")),
+        ("203.0.113.0/24", (True, "anonymous /health/: 401; anonymous /metrics: 401")),  # asked from the next one
+    ],
+)
+def test_metrics_allowed_to_its_scrapers_only_is_not_public(allowed, graded):
+    networks = [ipaddress.ip_network(network) for network in allowed.split(",")]
+    with override_settings(PORTAL_METRICS_ALLOWED_ADDRESSES=networks):
+        assert facts.health_and_metrics_protected() == graded
 
 
 def test_tokens_are_graded_from_what_the_model_keeps(monkeypatch):
