@@ -323,6 +323,7 @@ def describe(run):
         "progress": run.progress,
         "stalled": stalled(run),
         "ran_on": run.ran_on,
+        "request_id": run.request_id,  # of the request that asked for it: its log lines carry it too
         "requested_at": run.requested_at,
         "started_at": run.started_at,
         "finished_at": run.finished_at,

@@ -4,6 +4,7 @@ import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from datetime import datetime
@@ -217,7 +218,8 @@ def test_probes_leave_no_line(json_lines):
 @pytest.mark.django_db(transaction=True)
 def test_the_request_id_travels_to_the_run_it_queued_and_the_workers_lines_for_it(json_lines):
     # a superuser: a flushing test before this one may have emptied the groups' permissions
-    _, token = issue_token(user_in(superuser=True), "deploy")
+    superuser = user_in(superuser=True)
+    _, token = issue_token(superuser, "deploy")
     response = post_json(
         Client(), "/api/ops/optimize/indexes/", {"dry_run": True}, HTTP_X_REQUEST_ID="trace-42", **bearer(token)
     )
@@ -234,6 +236,10 @@ def test_the_request_id_travels_to_the_run_it_queued_and_the_workers_lines_for_i
     ]
     assert {record["request_id"] for record in worker} == {"trace-42"}
     assert {record["run"] for record in worker} == {run.pk}
+    # Whoever reads the run finds the id to look its lines up by: in the API's answer and on its page.
+    assert Client().get(f"/api/ops/runs/{run.pk}/", **bearer(token)).json()["request_id"] == "trace-42"
+    page = client_for(superuser).get(f"/admin/opsadmin/opsrun/{run.pk}/change/")
+    assert re.search(r'<code id="run-request-id"[^>]*>trace-42</code>', page.text)
 
 
 @pytest.mark.django_db
