@@ -3,12 +3,18 @@
 Read when scraped, by the process answering the scrape:
 - each circuit breaker's state, as this process sees it (it rereads the fleet's shared state in Redis at most
   every PORTAL_BREAKER_SYNC_SECONDS): one gauge per breaker and state, 1 for the current one;
+- the memory limits the instance's workers act on, from settings, so an alert compares each worker's memory
+  with the configured limit rather than a number of its own (absent when unset: no limit, nothing to exceed);
+- whether this instance is drained or shutting down, so an alert on readiness can tell a drain someone asked
+  for from a failure (left out while the database does not answer: then it is not a drain that failed it);
 - ops runs by operation and status, from the audit log (OpsRun): every door, the task worker and the command
   channel record runs there, whichever process finishes them, so counting the log is the one count that is
   right for the fleet; a counter in the finishing process would miss the task worker's runs, which no scrape
   of a web worker sees. Finished runs are a counter (the log is never pruned); unfinished ones a gauge;
-- the task queue's depth: tasks ready to run (django-tasks-db's table, through its partial index on them).
-The last two are the fleet's, the same on every instance (aggregate them with max, not sum), and cost one
+- the task queue's depth: tasks ready to run (django-tasks-db's table, through its partial index on them);
+- when a task worker last beat, as a Unix time (0 when none is known: one that stopped cleanly deleted its
+  row), so an alert can tell queued work nobody takes; a timestamp, not an age, as the figure is cached.
+The last three are the fleet's, the same on every instance (aggregate them with max, not sum), and cost one
 GROUP BY each: they are read at most every FLEET_SECONDS per process, however often it is scraped, and left
 out of a scrape while the database does not answer (a scrape never fails for them).
 
@@ -30,7 +36,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from opsadmin.models import OpsRun
-from opsadmin.runtime import breakers
+from opsadmin.runtime import breakers, drain, fleet, memory_limits
 from opsadmin.runtime.breakers import CLOSED, HALF_OPEN, OPEN
 
 logger = logging.getLogger(__name__)
@@ -67,9 +73,12 @@ class _ThisProcess(Collector):
 class ScrapeTimeCollector(Collector):
     def collect(self):
         yield breaker_states()
-        fleet = fleet_figures()
-        if fleet is not None:
-            yield from fleet
+        yield memory_limit_bytes()
+        if (draining := draining_state()) is not None:
+            yield draining
+        figures = fleet_figures()
+        if figures is not None:
+            yield from figures
 
 
 def breaker_states():
@@ -85,6 +94,34 @@ def breaker_states():
     return family
 
 
+def memory_limit_bytes():
+    family = GaugeMetricFamily(
+        "portal_worker_memory_limit_bytes",
+        "Each web worker's memory limits (PORTAL_MEMORY_SOFT_LIMIT: a full collection above it; "
+        "PORTAL_MEMORY_HARD_LIMIT: a graceful recycle), by limit (soft, hard); absent when unset.",
+        labels=["limit"],
+    )
+    configured = memory_limits.limits()
+    for limit in ("soft", "hard"):
+        if configured[f"{limit}_bytes"]:
+            family.add_metric([limit], configured[f"{limit}_bytes"])
+    return family
+
+
+def draining_state():
+    """1 while this instance is drained or shutting down, else 0; None while the database does not answer."""
+    try:
+        draining = drain.current_instance_is_draining()
+    except (DatabaseError, breakers.Unavailable) as error:
+        logger.debug("Metrics: the drain state left out of this scrape: %s", error)
+        return None
+    return GaugeMetricFamily(
+        "portal_draining",
+        "1 while this instance is out of the load balancer on purpose (drained, or shutting down), else 0.",
+        value=1 if draining else 0,
+    )
+
+
 _lock = threading.Lock()
 _fleet = {"read_at": float("-inf"), "families": None}
 
@@ -96,7 +133,7 @@ def fleet_figures():
         if time.monotonic() - _fleet["read_at"] < FLEET_SECONDS:
             return _fleet["families"]
         try:
-            families = [*_ops_runs(), _task_queue()]
+            families = [*_ops_runs(), _task_queue(), _task_worker_seen()]
         except (DatabaseError, breakers.Unavailable) as error:
             logger.debug("Metrics: the fleet's figures left out of this scrape: %s", error)
             families = None
@@ -137,3 +174,12 @@ def _task_queue():
     for queue, count in ready.annotate(count=Count("id")):
         family.add_metric([queue], count)
     return family
+
+
+def _task_worker_seen():
+    last_seen = fleet.task_worker_last_seen()
+    return GaugeMetricFamily(
+        "portal_task_worker_last_seen_timestamp_seconds",
+        "When a task worker last beat, as a Unix time; 0 when none is known (the whole fleet's).",
+        value=last_seen.timestamp() if last_seen else 0,
+    )

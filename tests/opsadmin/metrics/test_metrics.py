@@ -4,15 +4,21 @@ Values in one process's registry live as long as the process: each test compares
 one before. Counting across gunicorn workers is tests/system/test_metrics_fleet.py.
 """
 
+from datetime import timedelta
 from ipaddress import ip_network
 
 import pytest
+from django.db import DatabaseError
 from django.tasks import TaskResultStatus
 from django.test import Client, override_settings
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from prometheus_client.parser import text_string_to_metric_families
 
-from opsadmin.models import OpsRun
+from opsadmin.models import Instance, InstanceWorker, OpsRun
+from opsadmin.operations.instances.drain import drain_or_resume
+from opsadmin.runtime import drain
+from opsadmin.runtime.identity import this_instance_id
 from opsadmin.runtime.metrics import scrape
 from opsadmin.spine.runs import Actor, record
 from opsadmin.tasks import perform_run
@@ -229,6 +235,45 @@ def test_task_queue_depth(viewer_token):
     perform_run.enqueue(2)
     assert DBTaskResult.objects.filter(status=TaskResultStatus.READY).count() == 2
     assert total(scraped(**bearer(viewer_token)), "portal_task_queue_depth", queue="default") == 2
+
+
+def test_when_a_task_worker_last_beat(viewer_token):
+    """0 while none is known (one that stopped cleanly deleted its row), else the latest beat of any."""
+    name = "portal_task_worker_last_seen_timestamp_seconds"
+    assert scraped(**bearer(viewer_token))[name] == [({}, 0)]
+    now = timezone.now()
+    host = Instance.objects.create(id="tasks-1:worker", host="tasks-1", port="worker", started_at=now, last_seen_at=now)
+    for pid, seen_ago in ((41, 90), (42, 3)):
+        seen = now - timedelta(seconds=seen_ago)
+        InstanceWorker.objects.create(instance=host, pid=pid, kind="task", started_at=now, last_seen_at=seen)
+    scrape.forget()
+    assert scraped(**bearer(viewer_token))[name] == [({}, (now - timedelta(seconds=3)).timestamp())]
+
+
+def test_memory_limits_as_configured(viewer_token, settings):
+    settings.PORTAL_MEMORY_SOFT_LIMIT, settings.PORTAL_MEMORY_HARD_LIMIT = 512 * 1024**2, None
+    assert scraped(**bearer(viewer_token))["portal_worker_memory_limit_bytes"] == [({"limit": "soft"}, 512 * 1024**2)]
+    settings.PORTAL_MEMORY_SOFT_LIMIT, settings.PORTAL_MEMORY_HARD_LIMIT = None, 1024**3
+    assert scraped(**bearer(viewer_token))["portal_worker_memory_limit_bytes"] == [({"limit": "hard"}, 1024**3)]
+    settings.PORTAL_MEMORY_HARD_LIMIT = None
+    assert "portal_worker_memory_limit_bytes" not in scraped(**bearer(viewer_token))
+
+
+def test_draining_as_this_instance_sees_it(client, viewer_token):
+    client.get("/admin/login/")  # the first request of a process names its instance
+    assert scraped(**bearer(viewer_token))["portal_draining"] == [({}, 0)]
+    drain_or_resume(instances=[this_instance_id()], action="drain", actor="alice")
+    assert scraped(**bearer(viewer_token))["portal_draining"] == [({}, 1)]
+
+
+def test_the_drain_state_is_left_out_while_the_database_does_not_answer(viewer_token, monkeypatch):
+    def database_down():
+        raise DatabaseError("connection refused")
+
+    monkeypatch.setattr(drain, "current_instance_is_draining", database_down)
+    samples = scraped(**bearer(viewer_token))
+    assert "portal_draining" not in samples
+    assert "portal_breaker_state" in samples
 
 
 def test_readiness_verdicts(client, viewer_token):
