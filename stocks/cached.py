@@ -33,7 +33,8 @@ BAR_COLUMNS = ("date", "open", "high", "low", "close", "volume")
 def stock_snapshot(ticker):
     """The stock's public columns as a dict (None for an unknown or delisted stock), cached for
     PORTAL_STOCK_CACHE_SECONDS (default 60). Misses aren't cached: a new listing shows at once."""
-    return stock_snapshots([normalize_ticker(ticker)]).get(normalize_ticker(ticker))
+    ticker = normalize_ticker(ticker)
+    return stock_snapshots([ticker]).get(ticker)
 
 
 def stock_snapshots(tickers):

@@ -98,6 +98,7 @@ class Answer:
     status: int | None  # None: no answer (the error says why)
     retry_after: str | None
     error: str = ""
+    body: bytes = b""  # kept for answers other than 200 (a 503 probe names its failing checks)
 
 
 @dataclass
@@ -151,17 +152,18 @@ class Traffic:
     def _ask(self, port, kind, path, headers):
         started = time.monotonic()
         connection = HTTPConnection("127.0.0.1", port, timeout=self.timeout)
-        status, retry_after, error = None, None, ""
+        status, retry_after, error, body = None, None, "", b""
         try:
             connection.request("GET", path, headers=headers)
             response = connection.getresponse()
-            response.read()
+            body = response.read()
             status, retry_after = response.status, response.getheader("Retry-After")
         except OSError as failure:
             error = f"{type(failure).__name__}: {failure}"
         finally:
             connection.close()
-        self.answers.append(Answer(kind, path, started, time.monotonic() - started, status, retry_after, error))
+        kept = body[:500] if status != 200 else b""
+        self.answers.append(Answer(kind, path, started, time.monotonic() - started, status, retry_after, error, kept))
 
     def between(self, start, end, *kinds):
         """The answers to requests sent from `start` to `end` (monotonic times), of these kinds (all if none)."""

@@ -2,24 +2,35 @@
 
 `SharedState` is a pybreaker storage (`CircuitBreakerStorage`). It keeps one Redis hash
 per breaker and reads it at most every PORTAL_BREAKER_SYNC_SECONDS, so a healthy call
-costs no round trip; a change made here is written at once, and a failure's count comes
-back from Redis's HINCRBY, so the fleet trips on its failures together. When Redis does
-not answer within its short timeout, every breaker of this process keeps its own state
-until Redis answers again (`RedisLink`), and says so once each way; Redis's state then
-wins again.
+costs no round trip. That read is one thread's (`REFRESHER`), which callers wait for at
+most REFRESH_WAIT_SECONDS: a hung Redis must not take its socket timeout out of every
+database call of the period (readiness's own checks have half a second each). A change
+made here is written at once, and a failure's count comes back from Redis's HINCRBY, so
+the fleet trips on its failures together. When Redis does not answer within its short
+timeout, every breaker of this process keeps its own state until Redis answers again
+(`RedisLink`), and says so once each way; Redis's state then wins again.
 """
 
 import json
 import logging
+import os
 import threading
 import time
 from collections import deque
+from concurrent.futures import wait
 from datetime import UTC, datetime
 
 import pybreaker
 import redis
 
+from opsadmin.runtime.thread_pools import ForkSafeThreadPool
+
 logger = logging.getLogger(__name__)
+
+# The reads of the fleet's state: one at a time per breaker. A healthy Redis answers well within the wait, so
+# callers see the state as read; a hung one leaves them the state they had, not a socket timeout each.
+REFRESHER = ForkSafeThreadPool(max_workers=2, thread_name_prefix="breaker-sync")
+REFRESH_WAIT_SECONDS = 0.02
 
 KEY_PREFIX = "portal:breaker:"  # one hash per breaker, and its history beside it
 FIELDS = ("state", "fail_counter", "success_counter", "opened_at", "last_error", "last_error_at")
@@ -105,6 +116,7 @@ class SharedState(pybreaker.CircuitBreakerStorage):
         self._fields = dict(INITIAL)  # the last state read or written; the authority while Redis is away
         self._history = deque(maxlen=history_length)
         self._read_at = -float("inf")
+        self._reading = (None, None)  # (pid, Future) of the read under way: a forked child has none of its own
         self._lock = threading.Lock()
 
     @property
@@ -166,17 +178,34 @@ class SharedState(pybreaker.CircuitBreakerStorage):
         self._write({"last_error": message[:500], "last_error_at": datetime.now(UTC)})
 
     def fields(self):
-        """Every field, read from Redis when the copy here is older than the sync period."""
-        if time.monotonic() - self._read_at >= self.sync_seconds:
-            stored = self._redis(lambda client: client.hgetall(self.key))
-            if stored is not NOT_USED:
-                if not stored:  # never written, or flushed: the fleet starts from this process's state
-                    self._redis(self._initialize)
-                with self._lock:
-                    if stored:
-                        self._fields = {**INITIAL, **_decode(stored)}
-                    self._read_at = time.monotonic()
+        """Every field: read from Redis when the copy here is older than the sync period, and Redis answers in time.
+
+        The read runs in REFRESHER, one per breaker at a time; the caller that started it waits
+        for it at most REFRESH_WAIT_SECONDS, then goes on with the copy it has, as the others do.
+        """
+        if time.monotonic() - self._read_at >= self.sync_seconds and self.link.usable():
+            with self._lock:
+                pid, reading = self._reading
+                started = reading is None or pid != os.getpid() or reading.done()
+                if started:
+                    reading = REFRESHER.submit(self._read)
+                    self._reading = (os.getpid(), reading)
+            if started:  # a read already under way is not waited for again: callers may hold the breaker's lock
+                wait([reading], timeout=REFRESH_WAIT_SECONDS)
         return self._fields
+
+    def _read(self):
+        if time.monotonic() - self._read_at < self.sync_seconds:
+            return  # another read has just finished
+        stored = self._redis(lambda client: client.hgetall(self.key))
+        if stored is NOT_USED:
+            return
+        if not stored:  # never written, or flushed: the fleet starts from this process's state
+            self._redis(self._initialize)
+        with self._lock:
+            if stored:
+                self._fields = {**INITIAL, **_decode(stored)}
+            self._read_at = time.monotonic()
 
     def add_event(self, event):
         """Keep one change of state (a dict of JSON values), newest first, at most `history_length`."""

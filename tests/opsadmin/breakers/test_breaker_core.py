@@ -201,6 +201,31 @@ def test_without_redis_each_process_keeps_its_own_state_and_says_so_once(caplog,
             assert len(warnings) == 1
 
 
+def test_a_hung_redis_costs_the_guarded_calls_no_socket_timeout(hanging):
+    """The fleet's state is read by one thread: callers go on with their copy rather than each waiting out Redis.
+
+    Redis is tried again at once after each failure here, so every call finds the state due for a read.
+    """
+    url = f"redis://127.0.0.1:{hanging.port}/0"
+    timings = {"PORTAL_BREAKER_REDIS_TIMEOUT": 2.0, "PORTAL_BREAKER_REDIS_RETRY_SECONDS": 0}
+    with declared(upstream=FAST), override_settings(REDIS_URL=url, **timings):
+        took = []
+
+        def calls():
+            for _ in range(5):
+                started = time.monotonic()
+                breakers.get("upstream").call(lambda: None)
+                took.append(time.monotonic() - started)
+
+        threads = [threading.Thread(target=calls) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(took) == 20
+        assert max(took) < 1.0, f"a call waited {max(took):.2f} s for Redis, whose timeout here is 2 s"
+
+
 def test_any_outbound_call_can_be_guarded_by_a_declared_breaker(local):
     @breakers.guard("upstream")
     def fetch_quotes():
