@@ -78,10 +78,13 @@ def configure(config):
 def one_line(record):
     """`record` to show on one line, or None when it keeps its traceback (an error the client did not cause).
 
-    A copy: the record itself stays untouched, for other handlers."""
+    A copy when there is something to take off (the record itself stays untouched, for other handlers); the
+    record itself when there is not, as for every request line: copying it was a tenth of the line's cost."""
     clients_fault = record.exc_info and isinstance(record.exc_info[1], SuspiciousOperation)
     if record.levelno >= logging.ERROR and not clients_fault:
         return None
+    if not record.exc_info and not record.stack_info:
+        return record
     line = logging.makeLogRecord(record.__dict__)
     message = record.getMessage()
     if record.exc_info and record.exc_info[1] is not None:
