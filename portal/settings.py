@@ -408,16 +408,26 @@ for _name in (
         raise ValueError(f"{_name} must be above 0")
 if not 0 < PORTAL_ALERTS_ERROR_RATE_PERCENT <= 100:
     raise ValueError("PORTAL_ALERTS_ERROR_RATE_PERCENT must be a percentage above 0, at most 100")
-# Django's mail settings, for the alerts' email: an SMTP server (none set: localhost:25), its login and TLS.
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "").strip() or "localhost"
-EMAIL_PORT = env_number("EMAIL_PORT", 25, int)
-EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
-EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL")
-if EMAIL_USE_TLS and EMAIL_USE_SSL:
-    raise ValueError("EMAIL_USE_TLS and EMAIL_USE_SSL: set one at most (STARTTLS or TLS from the start)")
-EMAIL_TIMEOUT = env_number("EMAIL_TIMEOUT", 10.0)  # an SMTP server that hangs never holds the evaluator longer
+# Mail, for the alerts' email: Django's mailer (Django 6.1's MAILERS) on an SMTP server from the environment, under
+# the names Django's old settings had: EMAIL_HOST (default localhost), EMAIL_PORT (default 25, 587 with
+# EMAIL_USE_TLS, 465 with EMAIL_USE_SSL), EMAIL_HOST_USER, EMAIL_HOST_PASSWORD; DEFAULT_FROM_EMAIL is the sender.
+_use_tls, _use_ssl = env_bool("EMAIL_USE_TLS"), env_bool("EMAIL_USE_SSL")
+if _use_tls and _use_ssl:
+    raise ValueError("EMAIL_USE_TLS and EMAIL_USE_SSL: set one at most (STARTTLS, or TLS from the start)")
+MAILERS = {
+    "default": {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": os.environ.get("EMAIL_HOST", "").strip() or "localhost",
+            "port": env_number("EMAIL_PORT", 465 if _use_ssl else 587 if _use_tls else 25, int),
+            "username": os.environ.get("EMAIL_HOST_USER", ""),
+            "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+            "use_tls": _use_tls,
+            "use_ssl": _use_ssl,
+            "timeout": env_number("EMAIL_TIMEOUT", 10.0),  # a hung SMTP server holds the evaluator no longer
+        },
+    }
+}
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "").strip() or "portal@localhost"  # "Ops <ops@x>" too
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
