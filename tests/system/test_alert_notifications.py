@@ -83,7 +83,7 @@ def test_a_breaker_opening_and_closing_sends_one_opened_and_one_resolved_message
             assert hook.wait_for(1, KEY) == ["opened"], log.read_text()[-3000:]
             time.sleep(EVALUATIONS_WATCHED)
             assert hook.kinds(KEY) == ["opened"]
-            opened = [body for body in hook.bodies if body.get("groupKey") == KEY][0]
+            opened = next(body for body in hook.bodies if body.get("groupKey") == KEY)
             assert opened["status"] == "firing"
             assert opened["alerts"][0]["labels"] == {
                 "alertname": "PortalBreakerOpen",

@@ -60,7 +60,8 @@ def test_a_resolved_or_acknowledged_incident_cannot_be_acknowledged():
     acknowledged = incident("PortalOpsRunFailed{operation=x}", acknowledged_by="alice", acknowledged_at=timezone.now())
     client = logged_in(OPERATORS)
     answer = post_json(client, API + "acknowledge_alert/", {"incident": resolved.pk})
-    assert answer.status_code == 400 and f"Incident #{resolved.pk} is resolved already." in str(answer.json())
+    assert answer.status_code == 400
+    assert f"Incident #{resolved.pk} is resolved already." in str(answer.json())
     answer = post_json(client, API + "acknowledge_alert/", {"incident": acknowledged.pk})
     assert answer.status_code == 400
     assert f"Incident #{acknowledged.pk} was acknowledged by alice already." in str(answer.json())
@@ -107,14 +108,16 @@ def test_a_silence_records_who_why_and_until_and_ending_it_is_recorded_too():
     silence.refresh_from_db()
     assert silence.ended_by == "sam"
     again = post_json(client, API + "unsilence_alert/", {"rule": "PortalBreakerOpen"})
-    assert again.status_code == 400 and "PortalBreakerOpen is not silenced." in str(again.json())
+    assert again.status_code == 400
+    assert "PortalBreakerOpen is not silenced." in str(again.json())
 
 
 def test_a_test_message_reaches_the_webhook_and_without_a_channel_the_write_says_what_to_set(settings):
     client = logged_in(OPERATORS, username="tess")
     settings.PORTAL_ALERTS_EMAIL_TO, settings.PORTAL_ALERTS_WEBHOOK_URL = [], ""
     refused = post_json(client, API + "test_alert_delivery/", {})
-    assert refused.status_code == 400 and "PORTAL_ALERTS_EMAIL_TO" in str(refused.json())
+    assert refused.status_code == 400
+    assert "PORTAL_ALERTS_EMAIL_TO" in str(refused.json())
     with Receiver() as hook:
         settings.PORTAL_ALERTS_WEBHOOK_URL = hook.url
         response = post_json(client, API + "test_alert_delivery/", {})

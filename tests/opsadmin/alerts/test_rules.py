@@ -136,7 +136,8 @@ def test_the_request_rules_fire_on_rates_between_two_evaluations(settings, tmp_p
     ]
     rate = AlertIncident.objects.get(rule="PortalHighErrorRate")
     assert rate.detail == {"value": 0.1, "threshold": 0.05}
-    assert "10 % of requests" in rate.summary and "(20 of 200 in 30.0 s)" in rate.summary
+    assert "10 % of requests" in rate.summary
+    assert "(20 of 200 in 30.0 s)" in rate.summary
     surging = AlertIncident.objects.get(rule="PortalRateLimitRejectionsSurging")
     assert surging.detail["value"] == 160.0  # 80 refusals in 30 s
 
