@@ -10,13 +10,12 @@ import json
 import subprocess
 import sys
 import time
-from contextlib import closing
 
-import psycopg2
 import pytest
 
 from tests.opsadmin.alerts.receiver import Receiver
 from tests.services import REPO, http, postgres_unavailable, redis_unavailable, skip_or_fail, stop_process
+from tests.system.test_worker_outage import query, wait_for
 from tests.system.traffic import served_portal
 
 pytestmark = pytest.mark.sqlite  # runs once, in the SQLite pass: it brings its own PostgreSQL and Redis
@@ -25,25 +24,11 @@ KEY = "PortalBreakerOpen{breaker=cache}"
 EVALUATIONS_WATCHED = 5  # seconds of evaluations (one a second) in which no second message may come
 
 
-def query(url, sql):
-    with closing(psycopg2.connect(url, connect_timeout=5)) as connection, connection.cursor() as cursor:
-        cursor.execute(sql)
-        return cursor.fetchall()
-
-
 def api(stack, path, body):
     headers = {"Authorization": f"Bearer {stack.token}", "Content-Type": "application/json"}
     status, answer, _ = http(stack.port, path, method="POST", body=json.dumps(body), headers=headers)
     assert status == 200, answer
     return json.loads(answer)
-
-
-def wait_until(condition, what, worker, log, timeout=60):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert worker.poll() is None, f"the task worker exited:\n{log.read_text()[-3000:]}"
-        assert time.monotonic() < deadline, f"{what} not within {timeout} s:\n{log.read_text()[-3000:]}"
-        time.sleep(0.2)
 
 
 @pytest.fixture
@@ -77,7 +62,7 @@ def test_a_breaker_opening_and_closing_sends_one_opened_and_one_resolved_message
         database = stack.environment["DATABASE_URL"]
         try:
             evaluated = "SELECT state FROM opsadmin_alertrulestate WHERE rule = 'PortalBreakerOpen'"
-            wait_until(lambda: query(database, evaluated) == [("ok",)], "a first evaluation", worker, log)
+            wait_for(lambda: query(database, evaluated) == [("ok",)], "a first evaluation", worker, log)
 
             api(stack, "/api/ops/breakers/open_breaker/", {"name": "cache"})
             assert hook.wait_for(1, KEY) == ["opened"], log.read_text()[-3000:]

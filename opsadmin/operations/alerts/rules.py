@@ -131,64 +131,66 @@ def readiness_failing(context):
 
 def high_error_rate(context):
     """Answers of 5xx among this host's requests since the last evaluation, above PORTAL_ALERTS_ERROR_RATE_PERCENT."""
-    window, instead = context.request_window(HIGH_ERROR_RATE.name)
-    if instead:
-        return instead
-    threshold = settings.PORTAL_ALERTS_ERROR_RATE_PERCENT / 100
-    firing = []
-    if window.requests >= MIN_REQUESTS and window.error_ratio > threshold:
-        firing.append(
-            Firing(
-                {"host": context.host},
-                f"{humanize.percent(window.error_ratio)} of requests on {context.host} answered 5xx "
-                f"({window.errors:,.0f} of {window.requests:,.0f} in {humanize.duration(window.seconds)})",
-                round(window.error_ratio, 4),
-                threshold,
-            )
-        )
-    return Evaluation(firing, scope={"host": context.host}, keep=context.totals.kept())
+    return _on_requests(context, HIGH_ERROR_RATE.name, _error_rate)
 
 
 def high_latency_p95(context):
     """The 95th percentile of this host's request time since the last evaluation, above the threshold."""
-    window, instead = context.request_window(HIGH_LATENCY_P95.name)
-    if instead:
-        return instead
-    threshold = settings.PORTAL_ALERTS_LATENCY_P95_SECONDS
-    p95 = window.quantile(0.95) if window.requests >= MIN_REQUESTS else None
-    firing = []
-    if p95 is not None and p95 > threshold:
-        firing.append(
-            Firing(
-                {"host": context.host},
-                f"95 % of requests on {context.host} took up to {humanize.duration(p95)} "
-                f"({window.requests:,.0f} requests in {humanize.duration(window.seconds)})",
-                round(p95, 4),
-                threshold,
-            )
-        )
-    return Evaluation(firing, scope={"host": context.host}, keep=context.totals.kept())
+    return _on_requests(context, HIGH_LATENCY_P95.name, _latency_p95)
 
 
 def rejections_surging(context):
     """Scanner requests refused by the rate limits on this host, a minute, above the threshold."""
-    window, instead = context.request_window(REJECTIONS_SURGING.name)
+    return _on_requests(context, REJECTIONS_SURGING.name, _rejections)
+
+
+def _on_requests(context, rule, measure):
+    """A rule on this host's requests since its last evaluation: `measure(window, host)` gives (value, threshold,
+    summary) when it fires, else None; the totals are kept for the next window."""
+    window, instead = context.request_window(rule)
     if instead:
         return instead
+    found = measure(window, context.host)
+    firing = [Firing({"host": context.host}, found[2], found[0], found[1])] if found else []
+    return Evaluation(firing, scope={"host": context.host}, keep=context.totals.kept())
+
+
+def _error_rate(window, host):
+    threshold = settings.PORTAL_ALERTS_ERROR_RATE_PERCENT / 100
+    if window.requests < MIN_REQUESTS or window.error_ratio <= threshold:
+        return None
+    return (
+        round(window.error_ratio, 4),
+        threshold,
+        f"{humanize.percent(window.error_ratio)} of requests on {host} answered 5xx "
+        f"({window.errors:,.0f} of {window.requests:,.0f} in {humanize.duration(window.seconds)})",
+    )
+
+
+def _latency_p95(window, host):
+    threshold = settings.PORTAL_ALERTS_LATENCY_P95_SECONDS
+    p95 = window.quantile(0.95) if window.requests >= MIN_REQUESTS else None
+    if p95 is None or p95 <= threshold:
+        return None
+    return (
+        round(p95, 4),
+        threshold,
+        f"95 % of requests on {host} took up to {humanize.duration(p95)} "
+        f"({window.requests:,.0f} requests in {humanize.duration(window.seconds)})",
+    )
+
+
+def _rejections(window, host):
     threshold = settings.PORTAL_ALERTS_REJECTIONS_PER_MINUTE
     rate = window.rejections_per_minute
-    firing = []
-    if rate > threshold:
-        firing.append(
-            Firing(
-                {"host": context.host},
-                f"{rate:,.1f} scanner requests a minute refused by the rate limits on {context.host} "
-                f"({window.rejections:,.0f} in {humanize.duration(window.seconds)})",
-                round(rate, 2),
-                threshold,
-            )
-        )
-    return Evaluation(firing, scope={"host": context.host}, keep=context.totals.kept())
+    if rate <= threshold:
+        return None
+    return (
+        round(rate, 2),
+        threshold,
+        f"{rate:,.1f} scanner requests a minute refused by the rate limits on {host} "
+        f"({window.rejections:,.0f} in {humanize.duration(window.seconds)})",
+    )
 
 
 def worker_memory_high(context):
