@@ -1,8 +1,12 @@
 """The task worker's scheduled work: each job when due, counted from its last start; one that raises is logged
 and runs again when next due, the others unaffected."""
 
+import pytest
+
 from opsadmin.spine.capability import Scheduled
 from opsadmin.spine.schedule import Scheduler
+
+pytestmark = pytest.mark.django_db  # each run closes the database connections a job left stale
 
 
 class Clock:
