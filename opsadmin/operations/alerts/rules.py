@@ -136,7 +136,7 @@ def high_error_rate(context):
 
 def high_latency_p95(context):
     """The 95th percentile of this host's request time since the last evaluation, above the threshold."""
-    return _on_requests(context, HIGH_LATENCY_P95.name, _latency_p95)
+    return _on_requests(context, SLOW_REQUESTS.name, _latency_p95)
 
 
 def rejections_surging(context):
@@ -255,9 +255,11 @@ def _seconds(value):
     return humanize.duration(value)
 
 
-BREAKER_OPEN = Rule("PortalBreakerOpen", "A circuit breaker is open", CRITICAL, breaker_open, lambda: "closed")
-READINESS_FAILING = Rule(
-    "PortalReadinessFailing",
+# Severities as the Prometheus rules' (tests/opsadmin/alerts/test_rules.py keeps names and severities in step):
+# a breaker open is a warning there too, since readiness failing (critical) covers the database's.
+BREAKER_OPEN = Rule("PortalBreakerOpen", "A circuit breaker is open", WARNING, breaker_open, lambda: "closed")
+NOT_READY = Rule(
+    "PortalNotReady",
     "Readiness is failing",
     CRITICAL,
     readiness_failing,
@@ -272,16 +274,16 @@ HIGH_ERROR_RATE = Rule(
     lambda: f"{settings.PORTAL_ALERTS_ERROR_RATE_PERCENT:g} % of at least {MIN_REQUESTS} requests",
     note="this host's web processes, from PORTAL_METRICS_DIR",
 )
-HIGH_LATENCY_P95 = Rule(
-    "PortalHighLatencyP95",
+SLOW_REQUESTS = Rule(
+    "PortalSlowRequests",
     "Requests are slow (95th percentile)",
     WARNING,
     high_latency_p95,
     lambda: f"{_seconds(settings.PORTAL_ALERTS_LATENCY_P95_SECONDS)} over at least {MIN_REQUESTS} requests",
     note="this host's web processes, from PORTAL_METRICS_DIR",
 )
-WORKER_MEMORY_HIGH = Rule(
-    "PortalWorkerMemoryHigh",
+WORKER_MEMORY_OVER_SOFT_LIMIT = Rule(
+    "PortalWorkerMemoryOverSoftLimit",
     "A worker's memory is over its soft limit",
     WARNING,
     worker_memory_high,
@@ -306,7 +308,7 @@ OPS_RUN_FAILED = Rule(
 TASK_WORKER_GONE = Rule(
     "PortalTaskWorkerGone",
     "The task worker is gone while tasks wait",
-    CRITICAL,
+    WARNING,
     task_worker_gone,
     lambda: f"a task worker seen within {_seconds(fleet.gone_seconds())}",
     note="a task worker evaluating finds itself alive: this fires when something else evaluates "
@@ -314,11 +316,11 @@ TASK_WORKER_GONE = Rule(
 )
 
 RULES = (
-    READINESS_FAILING,
+    NOT_READY,
     BREAKER_OPEN,
     HIGH_ERROR_RATE,
-    HIGH_LATENCY_P95,
-    WORKER_MEMORY_HIGH,
+    SLOW_REQUESTS,
+    WORKER_MEMORY_OVER_SOFT_LIMIT,
     REJECTIONS_SURGING,
     OPS_RUN_FAILED,
     TASK_WORKER_GONE,

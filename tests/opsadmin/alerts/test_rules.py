@@ -5,15 +5,27 @@ import subprocess
 import sys
 import textwrap
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 from django.utils import timezone
 
 from opsadmin.models import AlertIncident, AlertRuleState, Instance, InstanceWorker, OpsRun
-from opsadmin.operations.alerts import evaluator, request_metrics
+from opsadmin.operations.alerts import evaluator, request_metrics, rules
 from opsadmin.runtime import breakers
 
 pytestmark = pytest.mark.django_db
+
+
+PROMETHEUS_RULES = Path(__file__).resolve().parents[3] / "docs" / "monitoring" / "alerts.yml"
+
+
+def test_the_rules_are_the_prometheus_rules_by_name_and_severity():
+    """An operator meets one alert under one name and one severity, whether Alertmanager or the portal sends it."""
+    groups = yaml.safe_load(PROMETHEUS_RULES.read_text())["groups"]
+    prometheus = {rule["alert"]: rule["labels"]["severity"] for group in groups for rule in group["rules"]}
+    assert {rule.name: rule.severity for rule in rules.RULES} == prometheus
 
 
 def open_keys():
@@ -57,25 +69,25 @@ def test_a_worker_over_its_soft_limit_fires_and_without_any_limit_the_rule_says_
         instance_id="web-9:8000", pid=42, started_at=now, last_seen_at=now, rss_bytes=150 * 1024**2, figures=limits
     )
     evaluator.evaluate(now)
-    assert open_keys() == ["PortalWorkerMemoryHigh{process=web-9:8000 pid 42}"]
+    assert open_keys() == ["PortalWorkerMemoryOverSoftLimit{process=web-9:8000 pid 42}"]
     assert "150.0 MiB, over its soft limit of 100.0 MiB" in AlertIncident.objects.get().summary
 
     worker.figures = {}
     worker.save()
     settings.PORTAL_MEMORY_SOFT_LIMIT = None
     evaluator.evaluate(now)
-    state = AlertRuleState.objects.get(rule="PortalWorkerMemoryHigh")
+    state = AlertRuleState.objects.get(rule="PortalWorkerMemoryOverSoftLimit")
     assert (state.state, state.reason) == (
         "not evaluated",
         "no soft memory limit is set (PORTAL_MEMORY_SOFT_LIMIT) on any live process",
     )
-    assert open_keys() == ["PortalWorkerMemoryHigh{process=web-9:8000 pid 42}"]  # unknown is not resolved
+    assert open_keys() == ["PortalWorkerMemoryOverSoftLimit{process=web-9:8000 pid 42}"]  # unknown is not resolved
 
 
 def test_without_a_metrics_directory_the_request_rules_say_so(settings):
     settings.PORTAL_METRICS_DIR = ""
     evaluator.evaluate()
-    for rule in ("PortalHighErrorRate", "PortalHighLatencyP95", "PortalRateLimitRejectionsSurging"):
+    for rule in ("PortalHighErrorRate", "PortalSlowRequests", "PortalRateLimitRejectionsSurging"):
         state = AlertRuleState.objects.get(rule=rule)
         assert state.state == "not evaluated"
         assert state.reason.startswith("PORTAL_METRICS_DIR is not set")
@@ -122,7 +134,7 @@ def test_the_request_rules_fire_on_rates_between_two_evaluations(settings, tmp_p
 
     worker_served(tmp_path, ok=95, errors=5)  # 5 % is not above 5 %; all fast; no refusal
     evaluator.evaluate(now + timedelta(seconds=30))
-    assert states()["PortalHighErrorRate"] == states()["PortalHighLatencyP95"] == "ok"
+    assert states()["PortalHighErrorRate"] == states()["PortalSlowRequests"] == "ok"
     assert open_keys() == []
 
     worker_served(tmp_path, ok=80, errors=10, slow=10, refused=40)  # two workers' files, added up
@@ -131,7 +143,7 @@ def test_the_request_rules_fire_on_rates_between_two_evaluations(settings, tmp_p
     host = AlertRuleState.objects.values_list("evaluator", flat=True).first()
     assert open_keys() == [
         f"PortalHighErrorRate{{host={host}}}",
-        f"PortalHighLatencyP95{{host={host}}}",
+        f"PortalSlowRequests{{host={host}}}",
         f"PortalRateLimitRejectionsSurging{{host={host}}}",
     ]
     rate = AlertIncident.objects.get(rule="PortalHighErrorRate")
