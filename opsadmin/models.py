@@ -226,3 +226,135 @@ class MemorySample(models.Model):
 
     def __str__(self):
         return f"{self.instance_id} pid {self.pid} at {self.at:%H:%M:%S}: {self.rss_bytes:,} bytes"
+
+
+class AlertIncident(models.Model):
+    """One alert's incident: opened when its rule first finds it firing, resolved once it no longer does.
+
+    At most one open incident per `key` (the rule and its labels: "PortalBreakerOpen{breaker=cache}"): the
+    partial unique constraint makes a second task worker evaluating at the same moment fail to open another,
+    rather than both sending "opened". `last_notified_at` is None until a message about it was queued (never,
+    while its rule is silenced): its resolution is announced only when its opening was.
+    """
+
+    rule = models.CharField(max_length=64)
+    key = models.CharField(max_length=255, help_text='The rule and its labels: "PortalBreakerOpen{breaker=cache}".')
+    labels = models.JSONField(default=dict, blank=True)
+    severity = models.CharField(max_length=16)
+    summary = models.CharField(max_length=500, help_text="What is wrong, in a sentence, as last evaluated.")
+    detail = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder, help_text="Value and threshold.")
+    opened_at = models.DateTimeField()
+    last_firing_at = models.DateTimeField(help_text="The last evaluation that found it firing.")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    last_notified_at = models.DateTimeField(null=True, blank=True)
+    reminders = models.PositiveIntegerField(default=0)
+    acknowledged_by = models.CharField(max_length=150, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key"], condition=models.Q(resolved_at__isnull=True), name="alertincident_one_open_per_key"
+            ),
+        ]
+        indexes = [models.Index(fields=["-opened_at"], name="alertincident_recent_idx")]
+
+    def __str__(self):
+        return f"{self.key} #{self.pk}"
+
+
+class AlertDelivery(models.Model):
+    """One message about an incident on one channel: queued with the change it tells of, then sent.
+
+    An outbox: the evaluation that opens, reminds of or resolves an incident queues its messages in the same
+    transaction, and every evaluation sends what is queued or failed before, so a failed delivery is retried
+    at the next one (up to PORTAL_ALERTS_DELIVERY_ATTEMPTS), never lost with the process that queued it.
+    """
+
+    class Kind(models.TextChoices):
+        OPENED = "opened", "Opened"
+        REMINDER = "reminder", "Reminder"
+        RESOLVED = "resolved", "Resolved"
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        WEBHOOK = "webhook", "Webhook"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"  # retried at the next evaluation while attempts remain
+        GAVE_UP = "gave_up", "Gave up"
+
+    incident = models.ForeignKey(AlertIncident, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, help_text="The last attempt's error.")
+    queued_at = models.DateTimeField()
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["incident", "queued_at", "id"]
+        default_permissions = ()
+        indexes = [
+            models.Index(fields=["incident", "queued_at"], name="alertdelivery_incident_idx"),
+            # Every evaluation looks for what is still to send: only those rows are indexed.
+            models.Index(
+                fields=["queued_at"],
+                name="alertdelivery_unsent_idx",
+                condition=models.Q(status__in=["pending", "failed"]),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} of incident #{self.incident_id} by {self.channel}: {self.status}"
+
+
+class AlertSilence(models.Model):
+    """A rule silenced until a moment, by whom and why: its incidents are still recorded, no message is sent."""
+
+    rule = models.CharField(max_length=64)
+    until = models.DateTimeField()
+    reason = models.CharField(max_length=500)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="Ended early, by `ended_by`.")
+    ended_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        default_permissions = ()
+        indexes = [models.Index(fields=["rule", "until"], name="alertsilence_rule_until_idx")]
+
+    def __str__(self):
+        return f"{self.rule} silenced until {self.until:%Y-%m-%d %H:%M}"
+
+
+class AlertRuleState(models.Model):
+    """What an evaluator last found for a rule: firing, ok, or not evaluated and why (shown on the Alerts page).
+
+    One row per rule and evaluating host: rules read from a host's own metrics files differ between hosts.
+    """
+
+    rule = models.CharField(max_length=64)
+    evaluator = models.CharField(max_length=255, help_text="The host whose task worker evaluated it.")
+    state = models.CharField(max_length=16)  # firing, ok, not evaluated
+    reason = models.CharField(max_length=500, blank=True, help_text="Why it was not evaluated.")
+    firing = models.PositiveIntegerField(default=0)
+    evaluated_at = models.DateTimeField()
+    # What the rule keeps until its next evaluation on this host (counter totals, to make rates of): kept here,
+    # not in the process, so a restarted worker or a `manage.py ops run evaluate_alerts` continues the window.
+    kept = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["rule", "evaluator"]
+        default_permissions = ()
+        constraints = [models.UniqueConstraint(fields=["rule", "evaluator"], name="alertrulestate_rule_evaluator_uniq")]
+
+    def __str__(self):
+        return f"{self.rule} on {self.evaluator}: {self.state}"

@@ -9,6 +9,7 @@ import os
 import re
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
@@ -111,6 +112,31 @@ def env_networks(name):
         except ValueError:
             raise ValueError(f"{name}: {item!r} is not an address or network such as 10.0.0.0/8 or ::1") from None
     return networks
+
+
+def env_url(name, schemes=("http", "https")):
+    """A URL with one of `schemes` and a host ("" when unset); anything else is an error naming the variable."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return ""
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(f"{name}={raw!r} is not a URL such as {schemes[-1]}://host/path")
+    return raw
+
+
+def env_emails(name):
+    """Email addresses, comma-separated; one that is not an address is an error naming it."""
+    addresses = env_list(name)
+    for address in addresses:
+        local, at, domain = address.rpartition("@")
+        if not at or not local or "." not in domain or re.search(r"[\s,;<>]", address):
+            raise ValueError(f"{name}: {address!r} is not an email address such as ops@example.com")
+    return addresses
 
 
 def env_port(name):

@@ -19,12 +19,14 @@ from portal.environment import (
     env_bool,
     env_choice,
     env_duration,
+    env_emails,
     env_list,
     env_networks,
     env_number,
     env_port,
     env_rates,
     env_size,
+    env_url,
     local_secret,
 )
 from portal.logs import FORMATTERS
@@ -371,6 +373,64 @@ PORTAL_RATE_LIMIT_RETRY_SECONDS = env_number("PORTAL_RATE_LIMIT_RETRY_SECONDS", 
 # address is the client's as the login lockout sees it, behind our proxy the one it appended). Default: none.
 PORTAL_METRICS_ALLOWED_ADDRESSES = env_networks("PORTAL_METRICS_ALLOWED_ADDRESSES")
 
+# Where gunicorn's workers write their metrics (portal/gunicorn.conf.py). Set, the task worker on the same host reads
+# the request metrics from it for the in-app alerts; unset, each gunicorn makes its own and the alerts on request
+# figures say they are not evaluated.
+PORTAL_METRICS_DIR = os.environ.get("PORTAL_METRICS_DIR", "").strip()
+
+# In-app alerts (opsadmin/operations/alerts/), for sites without Alertmanager: the same events as the Prometheus
+# rules, evaluated by the task worker every PORTAL_ALERTS_EVALUATE_SECONDS; a message when an incident opens, one
+# when it resolves, and a reminder every PORTAL_ALERTS_REMINDER_MINUTES while it is open and neither acknowledged
+# nor silenced. Sent by email (Django's mail settings below) to PORTAL_ALERTS_EMAIL_TO and/or as JSON POSTed to
+# PORTAL_ALERTS_WEBHOOK_URL; with neither, incidents are only listed on the Alerts page.
+PORTAL_ALERTS_EVALUATE_SECONDS = env_number("PORTAL_ALERTS_EVALUATE_SECONDS", 30.0)
+PORTAL_ALERTS_REMINDER_MINUTES = env_number("PORTAL_ALERTS_REMINDER_MINUTES", 60.0)
+PORTAL_ALERTS_EMAIL_TO = env_emails("PORTAL_ALERTS_EMAIL_TO")
+PORTAL_ALERTS_WEBHOOK_URL = env_url("PORTAL_ALERTS_WEBHOOK_URL")
+PORTAL_ALERTS_WEBHOOK_TIMEOUT = env_number("PORTAL_ALERTS_WEBHOOK_TIMEOUT", 5.0)
+PORTAL_ALERTS_DELIVERY_ATTEMPTS = env_number("PORTAL_ALERTS_DELIVERY_ATTEMPTS", 10, int)
+# Thresholds: 5xx answers among requests, the 95th percentile of request time, rate-limit refusals a minute
+# (each over the time between two evaluations), and how long an ops run's failure keeps its alert open.
+PORTAL_ALERTS_ERROR_RATE_PERCENT = env_number("PORTAL_ALERTS_ERROR_RATE_PERCENT", 5.0)
+PORTAL_ALERTS_LATENCY_P95_SECONDS = env_number("PORTAL_ALERTS_LATENCY_P95_SECONDS", 1.0)
+PORTAL_ALERTS_REJECTIONS_PER_MINUTE = env_number("PORTAL_ALERTS_REJECTIONS_PER_MINUTE", 60.0)
+PORTAL_ALERTS_FAILED_RUN_MINUTES = env_number("PORTAL_ALERTS_FAILED_RUN_MINUTES", 15.0)
+for _name in (
+    "PORTAL_ALERTS_EVALUATE_SECONDS",
+    "PORTAL_ALERTS_REMINDER_MINUTES",
+    "PORTAL_ALERTS_WEBHOOK_TIMEOUT",
+    "PORTAL_ALERTS_DELIVERY_ATTEMPTS",
+    "PORTAL_ALERTS_LATENCY_P95_SECONDS",
+    "PORTAL_ALERTS_REJECTIONS_PER_MINUTE",
+    "PORTAL_ALERTS_FAILED_RUN_MINUTES",
+):
+    if not globals()[_name] > 0:
+        raise ValueError(f"{_name} must be above 0")
+if not 0 < PORTAL_ALERTS_ERROR_RATE_PERCENT <= 100:
+    raise ValueError("PORTAL_ALERTS_ERROR_RATE_PERCENT must be a percentage above 0, at most 100")
+# Mail, for the alerts' email: Django's mailer (Django 6.1's MAILERS) on an SMTP server from the environment, under
+# the names Django's old settings had: EMAIL_HOST (default localhost), EMAIL_PORT (default 25, 587 with
+# EMAIL_USE_TLS, 465 with EMAIL_USE_SSL), EMAIL_HOST_USER, EMAIL_HOST_PASSWORD; DEFAULT_FROM_EMAIL is the sender.
+_use_tls, _use_ssl = env_bool("EMAIL_USE_TLS"), env_bool("EMAIL_USE_SSL")
+if _use_tls and _use_ssl:
+    raise ValueError("EMAIL_USE_TLS and EMAIL_USE_SSL: set one at most (STARTTLS, or TLS from the start)")
+MAILERS = {
+    "default": {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": os.environ.get("EMAIL_HOST", "").strip() or "localhost",
+            "port": env_number("EMAIL_PORT", 465 if _use_ssl else 587 if _use_tls else 25, int),
+            "username": os.environ.get("EMAIL_HOST_USER", ""),
+            "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+            "use_tls": _use_tls,
+            "use_ssl": _use_ssl,
+            "timeout": env_number("EMAIL_TIMEOUT", 10.0),  # a hung SMTP server holds the evaluator no longer
+        },
+    }
+}
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "").strip() or "portal@localhost"  # "Ops <ops@x>" too
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
 # Sessions live in the database, never in a cache that an operator may clear. Messages go
 # there too, not in a cookie: a new API token is shown once in a message.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
@@ -464,6 +524,7 @@ PORTAL_CAPABILITIES = [
     "opsadmin.operations.runs",
     "opsadmin.operations.security",
     "opsadmin.operations.rate_limits",
+    "opsadmin.operations.alerts",
 ]
 # The largest JSON body the ops API reads (bytes); a larger one is answered 413.
 PORTAL_API_MAX_BODY_BYTES = 1024 * 1024

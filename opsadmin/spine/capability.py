@@ -188,6 +188,16 @@ class Alias:
 
 
 @dataclass(frozen=True)
+class Scheduled:
+    """Work the task worker does on its own, every `seconds()` (a callable: read from the settings when it runs),
+    never in a web process or per request: `function()` takes no arguments (opsadmin.spine.schedule)."""
+
+    name: str
+    seconds: Callable[[], float]
+    function: Callable
+
+
+@dataclass(frozen=True)
 class Capability:
     """One ops capability, declared once (see the module's docstring)."""
 
@@ -209,6 +219,7 @@ class Capability:
     colours: dict[str, str] = field(default_factory=dict)  # its own state words -> unfold label variants
     aliases: tuple[Alias, ...] = ()
     receivers: tuple[tuple[object, Callable], ...] = ()  # (signal, receiver): what it listens to, once loaded
+    scheduled: tuple[Scheduled, ...] = ()  # what the task worker runs on its own, on a schedule
 
     def read(self, name):
         return next(read for read in self.reads if read.name == name)

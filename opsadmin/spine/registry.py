@@ -45,6 +45,11 @@ def capabilities():
     return list(_capabilities.values())
 
 
+def scheduled():
+    """Every capability's scheduled work (what the task worker runs on its own), in declaration order."""
+    return [job for capability in _capabilities.values() for job in capability.scheduled]
+
+
 def get_capability(name):
     return _capabilities[name]
 

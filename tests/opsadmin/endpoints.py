@@ -9,6 +9,7 @@ import itertools
 import os
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -16,7 +17,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from opsadmin.models import InstanceWorker, OpsRun
+from opsadmin.models import AlertIncident, AlertSilence, InstanceWorker, OpsRun
 from opsadmin.runtime.heartbeat import record_heartbeat
 from opsadmin.runtime.identity import HOST
 from opsadmin.spine import registry
@@ -84,6 +85,29 @@ def sample_breaker():
     return {"name": "cache"}
 
 
+def sample_incident():
+    """An open incident of its own for each call: acknowledging one is done once."""
+    now = timezone.now()
+    incident = AlertIncident.objects.create(
+        rule="PortalOpsRunFailed",
+        key=f"PortalOpsRunFailed{{operation=door_{next(_numbers)}}}",
+        severity="warning",
+        summary="a door sample",
+        opened_at=now,
+        last_firing_at=now,
+    )
+    return {"incident": incident.pk}
+
+
+def sample_silence():
+    """A rule silenced now, whose silence the write ends."""
+    now = timezone.now()
+    AlertSilence.objects.create(
+        rule="PortalOpsRunFailed", until=now + timedelta(hours=1), reason="door", created_by="door", created_at=now
+    )
+    return {"rule": "PortalOpsRunFailed"}
+
+
 SAMPLE_PARAMETERS = {"runs.run": sample_run_id}
 SAMPLE_ARGUMENTS = {
     "drain": sample_resume,
@@ -103,6 +127,12 @@ SAMPLE_ARGUMENTS = {
     "recycle_workers": sample_recycle,
     "rolling_recycle": lambda: {"instances": [sample_recycle()["processes"][0].split(" pid ")[0]]},
     "reset_rate_limits": sample_member,
+    "acknowledge_alert": sample_incident,
+    "silence_alert": lambda: {"rule": "PortalBreakerOpen", "minutes": 30, "reason": "door test"},
+    "unsilence_alert": sample_silence,
+    "evaluate_alerts": lambda: {},
+    # Needs a channel to send to: tests/opsadmin/alerts/test_doors.py sends to a local webhook receiver.
+    "test_alert_delivery": None,
     "allocation_snapshot": lambda: {
         "instance": sample_worker().split(" pid ")[0],
         "pid": os.getpid(),

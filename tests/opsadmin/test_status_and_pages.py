@@ -21,7 +21,18 @@ from portal.accounts.tokens import check_token, issue_token
 from tests.helpers import OPERATORS, VIEWERS, bearer, client_for, run_write, user_in
 
 pytestmark = pytest.mark.django_db
-EVERY_SECTION = {"health", "instances", "breakers", "memory", "database", "caches", "runs", "security", "rate_limits"}
+EVERY_SECTION = {
+    "health",
+    "instances",
+    "breakers",
+    "memory",
+    "database",
+    "caches",
+    "runs",
+    "security",
+    "rate_limits",
+    "alerts",
+}
 
 
 def test_status_command_reports_every_section():

@@ -2,7 +2,16 @@
 
 import pytest
 
-from portal.environment import env_bool, env_duration, env_list, env_number, env_size, local_secret
+from portal.environment import (
+    env_bool,
+    env_duration,
+    env_emails,
+    env_list,
+    env_number,
+    env_size,
+    env_url,
+    local_secret,
+)
 
 
 @pytest.mark.parametrize(("raw", "expected"), [("1", True), ("TRUE", True), ("yes", True), ("0", False), ("", False)])
@@ -108,3 +117,25 @@ def test_env_networks_names_the_bad_entry(monkeypatch):
     monkeypatch.setenv("NETS", "10.0.0.0/8,prometheus.internal")
     with pytest.raises(ValueError, match=r"NETS: 'prometheus\.internal' is not an address or network"):
         env_networks("NETS")
+
+
+@pytest.mark.parametrize("raw", ["hooks.example.com/x", "ftp://example.com/", "https://", "http://host:port/"])
+def test_env_url_names_the_variable_of_what_is_not_a_url(monkeypatch, raw):
+    monkeypatch.setenv("HOOK", raw)
+    with pytest.raises(ValueError, match=r"HOOK=.* is not a URL such as https://host/path"):
+        env_url("HOOK")
+
+
+def test_env_url_gives_a_url_back_and_nothing_when_unset(monkeypatch):
+    monkeypatch.setenv("HOOK", " https://hooks.example.com:8443/T0/x ")
+    assert env_url("HOOK") == "https://hooks.example.com:8443/T0/x"
+    monkeypatch.delenv("HOOK")
+    assert env_url("HOOK") == ""
+
+
+def test_env_emails_names_the_address_that_is_not_one(monkeypatch):
+    monkeypatch.setenv("TO", "ops@example.com, oncall@example.org")
+    assert env_emails("TO") == ["ops@example.com", "oncall@example.org"]
+    monkeypatch.setenv("TO", "ops@example.com,nobody")
+    with pytest.raises(ValueError, match="TO: 'nobody' is not an email address"):
+        env_emails("TO")

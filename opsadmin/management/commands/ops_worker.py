@@ -1,5 +1,6 @@
-"""The task worker: django-tasks-db's `db_worker`, plus its own process thread (heartbeat, command channel),
-and it waits out a database outage instead of exiting.
+"""The task worker: django-tasks-db's `db_worker`, plus its own process thread (heartbeat, command channel)
+and the capabilities' scheduled work (the alerts' evaluation), and it waits out a database outage instead of
+exiting.
 
 Takes every `db_worker` option (`--batch`, `--queue-name`, `--interval`, ...).
 """
@@ -21,6 +22,7 @@ from opsadmin.runtime.heartbeat import (
     record_heartbeat,
     start_process_thread,
 )
+from opsadmin.spine import registry, schedule
 from opsadmin.spine.arguments import first_line
 
 CONNECTION_ERRORS = (OperationalError, InterfaceError)
@@ -82,6 +84,7 @@ class Command(db_worker.Command):
         # Beat before the first task, so even a short --batch run is seen; then every interval from its thread.
         record_heartbeat(identity.HOST, TASK_WORKER_PORT, TASK, force=True)
         start_process_thread(TASK_WORKER_PORT, TASK)
+        scheduler = schedule.start(registry.scheduled())
         try:
             worker.configure_signals()
             if reload:
@@ -89,6 +92,8 @@ class Command(db_worker.Command):
             else:
                 worker.run()
         finally:
+            if scheduler is not None:
+                scheduler.stop()
             forget_this_process()
 
     def worker(self, *, verbosity, queue_name, exclude_queues, **options):
