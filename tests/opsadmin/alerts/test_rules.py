@@ -143,8 +143,8 @@ def test_the_request_rules_fire_on_rates_between_two_evaluations(settings, tmp_p
     host = AlertRuleState.objects.values_list("evaluator", flat=True).first()
     assert open_keys() == [
         f"PortalHighErrorRate{{host={host}}}",
-        f"PortalSlowRequests{{host={host}}}",
         f"PortalRateLimitRejectionsSurging{{host={host}}}",
+        f"PortalSlowRequests{{host={host}}}",
     ]
     rate = AlertIncident.objects.get(rule="PortalHighErrorRate")
     assert rate.detail == {"value": 0.1, "threshold": 0.05}
