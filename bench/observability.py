@@ -28,8 +28,10 @@ PORTAL_MAX_REQUESTS=0), which a busy neighbour on the machine disturbs much less
 
 Then /metrics: the "on" portal's scrape (its 2 workers' files, after the load), timed over
 HTTP; and the same files copied as if 2, 8 and 32 workers had written them, rendered in
-this process by prometheus_client's MultiProcessCollector and text encoder; and whether the
-baseline counted nothing (no request, no statement). Last, as the load's noise on a shared
+this process by prometheus_client's MultiProcessCollector and text encoder; those of 2 live
+workers after 100 and 1,000 recycles, the dead workers' files kept (as before
+portal/metrics_files.py) or folded into the archives, and what a fold costs the master; and
+whether the baseline counted nothing (no request, no statement). Last, as the load's noise on a shared
 machine is larger than 5 %, the observability's own work timed in a process of the portal's
 (IN_PROCESS), and the two middlewares' share of the CPU a request takes without them.
 """
@@ -57,6 +59,7 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 from bench.api import SCANNER_CALLER, UNLIMITED, manage  # noqa: E402
 from bench.common import portal_on_throwaway_servers  # noqa: E402
 from bench.health import load, load_client  # noqa: E402
+from portal.metrics_files import worker_exited  # noqa: E402
 from tests.services import http  # noqa: E402
 from tests.system.traffic import serve  # noqa: E402
 
@@ -73,6 +76,7 @@ TARGETS = {  # name: (path, on the probes' listener, credentials)
     "probe": ("/health/live/", True, None),
 }
 SCRAPES = 30
+RECYCLES = (100, 1000)  # workers that exited since the server started: their files kept, or folded
 # The observability's own work, timed in a process of the portal's (manage.py shell, settings as served: JSON lines
 # on stderr, metrics in multiprocess mode): each middleware around a view that answers at once, the scanner API's
 # request; a database statement's two timers (the request line's count, the histogram); a cache call's histogram.
@@ -274,18 +278,38 @@ def metrics_cost(stacks, logs, metrics_dir):
             for pid in range(1, workers + 1):
                 for path, kind in busiest:
                     shutil.copyfile(path, Path(copies) / f"{kind}_{pid}.db")
-            timings, body = [], b""
-            for _ in range(15):
-                started = time.perf_counter()
-                registry = CollectorRegistry()
-                MultiProcessCollector(registry, path=copies)
-                body = generate_latest(registry)
-                timings.append(time.perf_counter() - started)
+            median, body = rendered(copies)
             series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+            print(f"    {workers:>3} workers: {median * 1000:7.1f} ms  ({len(body):,} bytes, {series:,} samples)")
+    print(f"  {WORKERS} live workers' files after N recycles, each leaving that worker's files, rendered here:")
+    for recycles in RECYCLES:
+        with tempfile.TemporaryDirectory(prefix="bench-metrics-") as copies:
+            for pid in range(1, WORKERS + recycles + 1):
+                for path, kind in busiest:
+                    if pid <= WORKERS or not kind.startswith("gauge_live"):  # a dead worker's live gauges go
+                        shutil.copyfile(path, Path(copies) / f"{kind}_{pid}.db")
+            kept, _ = rendered(copies)
+            started = time.perf_counter()
+            for pid in range(WORKERS + 1, WORKERS + recycles + 1):
+                worker_exited(pid, copies)
+            folding = (time.perf_counter() - started) / recycles
+            folded, _ = rendered(copies)
             print(
-                f"    {workers:>3} workers: {statistics.median(timings) * 1000:7.1f} ms"
-                f"  ({len(body):,} bytes, {series:,} samples)"
+                f"    {recycles:>5} recycles: files kept {kept * 1000:7.1f} ms, folded {folded * 1000:5.1f} ms"
+                f" ({folded / kept:.3f}x); a fold {folding * 1000:.2f} ms"
             )
+
+
+def rendered(directory):
+    """(median seconds, body) of the directory rendered by MultiProcessCollector and the text encoder, 15 times."""
+    timings, body = [], b""
+    for _ in range(15):
+        started = time.perf_counter()
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=directory)
+        body = generate_latest(registry)
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings), body
 
 
 def main():

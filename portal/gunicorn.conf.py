@@ -23,7 +23,8 @@ hung dependency never makes an instance look dead. Settings come from the enviro
   PROMETHEUS_MULTIPROC_DIR for this server's processes only: a command run beside it keeps its own).
   Made if missing. Default: a directory of this server's own, made at start and removed at exit.
   Either way it is emptied before the first worker is forked (what an earlier server left, and the
-  master's warm-up requests, are not this server's traffic).
+  master's warm-up requests, are not this server's traffic), and a worker that exits has its counts folded
+  into one archive file per kind (portal/metrics_files.py).
 """
 
 import gc
@@ -106,10 +107,11 @@ def worker_exit(server, worker):
 
 def child_exit(server, worker):
     """In the master, once a worker has exited, however it ended (killed too): its live gauges (its memory)
-    leave /metrics. Its counters stay, so the instance's totals never go back."""
-    from prometheus_client import multiprocess
+    leave /metrics; its counts are folded into the directory's archives, so the instance's totals never go back
+    and the directory does not grow with every recycle (portal/metrics_files.py)."""
+    from portal.metrics_files import worker_exited
 
-    multiprocess.mark_process_dead(worker.pid, str(_metrics_dir))
+    worker_exited(worker.pid, _metrics_dir)
 
 
 def on_exit(server):

@@ -1,7 +1,8 @@
 """/metrics under the production gunicorn configuration: whichever worker answers a scrape, the request counts
 are the instance's, every worker's added up (prometheus_client's multiprocess mode), through workers recycled
 by PORTAL_MAX_REQUESTS and one killed outright; the master's warm-up requests are not counted, and a worker
-that is gone leaves its counts but not its memory gauge."""
+that is gone leaves its counts (folded into the directory's archives, its own files gone) but not its memory
+gauge."""
 
 import json
 import os
@@ -64,14 +65,14 @@ def test_request_counts_add_up_across_workers(migrated_database, tmp_path):
         assert answers == [200] * sent
         wait_for(lambda: len(workers_of(master)) == WORKERS)
         assert set(workers_of(master)) - set(first_workers), "no worker was recycled"
-        writers = {path.stem.rpartition("_")[2] for path in metrics_dir.glob("counter_*.db")}
-        assert len(writers) > WORKERS, writers  # the first workers, and those that replaced them, all counted
+        wait_for(lambda: only_live_workers_and_archives(metrics_dir, master))  # the recycled ones' folded
         for _ in range(2 * WORKERS):  # each scrape answered by whichever worker the kernel picks
             assert counted(port, headers) == sent
 
         killed = workers_of(master)[0]
         os.kill(killed, signal.SIGKILL)
         wait_for(lambda: killed not in workers_of(master) and len(workers_of(master)) == WORKERS)
+        wait_for(lambda: only_live_workers_and_archives(metrics_dir, master))
         traffic(client, 5)
         sent += CLIENTS * 5
         for _ in range(2 * WORKERS):
@@ -84,6 +85,14 @@ def test_request_counts_add_up_across_workers(migrated_database, tmp_path):
         wait_for(memory_of_live_workers_only)
     assert not list(metrics_dir.glob("gauge_liveall_*.db"))  # every worker's memory went as it exited
     assert "Traceback" not in log.read_text()
+
+
+def only_live_workers_and_archives(metrics_dir, master):
+    """The directory holds the live workers' files and the archives the dead ones' counts were folded into."""
+    owners = {path.stem.rpartition("_")[2] for path in metrics_dir.glob("*.db")}
+    return owners == {str(pid) for pid in workers_of(master)} | {"archive"} and {
+        path.name for path in metrics_dir.glob("*_archive.db")
+    } == {"counter_archive.db", "histogram_archive.db"}
 
 
 def traffic(client, each):

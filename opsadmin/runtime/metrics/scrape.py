@@ -19,7 +19,8 @@ GROUP BY each: they are read at most every FLEET_SECONDS per process, however of
 out of a scrape while the database does not answer (a scrape never fails for them).
 
 Everything else is recorded as it happens (opsadmin.runtime.metrics): under gunicorn, read back from every
-worker's files in PROMETHEUS_MULTIPROC_DIR, so whichever worker answers the scrape reports the instance.
+worker's files in PROMETHEUS_MULTIPROC_DIR (the dead ones' counts folded into archives there), so whichever worker
+answers the scrape reports the instance.
 """
 
 import logging
@@ -38,6 +39,7 @@ from prometheus_client.registry import Collector
 from opsadmin.models import OpsRun
 from opsadmin.runtime import breakers, drain, fleet, memory_limits
 from opsadmin.runtime.breakers import CLOSED, HALF_OPEN, OPEN
+from portal import metrics_files
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +56,30 @@ def multiprocess_dir():
 def exposition_of(accept_header):
     """(body, content type) of a scrape: every metric of this instance, in the format the scraper accepts."""
     registry = CollectorRegistry()
-    if multiprocess_dir():
-        multiprocess.MultiProcessCollector(registry)  # every worker's values, the dead ones' counters included
+    if directory := multiprocess_dir():
+        registry.register(_Read(workers_values(directory)))
     else:
         registry.register(_ThisProcess())
     registry.register(ScrapeTimeCollector())
     encode, content_type = exposition.choose_encoder(accept_header or "")
     return encode(registry), content_type
+
+
+def workers_values(directory):
+    """Every worker's values, the dead ones' counts included (in the archives), read while no fold runs: a fold
+    in between could hide a dead worker's counts or count them twice (portal/metrics_files.py)."""
+    with metrics_files.reading(directory):
+        return list(multiprocess.MultiProcessCollector(None, directory).collect())
+
+
+class _Read(Collector):
+    """Metric families read already (the lock on the directory is not held while the exposition is made)."""
+
+    def __init__(self, families):
+        self.families = families
+
+    def collect(self):
+        return self.families
 
 
 class _ThisProcess(Collector):
