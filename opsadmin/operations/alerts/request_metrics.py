@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from prometheus_client import multiprocess
+
+from opsadmin.runtime.metrics.scrape import workers_values
 
 REQUESTS = "portal_http_requests"
 REQUEST_SECONDS = "portal_http_request_duration_seconds"
@@ -101,7 +102,7 @@ def read(at):
     if not os.path.isdir(path):
         raise Unreadable(f"PORTAL_METRICS_DIR {path} does not exist on this host")
     totals = Totals(at=at.isoformat())
-    for family in multiprocess.MultiProcessCollector(None, path=path).collect():
+    for family in workers_values(path):  # as a scrape reads them: never while a dead worker's files are folded
         for sample in family.samples:
             if sample.name == f"{REQUESTS}_total":
                 totals.requests += sample.value
