@@ -98,7 +98,7 @@ def breaker_open(context):
             {"breaker": status.name},
             f"{status.name} breaker {status.state}"
             + (f" since {status.opened_at:%H:%M:%S} UTC" if status.opened_at else "")
-            + f": {status.fail_counter:,} of {status.fail_max:,} failures"
+            + (f": {status.fail_counter:,} of {status.fail_max:,} failures" if status.fail_counter else "")
             + (f"; last error: {status.last_error}" if status.last_error else ""),
             value=status.state,
             threshold=CLOSED,
