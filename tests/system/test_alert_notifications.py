@@ -72,7 +72,7 @@ def test_a_breaker_opening_and_closing_sends_one_opened_and_one_resolved_message
             assert opened["status"] == "firing"
             assert opened["alerts"][0]["labels"] == {
                 "alertname": "PortalBreakerOpen",
-                "severity": "critical",
+                "severity": "warning",
                 "breaker": "cache",
             }
 

@@ -84,7 +84,8 @@ class Command(db_worker.Command):
         # Beat before the first task, so even a short --batch run is seen; then every interval from its thread.
         record_heartbeat(identity.HOST, TASK_WORKER_PORT, TASK, force=True)
         start_process_thread(TASK_WORKER_PORT, TASK)
-        scheduler = schedule.start(registry.scheduled())
+        # The scheduled work (the alerts' evaluation) is the long-running worker's: a --batch run does the queue only.
+        scheduler = None if options["batch"] else schedule.start(registry.scheduled())
         try:
             worker.configure_signals()
             if reload:

@@ -112,7 +112,7 @@ def incidents_section(now=None):
             _row(incident, silenced, now)
             for incident in _with_deliveries(AlertIncident.objects.filter(resolved_at__isnull=True))
         ),
-        key=lambda row: (STATE_FIRST[row.state], SEVERITY_FIRST.get(row.severity, 1), row.opened_at),
+        key=lambda row: (STATE_FIRST[row.state], SEVERITY_FIRST.get(row.severity, 1), row.opened_at, row.id),
     )
     resolved = _with_deliveries(
         AlertIncident.objects.filter(resolved_at__isnull=False).order_by("-resolved_at")[:RECENT_RESOLVED]
