@@ -188,7 +188,7 @@ def _rejections(window, host):
     return (
         round(rate, 2),
         threshold,
-        f"{rate:,.1f} scanner requests a minute refused by the rate limits on {host} "
+        f"{rate:,.0f} scanner requests a minute refused by the rate limits on {host} "
         f"({window.rejections:,.0f} in {humanize.duration(window.seconds)})",
     )
 
