@@ -89,7 +89,7 @@ from django.urls import resolve
 from opsadmin.runtime.metrics import CACHE_SECONDS
 from opsadmin.runtime.metrics.database import _observe
 from opsadmin.runtime.metrics.requests import RequestMetricsMiddleware
-from portal.logs import RequestStats
+from portal.request_context import RequestStats
 from portal.request_log import RequestLogMiddleware
 
 CALLS = 20000
