@@ -8,7 +8,7 @@ health-checks each instance's `/health/ready/` on its probe port; its stats sock
 state (`server_states()`, `wait_for_state()`).
 
 The check timing is small so a test is seconds long, and its bound is known: a server is marked DOWN after
-FALL failed checks INTER apart (FALL × INTER = 1 s) and UP after RISE good ones. FALL and RISE are 2, not 1, so
+FALL failed checks INTER apart (FALL x INTER = 1 s) and UP after RISE good ones. FALL and RISE are 2, not 1, so
 one slow or lost check on a loaded machine neither takes a serving instance out nor puts a failing one back.
 """
 

@@ -36,8 +36,19 @@ def drain_or_resume(balanced, name, action):
     return json.loads(answer)
 
 
+def instance_ids(balanced):
+    """The instance ids the fleet read lists, asked through HAProxy."""
+    headers = {"Authorization": f"Bearer {balanced.stack.token}", "Accept": "application/json"}
+    status, answer, _ = http(balanced.port, "/api/ops/instances/", headers=headers)
+    assert status == 200, answer
+    return sorted(instance["id"] for instance in json.loads(answer)["instances"])
+
+
 def test_drain_takes_an_instance_out_of_haproxy_while_it_still_answers_and_resume_puts_it_back(balanced):
     assert balanced.server_states() == {"web1": "UP", "web2": "UP"}
+    fleet = instance_ids(balanced)
+    print(f"\ninstances the portal lists: {fleet}")
+    assert {instance.instance_id for instance in balanced.instances.values()} <= set(fleet), "instance ids collide"
     web1 = balanced.instances["web1"]
     token = {"Authorization": f"Bearer {balanced.stack.token}", "Accept": "application/json"}
 
@@ -57,7 +68,7 @@ def test_drain_takes_an_instance_out_of_haproxy_while_it_still_answers_and_resum
         time.sleep(1.0)
         end = time.monotonic()
 
-    print(f"\ndrain through HAProxy: {summary(traffic.answers)}; DOWN after {took_down:.2f} s, UP after {took_up:.2f} s")
+    print(f"\ndrain through HAProxy: {summary(traffic.answers)}; DOWN in {took_down:.2f} s, UP in {took_up:.2f} s")
     assert still == 200, "a drained instance still answers what reaches it directly"
     assert ready == 503, "a drained instance's readiness answers 503"
     assert traffic.between(0, drained), "no requests before the drain"
