@@ -108,7 +108,7 @@ class Traffic:
     stack: Stack
     clients: int = 4
     pause: float = 0.02  # between one client's requests: a bounded stream, not a flood
-    probe_every: float = 0.1
+    probe_every: float | None = 0.1  # None: no prober (a load balancer in front does its own probing)
     timeout: float = 30.0
     answers: list = field(default_factory=list)
 
@@ -121,7 +121,8 @@ class Traffic:
         for number in range(self.clients):
             mine = requests[number % len(requests) :] + requests[: number % len(requests)]
             self._threads.append(threading.Thread(target=self._client, args=(mine,), daemon=True))
-        self._threads.append(threading.Thread(target=self._prober, daemon=True))
+        if self.probe_every is not None:
+            self._threads.append(threading.Thread(target=self._prober, daemon=True))
         for thread in self._threads:
             thread.start()
         return self
@@ -181,6 +182,13 @@ class Traffic:
     def finished_before(self, moment):
         """The answers to requests sent and answered before `moment`: all was well for them."""
         return [answer for answer in self.answers if answer.started + answer.seconds < moment]
+
+
+def summary(answers):
+    """One line for a test's output: requests sent, how many failed (no answer, or not 200), the longest latency."""
+    failed = sum(1 for answer in answers if answer.status != 200)
+    longest = max((answer.seconds for answer in answers), default=0.0)
+    return f"{len(answers)} requests sent, {failed} failed, longest {longest:.3f} s"
 
 
 def latency(answers):
