@@ -173,6 +173,9 @@ class Instance(models.Model):
     last_seen_at = models.DateTimeField()
     drain_requested_at = models.DateTimeField(null=True, blank=True)
     drained_by = models.CharField(max_length=150, blank=True)
+    stopped_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its server last stopped cleanly; its next heartbeat clears it."
+    )
 
     class Meta:
         ordering = ["id"]

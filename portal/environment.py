@@ -152,6 +152,27 @@ def env_port(name):
     return str(int(port))
 
 
+def env_listener(name, default):
+    """What names the listener of an address: its port ("127.0.0.1:8000" gives "8000"), or a unix socket's
+    file name ("unix:/run/portal/web.sock" gives "web.sock")."""
+    raw = os.environ.get(name, "").strip() or default
+    if raw.startswith("unix:"):
+        return Path(raw.removeprefix("unix:")).name or raw
+    port = raw.rpartition(":")[2]
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{name}={raw!r} is not an address such as 127.0.0.1:8000 or unix:/run/portal/web.sock")
+    return str(int(port))
+
+
+def env_instance_name(name):
+    """A name for this instance in place of its host name ("web-1", a pod's name): 1 to 200 letters, digits,
+    ".", "_" or "-" (it is the host part of "host:port"); "" when unset."""
+    raw = os.environ.get(name, "").strip()
+    if raw and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}", raw):
+        raise ValueError(f"{name}={raw!r} is not an instance name: 1 to 200 letters, digits, '.', '_' or '-'")
+    return raw
+
+
 def local_secret(path: Path, nbytes=48):
     """Read a secret kept in an ignored local file, creating it on first use.
 

@@ -18,6 +18,11 @@ hung dependency never makes an instance look dead. Settings come from the enviro
   a first rendering leaves behind is shared too;
 - PORTAL_MAX_REQUESTS: a worker is replaced after this many requests, plus up to 10 %
   jitter so workers don't all restart at once (default 10000; 0: never);
+- PORTAL_SHUTDOWN_DRAIN_SECONDS: on SIGTERM, readiness answers 503 "shutting down" at once and
+  the server keeps serving this long, so the load balancer's checks take it out before it
+  stops accepting (default 10; 0: stop at once). PORTAL_GRACEFUL_TIMEOUT: then the requests
+  in flight get this long to finish (default 30). A supervisor's stop timeout must exceed
+  both together (portal/shutdown.py);
 - PORTAL_METRICS_DIR: where the workers write their metrics, so that a scrape of /metrics answered
   by any worker adds up all of them (prometheus_client's multiprocess mode, given it as
   PROMETHEUS_MULTIPROC_DIR for this server's processes only: a command run beside it keeps its own).
@@ -35,9 +40,10 @@ from pathlib import Path
 
 import psutil
 
-from portal.environment import env_bool, env_choice, env_list, env_number, env_port
+from portal.environment import env_bool, env_choice, env_list, env_number
 from portal.logs import gunicorn_logging
 from portal.probe_worker import PROBE_THREADS
+from portal.shutdown import close_connections, drain_before_stopping, flush_logs
 
 _main = os.environ.setdefault("PORTAL_BIND", "127.0.0.1:8000")
 _host, _, _port = _main.rpartition(":")
@@ -59,7 +65,8 @@ workers = int(os.environ.get("WEB_CONCURRENCY", max(2, psutil.cpu_count() or 1))
 threads = int(os.environ.get("PORTAL_THREADS", 4))
 worker_connections = 1000 + PROBE_THREADS
 timeout = 30  # a worker whose main loop is stuck this long is restarted (threads waiting on I/O don't count)
-graceful_timeout = 30
+graceful_timeout = env_number("PORTAL_GRACEFUL_TIMEOUT", 30, int)
+shutdown_drain_seconds = env_number("PORTAL_SHUTDOWN_DRAIN_SECONDS", 10.0)
 keepalive = 5
 control_socket_disable = True  # no control socket in the home directory
 preload_app = env_bool("PORTAL_PRELOAD", default=True)
@@ -69,7 +76,8 @@ max_requests_jitter = max_requests // 10
 
 def when_ready(server):
     """In the master, once, before the first fork: serve the everyday pages, so what they leave is shared;
-    then start the metrics afresh, so the workers' files are all there is."""
+    then start the metrics afresh, so the workers' files are all there is. From now on a SIGTERM drains first."""
+    drain_before_stopping(server, shutdown_drain_seconds)
     if server.cfg.preload_app:
         from portal.warm_up import EVERYDAY_PAGES, warm_up  # the preloaded app has set Django up
 
@@ -90,19 +98,20 @@ def pre_fork(server, worker):
 
 
 def post_worker_init(worker):
-    """In each worker, its app loaded: it beats at once as the instance of its main listener, so a fresh worker
-    is listed, and takes the command channel's work, before its first request (a rolling recycle waits for that)."""
-    from opsadmin.runtime.heartbeat import WEB, start_process_thread
+    """In each worker, its app loaded: it is named as its configuration says and starts beating."""
+    from opsadmin.runtime.heartbeat import start_web_process
 
-    if port := env_port("PORTAL_BIND"):  # a unix socket names no port: the first request tells it
-        start_process_thread(port, WEB)
+    start_web_process()
 
 
 def worker_exit(server, worker):
-    """In a worker, as it exits (recycled, or the server stopping): its row leaves the pages at once."""
+    """In a worker, as it exits (recycled, or the server stopping): its row leaves the pages at once, its
+    connections are closed and its logs written out."""
     from opsadmin.runtime.heartbeat import forget_this_process
 
     forget_this_process()
+    close_connections()
+    flush_logs()
 
 
 def child_exit(server, worker):
@@ -115,6 +124,24 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
-    """In the master, as the server stops: the metrics directory goes, if it was this server's own."""
+    """In the master, its workers gone: the instance is marked stopped (the pages say so rather than "gone"
+    a minute later), unless a new master took over (USR2); the metrics directory goes, if it was this server's own."""
+    if not server.reexec_pid:
+        try:
+            _mark_stopped()
+        except Exception as error:  # settings that never loaded: the server did not start
+            server.log.warning("Instance not marked stopped: %s", error)
     if _own_metrics_dir:
         shutil.rmtree(_metrics_dir, ignore_errors=True)
+    flush_logs()
+
+
+def _mark_stopped():
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    django.setup()  # done already when the app was preloaded
+    from opsadmin.runtime.heartbeat import mark_instance_stopped
+    from opsadmin.runtime.identity import configured_instance
+
+    mark_instance_stopped(":".join(configured_instance()))

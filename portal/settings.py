@@ -20,7 +20,9 @@ from portal.environment import (
     env_choice,
     env_duration,
     env_emails,
+    env_instance_name,
     env_list,
+    env_listener,
     env_networks,
     env_number,
     env_port,
@@ -496,7 +498,11 @@ STORAGES = {
 # Instances: each process beats this often; drain state is re-read this often; an instance
 # not seen for this long is gone.
 PORTAL_HEARTBEAT_SECONDS = 5
-PORTAL_DRAIN_CACHE_SECONDS = 2
+# Which instance this is, from configuration only (never a request's Host header):
+# "<PORTAL_INSTANCE_ID, else the host name>:<PORTAL_BIND's port, or its unix socket's file name>".
+PORTAL_INSTANCE_ID = env_instance_name("PORTAL_INSTANCE_ID")
+PORTAL_INSTANCE_LISTENER = env_listener("PORTAL_BIND", "127.0.0.1:8000")
+PORTAL_DRAIN_CACHE_SECONDS = env_number("PORTAL_DRAIN_CACHE_SECONDS", 2.0)
 PORTAL_INSTANCE_GONE_SECONDS = 60
 # The command channel: each process looks for work sent to it this often, and a process
 # that has not answered this long after a run was sent is reported as not answering.
@@ -549,6 +555,8 @@ PORTAL_UNUSED_INDEX_MIN_DAYS = env_number("PORTAL_UNUSED_INDEX_MIN_DAYS", 7.0)
 # Long operations run on Django's tasks framework, queued in the database so the
 # same worker (`manage.py ops_worker`, django-tasks-db's worker with a heartbeat) serves SQLite and PostgreSQL alike.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Seconds a stopping task worker (SIGTERM) gives the task in hand before putting it back in the queue.
+PORTAL_TASK_STOP_SECONDS = env_number("PORTAL_TASK_STOP_SECONDS", 25.0)
 
 UNFOLD = {
     "SITE_TITLE": "Stockscanner ops",

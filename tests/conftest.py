@@ -62,14 +62,16 @@ def _clear_caches():
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state():
-    """Every test starts like a new process: no instance yet, no cached drain state or readiness verdict, every
-    circuit breaker closed (their state in Redis went with the cache database, emptied above), no rate-limit
-    counter in memory (those in Redis went too)."""
+    """Every test starts like a new process: not shutting down, no instance yet, no cached drain state or
+    readiness verdict, every circuit breaker closed (their state in Redis went with the cache database, emptied
+    above), no rate-limit counter in memory (those in Redis went too)."""
     from opsadmin.health.readiness import readiness
     from opsadmin.runtime import breakers, drain, heartbeat, identity
+    from portal import shutdown
     from stocks import rate_limits
 
     def forget():
+        shutdown.reset()
         identity.reset()
         heartbeat.reset()
         drain.reset()

@@ -32,6 +32,7 @@ from health_check.exceptions import ServiceUnavailable, ServiceWarning
 
 from opsadmin.runtime import breakers, drain, fleet
 from opsadmin.spine import registry
+from portal import shutdown
 
 
 @dataclasses.dataclass
@@ -62,11 +63,14 @@ class Migrations(HealthCheck):
 
 @dataclasses.dataclass
 class Draining(HealthCheck):
-    """The instance was drained: readiness answers 503 so the load balancer moves traffic away."""
+    """The instance was drained, or its server is shutting down: readiness answers 503 so the load balancer
+    moves traffic away."""
 
     always_critical: ClassVar[bool] = True  # draining that doesn't take the instance out would mean nothing
 
     def run(self):
+        if shutdown.announced():
+            raise ServiceUnavailable("shutting down")
         try:
             draining = drain.current_instance_is_draining()
         except DatabaseError as error:

@@ -34,6 +34,7 @@ from opsadmin.runtime.metrics import readiness_computed
 from opsadmin.runtime.postgresql import deadlines
 from opsadmin.runtime.thread_pools import ForkSafeThreadPool
 from opsadmin.spine.results import DEGRADED, DRAINING, FAILING, OK, WARNING
+from portal import shutdown
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +78,10 @@ def run_check(check):
     return HealthCheckResult(check=check, error=error, time_taken=time.perf_counter() - start)
 
 
-def beat_from_pool(port):
+def beat_from_pool():
     """This process's web heartbeat from a pool thread, closing that thread's connection afterwards."""
     try:
-        beat_as_web_process(port)  # rate-limited by itself; never raises
+        beat_as_web_process()  # rate-limited by itself; never raises
     finally:
         connections.close_all()
 
@@ -219,6 +220,8 @@ class Readiness:
 
     The first request after the cached verdict expires runs the checks; requests arriving
     meanwhile wait for that same run (never longer than the budget) and reuse its verdict.
+    A verdict made before the server announced its shutdown (portal.shutdown) has expired:
+    the load balancer must hear "draining" from the first probe after a SIGTERM.
     """
 
     def __init__(self, executor):
@@ -227,6 +230,7 @@ class Readiness:
         self._lock = threading.Lock()
         self._verdict = None
         self._fresh_until = 0.0
+        self._made_shutting_down = False  # whether the cached verdict saw the shutdown
         self._run = None
         self._in_flight = {}  # check key -> Future of its latest run
         self._last_summary = None
@@ -237,10 +241,11 @@ class Readiness:
             self._verdict = None
             self._fresh_until = 0.0
 
-    def verdict(self, port=None):
-        """The current verdict; `port`: the port a probe came in on, so this process beats as that instance."""
+    def verdict(self, beat=False):
+        """The current verdict; `beat`: asked by a probe, so this process beats as its instance first."""
         with self._lock:
-            if self._verdict is not None and time.monotonic() < self._fresh_until:
+            fresh = self._verdict is not None and time.monotonic() < self._fresh_until
+            if fresh and self._made_shutting_down == shutdown.announced():
                 return self._verdict
             run = self._run
             leading = run is None
@@ -250,9 +255,10 @@ class Readiness:
             if run.done.wait(settings.PORTAL_READINESS_BUDGET + 0.05) and run.verdict is not None:
                 return run.verdict
             return Verdict(results=[], failing=["readiness"])  # the leading request vanished: not ready
+        shutting_down = shutdown.announced()
         try:
-            if port:
-                self._beat(port)
+            if beat:
+                self._beat()
             run.verdict = self._check()
             self._log_change(run.verdict)
         except Exception:
@@ -263,14 +269,14 @@ class Readiness:
                 readiness_computed(run.verdict.status)
             with self._lock:
                 if run.verdict is not None:
-                    self._verdict = run.verdict
+                    self._verdict, self._made_shutting_down = run.verdict, shutting_down
                     self._fresh_until = time.monotonic() + settings.PORTAL_READINESS_CACHE_SECONDS
                 self._run = None
             run.done.set()
         return run.verdict
 
-    def _beat(self, port):
-        """This process's heartbeat as HOST:port, from a pool thread, before the checks run.
+    def _beat(self):
+        """This process's heartbeat, from a pool thread, before the checks run.
 
         HeartbeatMiddleware, which beats on every other request, never sees a probe (the probe
         middleware answers first). Without this, a process that only ever gets probes (a drained
@@ -279,7 +285,7 @@ class Readiness:
         names the instance before it writes anything, so a short wait is enough even when the
         database hangs; the write itself never delays the answer.
         """
-        wait([self.executor.submit(beat_from_pool, port)], timeout=BEAT_WAIT_SECONDS)
+        wait([self.executor.submit(beat_from_pool)], timeout=BEAT_WAIT_SECONDS)
 
     def _log_change(self, verdict):
         """One log line when the answer changes, rather than a line per check per run or per 503 probe."""

@@ -73,9 +73,8 @@ class ReadinessView(View):
     http_method_names = ["get", "head"]
 
     def get(self, request):
-        # Shared by every request until it expires, bodies included. The probe listener names no instance.
-        port = request.META.get("SERVER_PORT")
-        verdict = readiness.verdict(port=None if on_probe_listener(request) else port)
+        # Shared by every request until it expires, bodies included.
+        verdict = readiness.verdict(beat=True)
         if wants_text(request):
             response = probe_response(verdict.text, "text/plain; charset=utf-8", verdict.http_status)
         else:

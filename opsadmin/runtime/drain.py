@@ -4,7 +4,8 @@ Draining is a column of the instance row, not process memory, so it survives a r
 until someone resumes the instance (the write is the instances capability's).
 Readiness asks on every probe, so the answer is kept for PORTAL_DRAIN_CACHE_SECONDS; a
 drain or resume made in this process clears it at once, one made elsewhere is seen
-within that time.
+within that time. Shutting down is the server's own memory (portal.shutdown): it ends
+with the server.
 """
 
 import os
@@ -16,11 +17,11 @@ from django.conf import settings
 
 from opsadmin.models import Instance
 from opsadmin.runtime import identity
+from portal import shutdown
 
 _clock = time.monotonic  # tests replace it to step over the cache time without sleeping
 _drain_cache = None  # (instance id, clock time it expires, draining)
 _drain_generation = 0  # bumped on invalidation, so a read racing a drain can't cache the old answer
-_shutting_down = False
 
 
 def drain_cache_seconds():
@@ -34,7 +35,7 @@ def current_instance_is_draining():
     propagates: the caller decides what an unknown state means.
     """
     global _drain_cache
-    if _shutting_down:
+    if shutdown.announced():
         return True
     instance_id = identity.this_instance_id()
     if instance_id is None:
@@ -62,7 +63,7 @@ class DrainState:
 def current_drain():
     """This instance's DrainState, or None while it serves (or before a heartbeat named it); one query."""
     instance_id = identity.this_instance_id()
-    if _shutting_down:
+    if shutdown.announced():
         return DrainState(instance_id or identity.HOST, shutting_down=True)
     if instance_id is None:
         return None
@@ -79,18 +80,10 @@ def invalidate_drain_cache():
     _drain_cache = None
 
 
-def mark_shutting_down():
-    """Graceful shutdown: from now on readiness says draining, so the balancer stops sending traffic."""
-    global _shutting_down
-    _shutting_down = True
-    invalidate_drain_cache()
-
-
 def reset():
     """Forget the cached state, as a new process would (after fork, and in tests)."""
-    global _drain_cache, _shutting_down
+    global _drain_cache
     _drain_cache = None
-    _shutting_down = False
 
 
 if hasattr(os, "register_at_fork"):

@@ -1,7 +1,8 @@
 """The fleet as the heartbeats left it: instances, their processes, and which of them are alive.
 
-An instance not seen for PORTAL_INSTANCE_GONE_SECONDS is gone (gone wins over draining:
-a drained instance that stopped is gone); so is a process of it.
+An instance whose server stopped cleanly (SIGTERM) since its last beat is stopped; one not
+seen for PORTAL_INSTANCE_GONE_SECONDS without saying so is gone (both win over draining: a
+drained instance that stopped is stopped); a process not seen for that long is gone.
 """
 
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from opsadmin.runtime import identity
 from opsadmin.runtime.heartbeat import TASK, TASK_WORKER_PORT, WEB
 from opsadmin.runtime.identity import this_instance_id
 
-SERVING, DRAINING, GONE = "serving", "draining", "gone"  # instance states
+SERVING, DRAINING, STOPPED, GONE = "serving", "draining", "stopped", "gone"  # instance states
 ALIVE = "alive"  # process states: ALIVE or GONE
 
 
@@ -40,7 +41,7 @@ class InstanceStatus:
     host: str
     port: str
     version: str
-    state: str  # SERVING, DRAINING or GONE
+    state: str  # SERVING, DRAINING, STOPPED or GONE
     current: bool  # the instance of the process answering
     started_at: datetime
     last_seen_at: datetime
@@ -51,8 +52,11 @@ class InstanceStatus:
 
 
 def instance_state(instance, now=None):
-    """GONE when not seen for PORTAL_INSTANCE_GONE_SECONDS, else DRAINING or SERVING."""
+    """STOPPED when its server said so after its last beat, GONE when not seen for PORTAL_INSTANCE_GONE_SECONDS,
+    else DRAINING or SERVING."""
     now = now or timezone.now()
+    if instance.stopped_at is not None and instance.stopped_at >= instance.last_seen_at:
+        return STOPPED
     if instance.last_seen_at < now - timedelta(seconds=gone_seconds()):
         return GONE
     return DRAINING if instance.drain_requested_at is not None else SERVING

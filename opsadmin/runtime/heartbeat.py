@@ -3,13 +3,14 @@
 Every process beats (`record_heartbeat`) at most every PORTAL_HEARTBEAT_SECONDS: its
 instance ("host:port") and its own worker row (by pid) are marked seen now, the row
 carrying the process's memory figures (opsadmin.runtime.memory), and its RSS is added
-to the memory history. A web
-process learns its instance from the port its first request arrives on, so it beats
-from a middleware placed early; from then on its own `ProcessThread` beats too, so an
-idle worker stays known, and runs whatever the layers above hang on `ON_TICK` (the
-command channel), idle or not. A gunicorn worker starts that thread as soon as it is up,
-from the port it is bound to (portal/gunicorn.conf.py), and deletes its row as it exits
-(`forget_this_process`). The task worker starts the same thread as "host:worker".
+to the memory history. Which instance a web process is comes from its configuration
+(identity.configured_instance: PORTAL_INSTANCE_ID or the host name, and PORTAL_BIND's
+port), never from a request: on a unix socket gunicorn makes SERVER_PORT up from the Host
+header, and forged headers made instances. A web process beats from a middleware placed
+early and from its own `ProcessThread`, so an idle worker stays known, and runs whatever
+the layers above hang on `ON_TICK` (the command channel), idle or not. A gunicorn worker
+starts that thread as soon as it is up (portal/gunicorn.conf.py), and deletes its row as
+it exits (`forget_this_process`). The task worker starts the same thread as "host:worker".
 
 Only processes serving through portal.wsgi (runserver, gunicorn) start a thread:
 `serve_in_background()` says so. A test client or a test live server never does.
@@ -24,7 +25,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from opsadmin.models import Instance, InstanceWorker
@@ -108,8 +109,12 @@ def _write_heartbeat(instance_id, host, port, kind, *, first):
         port=port,
         version=version,
         last_seen_at=now,
-        # The first beat after the instance was gone starts a new run; the drain columns are never touched.
-        started_at=Case(When(last_seen_at__lt=gone_before, then=Value(started)), default=F("started_at")),
+        stopped_at=None,
+        # The first beat after the instance was gone or stopped starts a new run; the drain columns are never touched.
+        started_at=Case(
+            When(Q(last_seen_at__lt=gone_before) | Q(stopped_at__isnull=False), then=Value(started)),
+            default=F("started_at"),
+        ),
     )
     if not found:
         # Upsert: two processes of a new instance may both get here.
@@ -118,7 +123,7 @@ def _write_heartbeat(instance_id, host, port, kind, *, first):
             [instance],
             update_conflicts=True,
             unique_fields=["id"],
-            update_fields=["host", "port", "version", "last_seen_at"],
+            update_fields=["host", "port", "version", "last_seen_at", "stopped_at"],
         )
     elif first:
         # Once per process: forget workers of this instance that stopped beating (restarts, recycled workers).
@@ -146,22 +151,23 @@ def _write_heartbeat(instance_id, host, port, kind, *, first):
         memory_history.record(instance_id, now, rss)
 
 
-def beat_as_web_process(port):
-    """A web process's beat as identity.HOST:port, starting its thread once it knows who it is."""
-    record_heartbeat(identity.HOST, port, WEB)
+def beat_as_web_process():
+    """A web process's beat as the instance its configuration names, starting its thread if it serves."""
+    host, port = identity.configured_instance()
+    record_heartbeat(host, port, WEB)
     if _serving:
         start_process_thread(port, WEB)
 
 
 class HeartbeatMiddleware:
-    """Records this process's heartbeat as "host:SERVER_PORT"; no database access between beats."""
+    """Records this process's heartbeat; no database access between beats."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         if NOT_SERVED not in request.META:
-            beat_as_web_process(request.META.get("SERVER_PORT") or "unknown")
+            beat_as_web_process()
         return self.get_response(request)
 
 
@@ -169,6 +175,15 @@ def serve_in_background():
     """This process serves requests (portal.wsgi): its web processes run their own thread."""
     global _serving
     _serving = True
+
+
+def start_web_process():
+    """A freshly started web worker: named at once (a request may come before its first beat is written),
+    then beating from its own thread, so it is listed, and takes the command channel's work, before its first
+    request (a rolling recycle waits for that)."""
+    host, port = identity.configured_instance()
+    identity.name_instance(f"{host}:{port}")
+    start_process_thread(port, WEB)
 
 
 class ProcessThread(threading.Thread):
@@ -194,7 +209,7 @@ class ProcessThread(threading.Thread):
 
     def tick(self):
         close_old_connections()
-        record_heartbeat(identity.HOST, self.port, self.kind)
+        record_heartbeat(identity.instance_host(), self.port, self.kind)
         for work in ON_TICK:
             try:
                 work()
@@ -242,6 +257,17 @@ def forget_this_process():
         InstanceWorker.objects.filter(instance_id=instance_id, pid=pid).delete()
     except Exception as error:  # the database is out: the row ages out as before
         logger.warning("Worker row of %s (pid %s) not removed at exit: %s", instance_id, pid, error)
+    finally:
+        connection.close()
+
+
+def mark_instance_stopped(instance_id):
+    """The server of `instance_id` stopped cleanly: its pages say stopped, not gone, until its next beat.
+    Never raises: a stop must not fail on it."""
+    try:
+        Instance.objects.filter(pk=instance_id).update(stopped_at=timezone.now())
+    except Exception as error:  # the database is out: the instance will read as gone instead
+        logger.warning("Instance %s not marked stopped: %s", instance_id, error)
     finally:
         connection.close()
 

@@ -1,8 +1,10 @@
 """Which process this is: its host, the instance it serves as ("host:port"), its pid, and the code's version.
 
-A web process learns its instance from the port its first request arrives on (its first
-heartbeat names it); a task worker is "host:worker". The version shown is PORTAL_VERSION
-from the environment, else the checked-out git commit, else "dev".
+An instance is named by configuration alone: PORTAL_INSTANCE_ID (else the host name) and the
+listener of PORTAL_BIND (its port, or a unix socket's file name); a task worker is
+"host:worker". Containers all binding :8000 on hosts named alike need PORTAL_INSTANCE_ID.
+The version shown is PORTAL_VERSION from the environment, else the checked-out git commit,
+else "dev".
 """
 
 import functools
@@ -20,6 +22,16 @@ HOST = socket.gethostname()
 SHORT_COMMIT = 7
 
 _instance_id = None  # "host:port" of this process, known from its first heartbeat
+
+
+def instance_host():
+    """The host part of this process's instance: PORTAL_INSTANCE_ID, else the host name."""
+    return settings.PORTAL_INSTANCE_ID or HOST
+
+
+def configured_instance():
+    """(host, port) of the instance a web process serves as, from its configuration, never from a request."""
+    return instance_host(), settings.PORTAL_INSTANCE_LISTENER
 
 
 def this_instance_id():

@@ -155,6 +155,11 @@ def submit(write, data, *, actor, door, where=None, on_progress=None):
     return run
 
 
+class Interrupted(BaseException):
+    """Raised in a run's thread when the task worker must stop before the run ends: the run goes back to the
+    queue. A BaseException, so the `except Exception` that records a crash as the run's failure lets it by."""
+
+
 def claim(run, ran_on=None):
     """Move a requested or queued run to running, once: False when someone else already did."""
     now, ran_on = timezone.now(), identity.process_label() if ran_on is None else ran_on
@@ -164,6 +169,14 @@ def claim(run, ran_on=None):
     if claimed:
         run.status, run.started_at, run.ran_on = Status.RUNNING, now, ran_on
     return bool(claimed)
+
+
+def unclaim(run):
+    """A claimed run interrupted before it ended: queued again, for the next task worker to claim."""
+    OpsRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(
+        status=Status.QUEUED, started_at=None, ran_on="", progress=None
+    )
+    run.status, run.started_at, run.ran_on, run.progress = Status.QUEUED, None, "", None
 
 
 def perform(run, write, cleaned=None, on_progress=None):
@@ -189,7 +202,12 @@ def perform_queued(run_id):
             if write is None:
                 finish(run, **_failed(f"this release has no write {run.operation!r}"))
             else:
-                perform(run, write)
+                try:
+                    perform(run, write)
+                except Interrupted:
+                    unclaim(run)
+                    logger.warning("ops run %s (%s) back in the queue", run.pk, run.operation, extra={"run": run.pk})
+                    raise
             logger.info("ops run %s (%s) %s", run.pk, run.operation, run.status, extra={"run": run.pk})
     return run.status
 

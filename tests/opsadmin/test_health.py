@@ -135,7 +135,7 @@ def runtime(monkeypatch):
     monkeypatch.setattr(drain, "current_instance_is_draining", lambda: state.draining)
     monkeypatch.setattr(fleet, "task_worker_last_seen", lambda: state.worker_seen)
     # Readiness probes beat from a pool thread; a real beat would commit rows outside the test's transaction.
-    monkeypatch.setattr(readiness_module, "beat_as_web_process", lambda port: state.beats.append((HOST, port, "web")))
+    monkeypatch.setattr(readiness_module, "beat_as_web_process", lambda: state.beats.append("web"))
     readiness.reset()
     Counting.runs = Blocks.started = 0
     Blocks.release.clear()
@@ -371,7 +371,7 @@ def test_a_readiness_probe_beats_so_a_probe_only_process_knows_its_instance(clie
     client.get("/health/live/")
     assert runtime.beats == []
     client.get("/health/ready/")
-    assert runtime.beats == [(socket.gethostname(), "80", "web")]
+    assert runtime.beats == ["web"]
 
 
 def test_draining_is_critical_even_when_configured_otherwise(client, runtime):

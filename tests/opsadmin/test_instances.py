@@ -17,13 +17,15 @@ from django.utils import timezone
 
 from opsadmin.models import Instance, InstanceWorker, MemorySample
 from opsadmin.operations.instances.drain import UnknownInstances, drain_or_resume
+from opsadmin.operations.instances.sections import fleet_status
 from opsadmin.runtime import drain as drain_state
 from opsadmin.runtime import heartbeat, identity, memory_history
-from opsadmin.runtime.drain import current_instance_is_draining, mark_shutting_down
+from opsadmin.runtime.drain import DrainState, current_drain, current_instance_is_draining
 from opsadmin.runtime.fleet import list_instances, task_worker_last_seen
-from opsadmin.runtime.heartbeat import TASK_WORKER_PORT, ProcessThread, record_heartbeat
+from opsadmin.runtime.heartbeat import TASK_WORKER_PORT, ProcessThread, mark_instance_stopped, record_heartbeat
 from opsadmin.runtime.identity import git_commit, this_instance_id
 from opsadmin.spine.results import jsonable
+from portal import shutdown
 
 pytestmark = pytest.mark.django_db
 
@@ -396,22 +398,64 @@ def test_the_drain_state_is_cached_briefly_and_invalidated_here(clock, django_as
 
 def test_shutting_down_counts_as_draining_without_asking_the_database(django_assert_num_queries):
     record_heartbeat(HOST, 8000)
-    mark_shutting_down()
+    shutdown.announce()
     with django_assert_num_queries(0):
         assert current_instance_is_draining() is True
+    assert current_drain() == DrainState("web-1:8000", shutting_down=True)
+
+
+def test_a_shutdown_is_not_a_drain_it_leaves_the_instance_row_alone():
+    record_heartbeat(HOST, 8000)
+    shutdown.announce()
+    assert Instance.objects.get(pk="web-1:8000").drain_requested_at is None  # the next server serves
+
+
+# --- stopped instances -----------------------------------------------------------------------
+
+
+def test_a_stopped_instance_reads_stopped_until_its_next_beat_which_starts_a_new_run(clock):
+    record_heartbeat(HOST, 8000)
+    started = Instance.objects.get(pk="web-1:8000").started_at
+    mark_instance_stopped("web-1:8000")
+    [status] = list_instances()
+    assert status.state == "stopped"
+    assert fleet_status().detail == "1 stopped"
+    clock.advance(60)
+    heartbeat.reset()  # a new server's first process
+    record_heartbeat(HOST, 8000)
+    instance = Instance.objects.get(pk="web-1:8000")
+    assert instance.stopped_at is None
+    assert [status.state for status in list_instances()] == ["serving"]
+    assert instance.started_at >= started
+
+
+def test_marking_an_instance_stopped_never_raises_when_the_database_is_out(monkeypatch, caplog):
+    def database_down(*args, **kwargs):
+        raise OperationalError("connection to server failed: Connection refused")
+
+    monkeypatch.setattr(Instance.objects, "filter", database_down)
+    mark_instance_stopped("web-1:8000")
+    assert "Instance web-1:8000 not marked stopped: connection to server failed" in caplog.text
 
 
 # --- web and worker heartbeats ------------------------------------------------------------
 
 
-def test_the_middleware_records_this_instance_by_server_port(client, settings):
+@pytest.mark.parametrize(
+    ("instance_name", "listener", "instance_id"),
+    [("", "8123", f"{socket.gethostname()}:8123"), ("pod-7f9c", "web.sock", "pod-7f9c:web.sock")],
+)
+def test_the_middleware_records_the_instance_its_configuration_names_whatever_the_request_says(
+    client, settings, instance_name, listener, instance_id
+):
     if MIDDLEWARE not in settings.MIDDLEWARE:
         settings.MIDDLEWARE = [MIDDLEWARE, *settings.MIDDLEWARE]
+    settings.PORTAL_INSTANCE_ID, settings.PORTAL_INSTANCE_LISTENER = instance_name, listener
 
-    client.get("/admin/login/", SERVER_PORT="8123")
+    for forged in ("evil.example:1", "other:2", "x:3"):  # on a unix socket gunicorn takes SERVER_PORT from Host
+        client.get("/admin/login/", SERVER_PORT=forged.rpartition(":")[2], HTTP_HOST=forged)
 
-    instance_id = f"{socket.gethostname()}:8123"
-    assert Instance.objects.filter(pk=instance_id).exists()
+    assert list(Instance.objects.values_list("id", flat=True)) == [instance_id]
     assert this_instance_id() == instance_id
     with_worker = InstanceWorker.objects.get(instance_id=instance_id)
     assert (with_worker.pid, with_worker.kind) == (os.getpid(), "web")

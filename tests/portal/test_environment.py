@@ -6,7 +6,9 @@ from portal.environment import (
     env_bool,
     env_duration,
     env_emails,
+    env_instance_name,
     env_list,
+    env_listener,
     env_number,
     env_size,
     env_url,
@@ -139,3 +141,33 @@ def test_env_emails_names_the_address_that_is_not_one(monkeypatch):
     monkeypatch.setenv("TO", "ops@example.com,nobody")
     with pytest.raises(ValueError, match="TO: 'nobody' is not an email address"):
         env_emails("TO")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(None, "8000"), ("0.0.0.0:9000", "9000"), ("[::1]:8443", "8443"), ("unix:/run/portal/web.sock", "web.sock")],
+)
+def test_env_listener_names_a_port_or_a_unix_sockets_file(monkeypatch, raw, expected):
+    if raw is None:
+        monkeypatch.delenv("BIND", raising=False)
+    else:
+        monkeypatch.setenv("BIND", raw)
+    assert env_listener("BIND", "127.0.0.1:8000") == expected
+
+
+@pytest.mark.parametrize("raw", ["localhost", "host:http", "host:70000"])
+def test_env_listener_rejects_an_address_without_a_port(monkeypatch, raw):
+    monkeypatch.setenv("BIND", raw)
+    with pytest.raises(ValueError, match=r"is not an address such as 127\.0\.0\.1:8000"):
+        env_listener("BIND", "127.0.0.1:8000")
+
+
+def test_env_instance_name(monkeypatch):
+    monkeypatch.delenv("NAME", raising=False)
+    assert env_instance_name("NAME") == ""
+    monkeypatch.setenv("NAME", " web-7f9c.prod_1 ")
+    assert env_instance_name("NAME") == "web-7f9c.prod_1"
+    for bad in ("web:8000", "-web", "a b", "x" * 201):
+        monkeypatch.setenv("NAME", bad)
+        with pytest.raises(ValueError, match="is not an instance name"):
+            env_instance_name("NAME")

@@ -1,18 +1,20 @@
 """The task worker: django-tasks-db's `db_worker`, plus its own process thread (heartbeat, command channel)
-and the capabilities' scheduled work (the alerts' evaluation), and it waits out a database outage instead of
-exiting.
+and the capabilities' scheduled work (the alerts' evaluation); it waits out a database outage instead of
+exiting, and a SIGTERM lets it finish the task in hand or put it back in the queue.
 
 Takes every `db_worker` option (`--batch`, `--queue-name`, `--interval`, ...).
 """
 
 import os
+import signal
 import time
 
+from django.conf import settings
 from django.core.management.base import CommandError
 from django.db import InterfaceError, OperationalError, connections
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV, run_with_reloader
 from django_tasks_db.management.commands import db_worker
-from django_tasks_db.models import DBTaskResult
+from django_tasks_db.models import DBTaskResult, TaskResultStatus
 
 from opsadmin.runtime import breakers, identity
 from opsadmin.runtime.heartbeat import (
@@ -22,7 +24,7 @@ from opsadmin.runtime.heartbeat import (
     record_heartbeat,
     start_process_thread,
 )
-from opsadmin.spine import registry, schedule
+from opsadmin.spine import registry, runs, schedule
 from opsadmin.spine.arguments import first_line
 
 CONNECTION_ERRORS = (OperationalError, InterfaceError)
@@ -65,6 +67,66 @@ class ReconnectingWorker(db_worker.Worker):
                 return
 
 
+class StoppingWorker(ReconnectingWorker):
+    """On SIGTERM (or SIGINT) between tasks it exits, as db_worker does; during a task it takes no other and
+    gives the task PORTAL_TASK_STOP_SECONDS to finish. Past that, or on a second signal, the task is
+    interrupted (runs.Interrupted, raised in it) and put back in the queue, its run queued again, rather than
+    recorded as failed: the next worker does it. A statement running in PostgreSQL ends first (its timeout
+    bounds it); a supervisor's stop timeout must exceed PORTAL_TASK_STOP_SECONDS.
+    """
+
+    interrupted = False
+
+    def shutdown(self, signum, frame):
+        if not self.running_task:
+            return super().shutdown(signum, frame)  # between tasks: exit now
+        if not self.running:
+            return self.interrupt(signum, frame)  # a second signal: don't wait any longer
+        self.running = False
+        seconds = float(settings.PORTAL_TASK_STOP_SECONDS)
+        db_worker.logger.warning(
+            "Received %s: finishing the current task within %g s, else it goes back in the queue",
+            signal.strsignal(signum),
+            seconds,
+        )
+        signal.signal(signal.SIGALRM, self.interrupt)
+        signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+        return None
+
+    def interrupt(self, signum, frame):
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        self.interrupted = True
+        raise runs.Interrupted(f"the task worker is stopping ({signal.strsignal(signum)})")
+
+    def run_task(self, db_task_result):
+        self.interrupted = False
+        try:
+            super().run_task(db_task_result)  # records an interruption as the task's failure...
+        except runs.Interrupted:  # ...or it came while the outcome was being recorded
+            pass
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        if self.interrupted:  # ...undone: a run already finished is not claimed again by the next worker
+            requeue(db_task_result)
+
+    def reset_signals(self):
+        super().reset_signals()
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+
+def requeue(db_task_result):
+    """An interrupted task back in the queue, as it was before it was claimed (its worker ids stay: a record)."""
+    DBTaskResult.objects.filter(pk=db_task_result.pk).update(
+        status=TaskResultStatus.READY,
+        started_at=None,
+        finished_at=None,
+        return_value=None,
+        exception_class_path="",
+        traceback="",
+    )
+    db_worker.logger.warning("Task id=%s put back in the queue: the task worker is stopping", db_task_result.id)
+
+
 def pause_after(error, last_pause):
     """Until the open breaker's trial when it refused the connection, else twice the last pause; at most 30 s."""
     if isinstance(error, breakers.Unavailable) and error.state == breakers.OPEN:
@@ -98,13 +160,13 @@ class Command(db_worker.Command):
             forget_this_process()
 
     def worker(self, *, verbosity, queue_name, exclude_queues, **options):
-        """What db_worker's `handle` builds, as a ReconnectingWorker (that method names its Worker class)."""
+        """What db_worker's `handle` builds, as a StoppingWorker (that method names its Worker class)."""
         self.configure_logging(verbosity)
         queue_names = queue_name.split(",")
         excluded_queue_names = exclude_queues.split(",") if exclude_queues else []
         if excluded_queue_names and "*" not in queue_names:
             raise CommandError("--exclude-queues can only be used with --queue-name=*")
-        return ReconnectingWorker(
+        return StoppingWorker(
             queue_names=queue_names,
             excluded_queue_names=excluded_queue_names,
             interval=options["interval"],

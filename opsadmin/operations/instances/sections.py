@@ -13,17 +13,20 @@ class Fleet:
     task_workers: list[fleet.TaskWorker]
     serving: int
     draining: int
+    stopped: int
     gone: int
 
 
 def fleet_status():
-    """Web instances serving, drained (on purpose: its own state), gone; failing when none serves."""
+    """Web instances serving, drained (on purpose: its own state), stopped, gone; failing when none serves."""
     everything = fleet.list_instances()
     instances = [instance for instance in everything if instance.serves_traffic]
     workers = fleet.task_workers(everything)
     states = [instance.state for instance in instances]
-    serving, draining, gone = (states.count(state) for state in (fleet.SERVING, fleet.DRAINING, fleet.GONE))
-    data = Fleet(instances, workers, serving, draining, gone)
+    serving, draining, stopped, gone = (
+        states.count(state) for state in (fleet.SERVING, fleet.DRAINING, fleet.STOPPED, fleet.GONE)
+    )
+    data = Fleet(instances, workers, serving, draining, stopped, gone)
     lines = [f"{instance.id}: {instance.state}{_drained(instance)}, {instance.version}" for instance in instances]
     lines += [f"task worker {worker.host} pid {worker.pid}: {worker.state}" for worker in workers]
     if not instances:
@@ -31,6 +34,7 @@ def fleet_status():
     status = FAILING if not serving else DRAINING if draining else OK
     detail = "; ".join(
         [f"{instance.id} draining{_drained(instance)}" for instance in instances if instance.state == fleet.DRAINING]
+        + ([f"{stopped} stopped"] if stopped else [])
         + ([f"{gone} gone"] if gone else [])
     )
     return Section(status, f"{serving:,} serving", detail or "none draining", lines=lines, data=data)
