@@ -25,6 +25,8 @@ $(VENV)/.installed: requirements.txt
 # it fails (it exits 0 only when a signal stopped it: Ctrl-C, or the trap once runserver has ended).
 # Development runs with DEBUG on (DEBUG=0 make run to see the production behaviour: it needs SECRET_KEY).
 run: export DEBUG ?= 1
+# PORTAL_BIND names the instance on the fleet pages (this host and port), as it does under gunicorn.
+run: export PORTAL_BIND = 127.0.0.1:$(PORT)
 run: venv
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py seed_stocks --if-empty --stocks 500 --days 252 --seed 1
@@ -36,7 +38,7 @@ run: venv
 	    echo "make run: the task worker exited with an error; starting it again in 5 s" >&2; sleep 5; \
 	  done ) & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+	$(PY) manage.py runserver $$PORTAL_BIND
 
 test: venv
 	$(PY) -m tests.matrix $(PYTEST_ARGS)

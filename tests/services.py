@@ -368,9 +368,13 @@ def gunicorn(environment, *, app="portal.wsgi:application", workers=1, threads=4
 
 
 @contextlib.contextmanager
-def portal_gunicorn(environment, *, workers=2, threads=4, log=None):
+def portal_gunicorn(environment, *, workers=2, threads=4, log=None, ports=None):
     """The portal under its production configuration (portal/gunicorn.conf.py); yields (process, port, probe port)
-    once every worker is forked (a preloaded worker answers before the master has forked the next)."""
+    once every worker is forked (a preloaded worker answers before the master has forked the next).
+
+    `ports`: (port, probe port) to serve on, as a restarted instance does; else free ones. It stops at once on
+    SIGTERM unless `environment` sets PORTAL_SHUTDOWN_DRAIN_SECONDS (a test that waits 10 s per stop tests nothing).
+    """
 
     def serve(port, probe_port):
         settings = {
@@ -378,11 +382,12 @@ def portal_gunicorn(environment, *, workers=2, threads=4, log=None):
             "PORTAL_PROBE_BIND": f"127.0.0.1:{probe_port}",
             "WEB_CONCURRENCY": str(workers),
             "PORTAL_THREADS": str(threads),
+            "PORTAL_SHUTDOWN_DRAIN_SECONDS": environment.get("PORTAL_SHUTDOWN_DRAIN_SECONDS", "0"),
         }
         command = [str(BIN / "gunicorn"), "-c", "portal/gunicorn.conf.py", "portal.wsgi:application"]
         return _serving(command, environment | settings, probe_port, "/health/live/", log)
 
-    with _on_ports(serve, None, count=2) as ((port, probe_port), process):
+    with _on_ports(serve, ports, count=2) as ((port, probe_port), process):
         deadline = time.monotonic() + 30
         while len(psutil.Process(process.pid).children()) < workers and time.monotonic() < deadline:
             time.sleep(0.05)
