@@ -77,7 +77,7 @@ max_requests_jitter = max_requests // 10
 def when_ready(server):
     """In the master, once, before the first fork: serve the everyday pages, so what they leave is shared;
     then start the metrics afresh, so the workers' files are all there is. From now on a SIGTERM drains first."""
-    drain_before_stopping(server, shutdown_drain_seconds)
+    drain_before_stopping(shutdown_drain_seconds)
     if server.cfg.preload_app:
         from portal.warm_up import EVERYDAY_PAGES, warm_up  # the preloaded app has set Django up
 

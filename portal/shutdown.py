@@ -41,10 +41,10 @@ def reset():
     _flag[0] = 0
 
 
-def drain_before_stopping(arbiter, drain_seconds):
-    """Make the master's SIGTERM announce the shutdown, then stop gunicorn's way after `drain_seconds`.
+def drain_before_stopping(drain_seconds):
+    """Make this process's SIGTERM announce the shutdown, then do what it did before after `drain_seconds`.
 
-    Called in the master once its signal handlers are in place (gunicorn's `when_ready`). Its own
+    Called in gunicorn's master once its signal handlers are in place (`when_ready`). Its own
     handler only queues the signal, so a timer thread may queue it later just the same.
     """
     stop = signal.getsignal(signal.SIGTERM)

@@ -39,6 +39,7 @@ from opsadmin.health import views
 from opsadmin.health.checks import Migrations, NamedCheck, Redis, TaskWorker, configured_checks
 from opsadmin.health.readiness import READINESS_EXECUTOR, readiness, run_pooled
 from opsadmin.spine import registry
+from portal import shutdown
 from portal.accounts.models import ApiToken
 from portal.accounts.tokens import issue_token, revoke_tokens
 from tests.helpers import OPERATORS, VIEWERS, bearer
@@ -351,6 +352,19 @@ def test_draining_makes_the_instance_unready(client, runtime):
     runtime.draining = True
     response, _ = get_ready(client)
     assert (response.status_code, response.json()) == (503, {"status": "unavailable", "failing": ["draining"]})
+
+
+def test_a_shutdown_makes_the_next_probe_unready_though_a_ready_verdict_was_cached(client, settings, caplog):
+    settings.PORTAL_READINESS_CACHE_SECONDS = 60
+    assert get_ready(client)[0].status_code == 200
+
+    shutdown.announce()
+    response, _ = get_ready(client, HTTP_ACCEPT="text/plain")
+
+    assert (response.status_code, response.content) == (503, b"unavailable: draining\n")
+    assert "draining: Unavailable: shutting down" in caplog.text
+    assert get_ready(client)[0].json() == {"status": "unavailable", "failing": ["draining"]}
+    assert client.get("/health/live/").status_code == 200  # alive all the while: nothing restarts it
 
 
 def test_an_unknown_drain_state_is_not_ready(client, monkeypatch):
