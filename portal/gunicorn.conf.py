@@ -23,6 +23,8 @@ hung dependency never makes an instance look dead. Settings come from the enviro
   stops accepting (default 10; 0: stop at once). PORTAL_GRACEFUL_TIMEOUT: then the requests
   in flight get this long to finish (default 30). A supervisor's stop timeout must exceed
   both together (portal/shutdown.py);
+- PORTAL_KEEPALIVE: seconds an idle client connection stays open (default 5); above the idle
+  timeout of a load balancer that reuses connections to its targets (an ALB's is 60 s);
 - PORTAL_METRICS_DIR: where the workers write their metrics, so that a scrape of /metrics answered
   by any worker adds up all of them (prometheus_client's multiprocess mode, given it as
   PROMETHEUS_MULTIPROC_DIR for this server's processes only: a command run beside it keeps its own).
@@ -67,7 +69,7 @@ worker_connections = 1000 + PROBE_THREADS
 timeout = 30  # a worker whose main loop is stuck this long is restarted (threads waiting on I/O don't count)
 graceful_timeout = env_number("PORTAL_GRACEFUL_TIMEOUT", 30, int)
 shutdown_drain_seconds = env_number("PORTAL_SHUTDOWN_DRAIN_SECONDS", 10.0)
-keepalive = 5
+keepalive = env_number("PORTAL_KEEPALIVE", 5, int)  # above the load balancer's idle timeout (ALB: 60 s)
 control_socket_disable = True  # no control socket in the home directory
 preload_app = env_bool("PORTAL_PRELOAD", default=True)
 max_requests = env_number("PORTAL_MAX_REQUESTS", 10000, int)

@@ -64,7 +64,7 @@ def current_drain():
     """This instance's DrainState, or None while it serves (or before a heartbeat named it); one query."""
     instance_id = identity.this_instance_id()
     if shutdown.announced():
-        return DrainState(instance_id or identity.HOST, shutting_down=True)
+        return DrainState(instance_id or identity.instance_host(), shutting_down=True)
     if instance_id is None:
         return None
     row = Instance.objects.filter(pk=instance_id, drain_requested_at__isnull=False).values_list(

@@ -3,8 +3,9 @@
 Each index is declared in the models' Meta.indexes (so drift detection knows it) and
 serves one query shape of stocks.querysets.StockQuerySet, named beside it.
 Non-atomic: CREATE INDEX CONCURRENTLY cannot run inside a transaction. If a build
-fails, PostgreSQL leaves an INVALID index behind; re-running the migration or
-`optimize_database` rebuilds it.
+fails, PostgreSQL leaves an INVALID index behind and running the migration again fails
+on it ("already exists"): docs/deployment.md says how to recover (drop the indexes
+concurrently and migrate again, or build them with `optimize_database` and fake it).
 """
 
 from django.db import migrations, models

@@ -14,20 +14,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "deployment.md"
 SOURCES = ("portal", "opsadmin", "stocks", "manage.py")
+# portal/environment.py's readers (every env_* function it defines), and os.getenv.
 READERS = {
-    # portal/environment.py
-    "env_bool",
-    "env_number",
-    "env_duration",
-    "env_size",
-    "env_rates",
-    "env_choice",
-    "env_list",
-    "env_networks",
-    "env_url",
-    "env_emails",
-    "env_port",
-    # os
+    *(
+        node.name
+        for node in ast.parse((REPO / "portal" / "environment.py").read_text()).body
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("env_")
+    ),
     "getenv",
 }
 ENVIRON_METHODS = {"get", "setdefault"}

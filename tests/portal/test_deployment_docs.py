@@ -34,16 +34,6 @@ from tests.portal.environment_reads import (
     variables_the_code_reads,
 )
 
-# Documented ahead of the shutdown work (issue 15), which reads them once it is merged: until then the doc
-# names them and the code does not. Remove this tolerance when that work lands on main.
-ADDED_BY_THE_SHUTDOWN_WORK = {
-    "PORTAL_INSTANCE_ID",
-    "PORTAL_SHUTDOWN_DRAIN_SECONDS",
-    "PORTAL_GRACEFUL_TIMEOUT",
-    "PORTAL_TASK_STOP_SECONDS",
-    "PORTAL_DRAIN_CACHE_SECONDS",
-}
-
 
 def same_default(documented, code):
     if isinstance(code, str):
@@ -94,17 +84,9 @@ def test_every_portal_variable_the_doc_names_is_read_by_the_code():
     stale = {
         name
         for name in portal_names_in(doc_text())
-        if name not in reads.names
-        and not any(pattern.fullmatch(name) for pattern in reads.patterns)
-        and name not in ADDED_BY_THE_SHUTDOWN_WORK
+        if name not in reads.names and not any(pattern.fullmatch(name) for pattern in reads.patterns)
     }
     assert not stale, f"docs/deployment.md names variables the code does not read: {', '.join(sorted(stale))}"
-
-
-def test_the_shutdown_tolerance_is_still_needed():
-    """Once the shutdown work reads a tolerated variable, the tolerance for it goes (this fails to say so)."""
-    already_read = ADDED_BY_THE_SHUTDOWN_WORK & set(variables_the_code_reads().names)
-    assert not already_read, f"remove {sorted(already_read)} from ADDED_BY_THE_SHUTDOWN_WORK: the code reads them now"
 
 
 def test_the_documented_defaults_are_the_code_s():

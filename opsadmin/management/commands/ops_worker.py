@@ -144,7 +144,7 @@ class Command(db_worker.Command):
             return super().handle(*args, **options)
         worker = self.worker(**options)
         # Beat before the first task, so even a short --batch run is seen; then every interval from its thread.
-        record_heartbeat(identity.HOST, TASK_WORKER_PORT, TASK, force=True)
+        record_heartbeat(identity.instance_host(), TASK_WORKER_PORT, TASK, force=True)
         start_process_thread(TASK_WORKER_PORT, TASK)
         # The scheduled work (the alerts' evaluation) is the long-running worker's: a --batch run does the queue only.
         scheduler = None if options["batch"] else schedule.start(registry.scheduled())
