@@ -9,7 +9,9 @@ state (`server_states()`, `wait_for_state()`).
 
 The check timing is small so a test is seconds long, and its bound is known: a server is marked DOWN after
 FALL failed checks INTER apart (FALL x INTER = 1 s) and UP after RISE good ones. FALL and RISE are 2, not 1, so
-one slow or lost check on a loaded machine neither takes a serving instance out nor puts a failing one back.
+one slow or lost check on a loaded machine neither takes a serving instance out nor puts a failing one back. That
+holds while an instance's readiness verdict is cached for less than INTER (PORTAL_READINESS_CACHE_SECONDS: 0 here
+unless a test sets it): a verdict cached longer answers several checks in a row, and one slow run counts FALL times.
 """
 
 import contextlib
@@ -113,6 +115,28 @@ class Balanced:
                 checks = {server: (row["status"], row["check_status"], row["last_chk"]) for server, row in rows.items()}
                 raise AssertionError(f"{name} not {state} within {timeout} s: {checks}")
             time.sleep(0.05)
+
+    def wait_for_every(self, state, timeout, since=None):
+        """{server name: seconds from `since` (a monotonic time; default now) until HAProxy first reported it in
+        `state`} once every server was; AssertionError after `timeout` s from `since`."""
+        start = time.monotonic() if since is None else since
+        seen = {}
+        while True:
+            now = time.monotonic() - start
+            for name, status in self.server_states().items():
+                if status == state:
+                    seen.setdefault(name, now)
+            if len(seen) == len(self.instances):
+                return seen
+            if now > timeout:
+                rows = self.server_stats()
+                checks = {server: (row["status"], row["check_status"], row["last_chk"]) for server, row in rows.items()}
+                raise AssertionError(f"not every server {state} within {timeout} s (seen: {seen}): {checks}")
+            time.sleep(0.05)
+
+    def sessions(self):
+        """How many requests HAProxy has sent to each server so far ({name: stot})."""
+        return {name: int(row["stot"]) for name, row in self.server_stats().items()}
 
 
 def haproxy_config(port, stats_socket, instances):

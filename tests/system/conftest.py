@@ -18,9 +18,10 @@ FLEET_WORKERS = 3
 
 
 def server_environment(**extra):
-    """The environment of a served portal: no server of the test pass's, readiness not cached, and `extra`."""
+    """The environment of a served portal: no server of the test pass's, readiness not cached (unless `extra`
+    says otherwise), and `extra`."""
     environment = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
-    environment.update(SECRET_KEY="system-tests", PORTAL_READINESS_CACHE_SECONDS="0", **extra)
+    environment.update({"SECRET_KEY": "system-tests", "PORTAL_READINESS_CACHE_SECONDS": "0", **extra})
     return environment
 
 
