@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint format venv
+.PHONY: run test lint format venv screenshots
 
 venv: $(VENV)/.installed
 
@@ -51,3 +51,7 @@ lint: venv
 format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# The pictures of docs/operations.md, taken again by the browser tests (needs Chromium; see docs/screenshots.py).
+screenshots: venv
+	$(PY) docs/screenshots.py

@@ -83,6 +83,7 @@ def test_a_viewer_sees_the_workers_without_controls(page, fleet, user_in, log_in
     expect(page.locator('[data-process="web-2:8000 pid 4242"]')).to_be_visible()
     expect(page.locator("input[name=processes]")).to_have_count(0)
     expect(page.get_by_role("button", name="Collect garbage now")).to_have_count(0)
+    screenshot("workers")
     page.locator("details summary").click()
     expect(page.locator("#memory-raw")).to_contain_text('"this_process"')
     screenshot("viewer")

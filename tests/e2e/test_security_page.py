@@ -35,10 +35,11 @@ def test_an_operator_reads_the_checklist(page, user_in, log_in, screenshot):
     expect(page.locator("#security-raw")).to_contain_text('"score"')
 
 
-def test_a_viewer_has_no_tile_and_is_refused(page, user_in, log_in):
+def test_a_viewer_has_no_tile_and_is_refused(page, user_in, log_in, screenshot):
     log_in(user_in("Ops viewers"))
     expect(page.locator('[data-tile="breakers"]')).to_be_visible()
     expect(page.locator('[data-tile="security"]')).to_have_count(0)
     response = page.goto("/admin/ops/security/")
     assert response.status == 403
     expect(page.locator("body")).to_contain_text("view_security")
+    screenshot("refused")
