@@ -213,6 +213,10 @@ TEMPLATES = [
 ]
 
 # Database: DATABASE_URL (postgres://user:pass@host:port/name) or the embedded SQLite file.
+# SQLite, the embedded file or one DATABASE_URL names, takes its write lock when a transaction begins and waits
+# 20 s for it: with the task worker and the web process writing at once, a deferred transaction would fail at
+# its first write with "database is locked" instead of waiting its turn.
+SQLITE_OPTIONS = {"transaction_mode": "IMMEDIATE", "timeout": 20}
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {
@@ -236,13 +240,15 @@ if DATABASE_URL:
             "keepalives_count": 3,
             **DATABASES["default"].get("OPTIONS", {}),
         }
+    elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
 else:
     LOCAL_STATE_DIR.mkdir(exist_ok=True)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": LOCAL_STATE_DIR / "db.sqlite3",
-            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+            "OPTIONS": SQLITE_OPTIONS,
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -288,14 +288,23 @@ def answer(target, outcome):
 
 
 def give_up_on_overdue(now=None):
-    """Mark targets past their deadline as never answered, and settle their runs; returns how many."""
+    """Mark targets past their deadline as never answered, and settle their runs; returns how many.
+
+    Also settles a process run every target answered but still running: its last answer's own settling failed
+    (the database out, or locked, at that moment), and no answer is left to settle it again."""
     now = now or timezone.now()
     overdue = list(RunTarget.objects.filter(status__in=OPEN_TARGET_STATUSES, expires_at__lt=now))
     for target in overdue:
         RunTarget.objects.filter(pk=target.pk, status__in=OPEN_TARGET_STATUSES).update(
             status=RunTarget.Status.NO_ANSWER, finished_at=now
         )
-    for run_id in {target.run_id for target in overdue}:
+    answered = (
+        OpsRun.objects.filter(status=Status.RUNNING, targets__isnull=False)
+        .exclude(targets__status__in=OPEN_TARGET_STATUSES)
+        .values_list("pk", flat=True)
+        .distinct()
+    )
+    for run_id in {target.run_id for target in overdue} | set(answered):
         settle(run_id)
     return len(overdue)
 

@@ -12,6 +12,7 @@ from io import StringIO
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.db import OperationalError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -84,6 +85,27 @@ def test_a_process_that_never_answers_leaves_the_run_partly_failed_naming_it(loc
     assert "no answer from web-2:8000 pid 4242" in run.summary
     statuses = dict(run.targets.values_list("pid", "status"))
     assert statuses == {os.getpid(): "succeeded", 4242: "no_answer"}
+
+
+def test_a_run_whose_last_answer_could_not_settle_it_is_settled_by_the_sweep(local_memory, this_process, monkeypatch):
+    run = run_write("clear_cache", {"alias": "default"}, where=targets.EVERY_WEB_PROCESS)
+
+    def locked(run_id):
+        raise OperationalError("database is locked")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runs, "settle", locked)
+        with pytest.raises(OperationalError):
+            channel.deliver(*this_process)
+    run.refresh_from_db()
+    assert run.status == OpsRun.Status.RUNNING  # every target answered, nobody left to settle it
+    assert list(run.targets.values_list("status", flat=True)) == ["succeeded"]
+
+    runs.give_up_on_overdue()
+
+    run.refresh_from_db()
+    assert run.status == OpsRun.Status.SUCCEEDED
+    assert run.summary.startswith("1 of 1 process done")
 
 
 def test_nobody_answering_fails_the_run(local_memory, this_process):

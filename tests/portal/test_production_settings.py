@@ -149,3 +149,14 @@ def test_static_files_are_hashed_precompressed_and_served_in_the_coding_accepted
     for coding in ("br", "gzip", "identity"):
         assert served[coding] == ["200", coding, "Accept-Encoding", forever]
         assert digests[coding] == hashlib.sha256(hashed.read_bytes()).hexdigest()  # decoded: the collected file
+
+
+def test_a_sqlite_database_url_waits_for_the_write_lock_as_the_embedded_file_does(tmp_path):
+    """The task worker and a web process writing at once: a deferred transaction would fail at its first write
+    ("database is locked") and could leave a run unfinished; IMMEDIATE with a timeout waits its turn."""
+    show = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"
+    embedded = manage("shell", "-c", show, DEBUG="1")
+    named = manage("shell", "-c", show, DEBUG="1", DATABASE_URL=f"sqlite:///{tmp_path / 'portal.sqlite3'}")
+    assert embedded.returncode == named.returncode == 0, embedded.stderr + named.stderr
+    assert named.stdout.strip().splitlines()[-1] == embedded.stdout.strip().splitlines()[-1]
+    assert "'transaction_mode': 'IMMEDIATE'" in named.stdout

@@ -39,6 +39,7 @@ from tests.system.traffic import Stack, prepare
 INTER = 0.5  # seconds between two checks of a server
 FALL = 2  # failed checks in a row that mark a server DOWN
 RISE = 2  # good checks in a row that mark it UP again
+READINESS_CACHE = 0.4  # PORTAL_READINESS_CACHE_SECONDS of the instances: shorter than INTER
 SERVERS = ("web1", "web2")
 BACKEND = "portal"
 
@@ -198,7 +199,11 @@ def run_haproxy(directory, instances):
 
 @contextlib.contextmanager
 def balanced_portal(tmp_path, *, workers=2, threads=4, **settings):
-    """A `Balanced`: two portal instances on one throwaway PostgreSQL and Redis, behind HAProxy, both UP."""
+    """A `Balanced`: two portal instances on one throwaway PostgreSQL and Redis, behind HAProxy, both UP.
+
+    Their readiness verdicts last less than INTER, as docs/deployment.md asks of a deployment: a verdict reused
+    for two checks would count one slow run of the checks twice, and FALL would mark a healthy instance down."""
+    settings.setdefault("PORTAL_READINESS_CACHE_SECONDS", str(READINESS_CACHE))
     with throwaway_postgres() as postgres, throwaway_redis() as redis, contextlib.ExitStack() as stack:
         environment, credentials = prepare(tmp_path, postgres, redis, **settings)
         instances = {}
