@@ -95,7 +95,7 @@ def page(operation="", status="", before=None):
     if before:
         runs = runs.filter(pk__lt=before)
     found = [describe(run) for run in runs[:PAGE_SIZE]]
-    return Section(OK, f"{len(found)} runs", data=RunPage(found))
+    return Section(OK, humanize.plural(len(found), "run"), data=RunPage(found))
 
 
 def one(id):
