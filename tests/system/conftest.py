@@ -15,6 +15,26 @@ import pytest
 from tests.services import REPO, gunicorn, http
 
 FLEET_WORKERS = 3
+REPORTED = []  # (test, line): what the system tests measured, shown in the run's summary
+
+
+@pytest.fixture
+def report(request):
+    """`report(line)`: a figure the test measured (requests sent, failed, the longest), printed in the run's summary
+    under "system test figures", so a passing CI run shows it too (pytest keeps a passing test's output to itself)."""
+
+    def say(line):
+        print(line)
+        REPORTED.append((request.node.name, line.strip()))
+
+    return say
+
+
+def pytest_terminal_summary(terminalreporter):
+    if REPORTED:
+        terminalreporter.section("system test figures")
+        for test, line in REPORTED:
+            terminalreporter.write_line(f"{test}: {line}")
 
 
 def server_environment(**extra):

@@ -45,10 +45,10 @@ def instance_ids(balanced):
     return sorted(instance["id"] for instance in json.loads(answer)["instances"])
 
 
-def test_drain_takes_an_instance_out_of_haproxy_while_it_still_answers_and_resume_puts_it_back(balanced):
+def test_drain_takes_an_instance_out_of_haproxy_while_it_still_answers_and_resume_puts_it_back(balanced, report):
     assert balanced.server_states() == {"web1": "UP", "web2": "UP"}
     fleet = instance_ids(balanced)
-    print(f"\ninstances the portal lists: {fleet}")
+    report(f"instances the portal lists: {fleet}")
     assert {instance.instance_id for instance in balanced.instances.values()} <= set(fleet), "instance ids collide"
     web1 = balanced.instances["web1"]
     token = {"Authorization": f"Bearer {balanced.stack.token}", "Accept": "application/json"}
@@ -69,7 +69,7 @@ def test_drain_takes_an_instance_out_of_haproxy_while_it_still_answers_and_resum
         time.sleep(1.0)
         end = time.monotonic()
 
-    print(f"\ndrain through HAProxy: {summary(traffic.answers)}; DOWN in {took_down:.2f} s, UP in {took_up:.2f} s")
+    report(f"drain through HAProxy: {summary(traffic.answers)}; DOWN in {took_down:.2f} s, UP in {took_up:.2f} s")
     assert still == 200, "a drained instance still answers what reaches it directly"
     assert ready == 503, "a drained instance's readiness answers 503"
     assert traffic.between(0, drained), "no requests before the drain"
@@ -117,7 +117,7 @@ def wait_for_answers(traffic, since, count=ANSWERS, timeout=ANSWERS_WITHIN):
         time.sleep(0.05)
 
 
-def test_postgresql_stopped_takes_both_instances_out_and_started_brings_them_back(tmp_path):
+def test_postgresql_stopped_takes_both_instances_out_and_started_brings_them_back(tmp_path, report):
     require_servers()
     with balanced_portal(tmp_path, **OUTAGE_SETTINGS) as balanced:
         postgres = balanced.stack.postgres
@@ -152,22 +152,22 @@ def test_postgresql_stopped_takes_both_instances_out_and_started_brings_them_bac
     longest_refusal = max((answer.seconds for answer in refused), default=0.0)
     while_out = traffic.between(stopped, started)  # sent while PostgreSQL was out
     longest_while_out = max((answer.seconds for answer in while_out), default=0.0)
-    print(f"\nbefore the stop: {summary(before)}")
-    print(
+    report(f"before the stop: {summary(before)}")
+    report(
         f"during the outage: {len(outage)} sent, {len(errors)} answered by an instance with an error before HAProxy"
         f" marked it down ({statuses or 'none'}), {len(refused)} refused by HAProxy (503, no server),"
         f" {len(served)} answered 200 ({len(served_back)} of them sent after the start, to an instance back UP);"
         f" longest {max(a.seconds for a in outage):.3f} s, of those sent while PostgreSQL was out"
         f" {longest_while_out:.3f} s, of HAProxy's refusals {longest_refusal:.3f} s"
     )
-    print(
+    report(
         f"PostgreSQL stopped ({stop_took:.2f} s): DOWN in "
         + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in sorted(down.items()))
         + f" (bound {DOWN_BOUND:.1f} s); started: UP in "
         + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in sorted(up.items()))
         + f" (bound {UP_BOUND:.1f} s)"
     )
-    print(f"after both were back: {summary(after)}")
+    report(f"after both were back: {summary(after)}")
 
     assert before, "no requests before the stop"
     failed = [answer for answer in before if answer.status != 200]

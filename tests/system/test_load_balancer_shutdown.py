@@ -58,7 +58,7 @@ def assert_none_failed(traffic, since, until):
     assert not failed, f"{len(failed)} of {len(traffic.answers)} requests through HAProxy failed: {failed[:5]}"
 
 
-def test_sigterm_takes_an_instance_out_of_haproxy_and_no_request_fails(balanced):
+def test_sigterm_takes_an_instance_out_of_haproxy_and_no_request_fails(balanced, report):
     web1 = balanced.instances["web1"]
 
     with Traffic(balanced.stack, probe_every=None) as traffic:
@@ -68,7 +68,7 @@ def test_sigterm_takes_an_instance_out_of_haproxy_and_no_request_fails(balanced)
         time.sleep(1.0)  # web2 alone
         end = time.monotonic()
 
-    print(f"\nSIGTERM through HAProxy: {summary(traffic.answers)}; DOWN in {took_down:.2f} s, exited in {exited:.2f} s")
+    report(f"SIGTERM through HAProxy: {summary(traffic.answers)}; DOWN in {took_down:.2f} s, exited in {exited:.2f} s")
     assert_none_failed(traffic, signalled, end)
     assert exited >= DRAIN, "it stopped accepting before the drain delay was over"
     assert web1.process.returncode == 0
@@ -76,7 +76,7 @@ def test_sigterm_takes_an_instance_out_of_haproxy_and_no_request_fails(balanced)
     assert fleet_states(balanced)[web1.instance_id] == "stopped"  # not "gone" a minute later
 
 
-def test_a_rolling_restart_of_both_instances_fails_no_request(balanced):
+def test_a_rolling_restart_of_both_instances_fails_no_request(balanced, report):
     timings = []
     with contextlib.ExitStack() as restarted:  # the new servers, stopped once the test is over
         with Traffic(balanced.stack, probe_every=None) as traffic:
@@ -95,7 +95,7 @@ def test_a_rolling_restart_of_both_instances_fails_no_request(balanced):
             time.sleep(1.0)
             end = time.monotonic()
 
-        print(f"\nrolling restart through HAProxy: {summary(traffic.answers)}; " + "; ".join(timings))
+        report(f"rolling restart through HAProxy: {summary(traffic.answers)}; " + "; ".join(timings))
         assert_none_failed(traffic, began, end)
         assert balanced.server_states() == {"web1": "UP", "web2": "UP"}  # a shutdown is not a drain: none kept
         assert set(fleet_states(balanced).values()) == {"serving"}
