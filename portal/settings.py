@@ -532,6 +532,7 @@ PORTAL_CAPABILITIES = [
     "opsadmin.operations.breakers",
     "opsadmin.operations.memory",
     "opsadmin.operations.database",
+    "opsadmin.operations.database_risks",
     "opsadmin.operations.caches",
     "opsadmin.operations.runs",
     "opsadmin.operations.security",
@@ -557,6 +558,22 @@ PORTAL_SLOW_QUERY_MIN_MEAN_MS = env_number("PORTAL_SLOW_QUERY_MIN_MEAN_MS", 20.0
 # a week lets a weekly job's index show it is used.
 PORTAL_UNUSED_INDEX_MIN_BYTES = env_number("PORTAL_UNUSED_INDEX_MIN_BYTES", 10 * 1024 * 1024, int)
 PORTAL_UNUSED_INDEX_MIN_DAYS = env_number("PORTAL_UNUSED_INDEX_MIN_DAYS", 7.0)
+# The slow dangers (Database -> Wraparound, sequences and bloat), each a health warning past its line:
+# - a database's or table's oldest xid (multixact) past this percent of autovacuum_freeze_max_age
+#   (autovacuum_multixact_freeze_max_age): at 100 % autovacuum's anti-wraparound VACUUM is due, so
+#   above it that VACUUM is late or failing (PgHero warns later, at 1.5 billion xids left);
+PORTAL_WRAPAROUND_WARN_PERCENT = env_number("PORTAL_WRAPAROUND_WARN_PERCENT", 100.0)
+# - a sequence past this percent of its limit (its maximum, or its column type's; PgHero's 90 %);
+PORTAL_SEQUENCE_WARN_PERCENT = env_number("PORTAL_SEQUENCE_WARN_PERCENT", 90.0)
+# - a table or index whose estimated waste is at least this size (PgHero's 100 MB) and this percent;
+PORTAL_BLOAT_MIN_BYTES = env_size("PORTAL_BLOAT_MIN_BYTES", 100 * 1024 * 1024)
+PORTAL_BLOAT_MIN_PERCENT = env_number("PORTAL_BLOAT_MIN_PERCENT", 30.0)
+# - a table whose dead rows are this percent of its rows (autovacuum's own trigger, at its default
+#   scale factor of 0.2, is 20 %: above it autovacuum is behind on that table).
+PORTAL_DEAD_ROWS_WARN_PERCENT = env_number("PORTAL_DEAD_ROWS_WARN_PERCENT", 20.0)
+# The database machine's memory (a size), for the settings advice; SQL can't tell it. Unset: this
+# machine's when the database is on localhost, else unknown.
+PORTAL_DATABASE_MEMORY = env_size("PORTAL_DATABASE_MEMORY")
 
 # Long operations run on Django's tasks framework, queued in the database so the
 # same worker (`manage.py ops_worker`, django-tasks-db's worker with a heartbeat) serves SQLite and PostgreSQL alike.
