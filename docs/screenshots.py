@@ -48,6 +48,7 @@ IMAGES = {
         None,
     ),
     "database-viewer.png": ("a_viewer_reads_the_overview_without_a_control-01-viewer.png", 900),
+    "database-risks.png": ("an_operator_reads_the_dangers_problems_first-01-dangers.png", 1400),
     "caches.png": ("an_operator_clears_an_alias_and_sees_the_count_drop-01-caches-before.png", None),
     "caches-clear-confirmation.png": (
         "an_operator_clears_an_alias_and_sees_the_count_drop-02-clear-confirmation.png",
@@ -104,9 +105,11 @@ def node_ids():
 
 
 def run_tests(artifacts):
-    """Run the tests that take the shots, their screenshots going to `artifacts`/e2e; exit on a failure."""
+    """Run the tests that take the shots, their screenshots going to `artifacts`/e2e; exit on a failure.
+
+    Through `make test`'s two passes (tests.matrix): a PostgreSQL-only page's test runs in the second."""
     environment = dict(os.environ, TEST_ARTIFACTS_DIR=str(artifacts))
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *node_ids()]
+    command = [sys.executable, "-m", "tests.matrix", "-q", "-p", "no:cacheprovider", *node_ids()]
     print("Running:", " ".join(command[1:]), flush=True)
     if subprocess.run(command, cwd=REPO, env=environment).returncode:
         raise SystemExit("the browser tests failed: no image was copied")
