@@ -526,6 +526,7 @@ PORTAL_CAPABILITIES = [
     "opsadmin.operations.breakers",
     "opsadmin.operations.memory",
     "opsadmin.operations.database",
+    "opsadmin.operations.activity",
     "opsadmin.operations.caches",
     "opsadmin.operations.runs",
     "opsadmin.operations.security",
@@ -551,6 +552,13 @@ PORTAL_SLOW_QUERY_MIN_MEAN_MS = env_number("PORTAL_SLOW_QUERY_MIN_MEAN_MS", 20.0
 # a week lets a weekly job's index show it is used.
 PORTAL_UNUSED_INDEX_MIN_BYTES = env_number("PORTAL_UNUSED_INDEX_MIN_BYTES", 10 * 1024 * 1024, int)
 PORTAL_UNUSED_INDEX_MIN_DAYS = env_number("PORTAL_UNUSED_INDEX_MIN_DAYS", 7.0)
+# Live queries (PostgreSQL): a query running this long, and a transaction idle this long, are highlighted (and make
+# the status a warning); client connections at this share of max_connections make it a warning.
+PORTAL_ACTIVITY_LONG_QUERY_SECONDS = env_number("PORTAL_ACTIVITY_LONG_QUERY_SECONDS", 60.0)
+PORTAL_ACTIVITY_IDLE_IN_TRANSACTION_SECONDS = env_number("PORTAL_ACTIVITY_IDLE_IN_TRANSACTION_SECONDS", 30.0)
+PORTAL_ACTIVITY_CONNECTIONS_WARN_PERCENT = env_number("PORTAL_ACTIVITY_CONNECTIONS_WARN_PERCENT", 80.0)
+if not 0 < PORTAL_ACTIVITY_CONNECTIONS_WARN_PERCENT <= 100:
+    raise ValueError("PORTAL_ACTIVITY_CONNECTIONS_WARN_PERCENT must be a percentage above 0, at most 100")
 
 # Long operations run on Django's tasks framework, queued in the database so the
 # same worker (`manage.py ops_worker`, django-tasks-db's worker with a heartbeat) serves SQLite and PostgreSQL alike.
