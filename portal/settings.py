@@ -533,6 +533,7 @@ PORTAL_CAPABILITIES = [
     "opsadmin.operations.memory",
     "opsadmin.operations.database",
     "opsadmin.operations.database_risks",
+    "opsadmin.operations.activity",
     "opsadmin.operations.caches",
     "opsadmin.operations.runs",
     "opsadmin.operations.security",
@@ -574,6 +575,13 @@ PORTAL_DEAD_ROWS_WARN_PERCENT = env_number("PORTAL_DEAD_ROWS_WARN_PERCENT", 20.0
 # The database machine's memory (a size), for the settings advice; SQL can't tell it. Unset: this
 # machine's when the database is on localhost, else unknown.
 PORTAL_DATABASE_MEMORY = env_size("PORTAL_DATABASE_MEMORY")
+# Live queries (PostgreSQL): a query running this long, and a transaction idle this long, are highlighted (and make
+# the status a warning); client connections at this share of max_connections make it a warning.
+PORTAL_ACTIVITY_LONG_QUERY_SECONDS = env_number("PORTAL_ACTIVITY_LONG_QUERY_SECONDS", 60.0)
+PORTAL_ACTIVITY_IDLE_IN_TRANSACTION_SECONDS = env_number("PORTAL_ACTIVITY_IDLE_IN_TRANSACTION_SECONDS", 30.0)
+PORTAL_ACTIVITY_CONNECTIONS_WARN_PERCENT = env_number("PORTAL_ACTIVITY_CONNECTIONS_WARN_PERCENT", 80.0)
+if not 0 < PORTAL_ACTIVITY_CONNECTIONS_WARN_PERCENT <= 100:
+    raise ValueError("PORTAL_ACTIVITY_CONNECTIONS_WARN_PERCENT must be a percentage above 0, at most 100")
 
 # Long operations run on Django's tasks framework, queued in the database so the
 # same worker (`manage.py ops_worker`, django-tasks-db's worker with a heartbeat) serves SQLite and PostgreSQL alike.

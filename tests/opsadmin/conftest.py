@@ -4,6 +4,14 @@ from django.urls import clear_url_caches
 
 from opsadmin.spine import registry
 from opsadmin.spine.permissions import create_declared_permissions
+from tests.opsadmin.activity.sessions import close_all
+
+
+@pytest.fixture(autouse=True)
+def _close_client_sessions():
+    """Other clients' sessions a test opened (tests/opsadmin/activity/sessions.py, the doors' samples) end with it."""
+    yield
+    close_all()
 
 
 @pytest.fixture

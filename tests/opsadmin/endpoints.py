@@ -108,6 +108,15 @@ def sample_silence():
     return {"rule": "PortalOpsRunFailed"}
 
 
+def sample_session():
+    """An idle session of another client, of its own for each call (a terminate ends it): only PostgreSQL has them."""
+    if connection.vendor != "postgresql":
+        return None
+    from tests.opsadmin.activity.sessions import Session  # closed after each test (tests/opsadmin/conftest.py)
+
+    return {"pids": [Session().pid]}
+
+
 SAMPLE_PARAMETERS = {"runs.run": sample_run_id}
 SAMPLE_ARGUMENTS = {
     "drain": sample_resume,
@@ -133,6 +142,8 @@ SAMPLE_ARGUMENTS = {
     "evaluate_alerts": lambda: {},
     # Needs a channel to send to: tests/opsadmin/alerts/test_doors.py sends to a local webhook receiver.
     "test_alert_delivery": None,
+    "cancel_query": sample_session,
+    "terminate_backend": sample_session,
     "allocation_snapshot": lambda: {
         "instance": sample_worker().split(" pid ")[0],
         "pid": os.getpid(),

@@ -27,6 +27,7 @@ EVERY_SECTION = {
     "breakers",
     "memory",
     "database",
+    "activity",
     "caches",
     "runs",
     "security",

@@ -10,6 +10,7 @@
   answering, and pass unchanged.
 - The server's statement_timeout comes with the connection (a startup option, no round
   trip), and the client waits no longer than it plus a grace (deadlines.py).
+- Every session names itself the portal's (application.py): the Live queries page never ends one.
 """
 
 import functools
@@ -18,6 +19,7 @@ from django.db.backends.postgresql import base as postgresql
 
 from opsadmin.runtime import breakers
 from opsadmin.runtime.postgresql import budgets, connecting, deadlines
+from opsadmin.runtime.postgresql.application import APPLICATION_NAME
 from opsadmin.runtime.postgresql.unavailable import DatabaseUnavailable
 
 BREAKER = "database"
@@ -33,6 +35,7 @@ class DatabaseWrapper(postgresql.DatabaseWrapper):
         params = super().get_connection_params()
         timeout = f"-c statement_timeout={budgets.current().statement_timeout}"
         params["options"] = f"{params['options']} {timeout}" if params.get("options") else timeout
+        params.setdefault("application_name", APPLICATION_NAME)  # the portal's own sessions (application.py)
         return params
 
     def get_new_connection(self, conn_params):

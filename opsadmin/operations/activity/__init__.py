@@ -1,0 +1,1 @@
+"""Live queries: the sessions of this database now, who blocks whom, connection totals; cancel and terminate."""
