@@ -49,6 +49,9 @@ IMAGES = {
     ),
     "database-viewer.png": ("a_viewer_reads_the_overview_without_a_control-01-viewer.png", 900),
     "database-risks.png": ("an_operator_reads_the_dangers_problems_first-01-dangers.png", 1400),
+    "activity.png": ("an_operator_sees_the_blocked_query_and_cancels_it-01-operator.png", 1400),
+    "activity-cancel-confirmation.png": ("an_operator_sees_the_blocked_query_and_cancels_it-02-confirmation.png", None),
+    "activity-viewer.png": ("a_viewer_sees_the_lock_wait_without_controls-01-viewer.png", 900),
     "caches.png": ("an_operator_clears_an_alias_and_sees_the_count_drop-01-caches-before.png", None),
     "caches-clear-confirmation.png": (
         "an_operator_clears_an_alias_and_sees_the_count_drop-02-clear-confirmation.png",

@@ -361,7 +361,8 @@ def gunicorn(environment, *, app="portal.wsgi:application", workers=1, threads=4
     def serve(port):
         command = [str(BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
         command += ["--worker-class", "gthread", "--threads", str(threads), "--no-control-socket", *extra]
-        return _serving(command, environment, port, probe, log)
+        named = {"PORTAL_BIND": f"127.0.0.1:{port}"}  # the instance's name, as production's configuration gives it
+        return _serving(command, environment | named, port, probe, log)
 
     with _on_ports(serve, [port] if port else None, count=1) as ((port,), _process):
         yield port
