@@ -559,6 +559,9 @@ PORTAL_SLOW_QUERY_MIN_MEAN_MS = env_number("PORTAL_SLOW_QUERY_MIN_MEAN_MS", 20.0
 # a week lets a weekly job's index show it is used.
 PORTAL_UNUSED_INDEX_MIN_BYTES = env_number("PORTAL_UNUSED_INDEX_MIN_BYTES", 10 * 1024 * 1024, int)
 PORTAL_UNUSED_INDEX_MIN_DAYS = env_number("PORTAL_UNUSED_INDEX_MIN_DAYS", 7.0)
+# Index advice: a table "may be missing an index" (PgHero's rule) only after this many sequential
+# scans: a few reads of a table (a report, a one-off script) are no workload to build an index for.
+PORTAL_SEQ_SCAN_MIN_SCANS = env_number("PORTAL_SEQ_SCAN_MIN_SCANS", 100, int)
 # The slow dangers (Database -> Wraparound, sequences and bloat), each a health warning past its line:
 # - a database's or table's oldest xid (multixact) past this percent of autovacuum_freeze_max_age
 #   (autovacuum_multixact_freeze_max_age): at 100 % autovacuum's anti-wraparound VACUUM is due, so

@@ -71,6 +71,7 @@ class UnusedIndex:
     name: str
     size_bytes: int
     counting_since: datetime
+    key: str = ""  # the index's name on the search path, else schema.name (IndexRow.key)
 
 
 @dataclass
@@ -120,7 +121,7 @@ def analyze_database():
     declared = drift.declared_indexes()
     declared_by_name = {index.name: index for index in declared}
     owners = ownership.table_owners()
-    indexes = sorted(catalog.index_rows(), key=lambda row: (*ownership.project_first(row.table, owners), row.name))
+    indexes = sorted(catalog.index_rows(), key=lambda row: _index_order(row, owners))
     now = timezone.now()
     built = history.built_indexes(since=now - _unused_min_age())
     present = {row.name for row in indexes}
@@ -134,7 +135,7 @@ def analyze_database():
         not_available=[],
         drift=drift.index_drift(indexes, declared),
         indexes=indexes,
-        third_party_tables=sorted({row.table for row in indexes if ownership.owner_of(row.table, owners).third_party}),
+        third_party_tables=sorted({row.table for row in indexes if _owner(row, owners).third_party}),
         built_from_suggestions=[b for name, b in sorted(built.items()) if b.from_suggestion and name in present],
     )
     if connection.vendor == "postgresql":
@@ -160,15 +161,25 @@ def _unused_min_age():
     return timedelta(days=settings.PORTAL_UNUSED_INDEX_MIN_DAYS)
 
 
+def _owner(row, owners):
+    """Whose a row's table is: models own the search path's tables only; another schema's is nobody's model."""
+    return ownership.owner_of(row.table, owners) if getattr(row, "visible", True) else ownership.NO_MODEL
+
+
+def _index_order(row, owners):
+    """The search path's schemas first (the project's tables, then third-party ones), then each other schema."""
+    return (not row.visible, "" if row.visible else row.schema, *ownership.project_first(row.table, owners), row.name)
+
+
 def _postgres_sections(analysis, owners, declared, built, now):
     def ours(rows):
-        return [row for row in rows if not ownership.owner_of(row.table, owners).third_party]
+        return [row for row in rows if not _owner(row, owners).third_party]
 
-    analysis.invalid_indexes = catalog.invalid_indexes()
+    analysis.invalid_indexes = catalog.invalid_indexes(analysis.indexes)
     analysis.duplicate_indexes = ours(catalog.duplicate_indexes())
     statistics = catalog.scan_statistics()
     analysis.stats_reset_at, analysis.statistics_since = statistics.reset_at, statistics.counting_since
-    never_scanned = _never_scanned(ours(catalog.unused_indexes()), statistics, declared, built)
+    never_scanned = _never_scanned(ours(catalog.unused_indexes(rows=analysis.indexes)), statistics, declared, built)
     analysis.unused_indexes = [row for row in never_scanned if now - row.counting_since >= _unused_min_age()]
     analysis.unused_not_judged = [row for row in never_scanned if row not in analysis.unused_indexes]
     analysis.tables = sorted(catalog.table_rows(), key=lambda row: ownership.project_first(row.table, owners))
@@ -182,7 +193,9 @@ def _postgres_sections(analysis, owners, declared, built, now):
     else:
         analysis.not_available.append(f"{POSTGRES_SECTIONS['slow_queries']}: {statements.problem}")
     if statements.ready and hypopg.ready:
-        analysis.suggestions = suggestions.suggest_indexes([query.query for query in analysis.slow_queries])
+        analysis.suggestions = suggestions.suggest_indexes(
+            [query.query for query in analysis.slow_queries], rows=analysis.indexes
+        )
     else:
         missing = "; ".join(extension.problem for extension in (statements, hypopg) if not extension.ready)
         analysis.not_available.append(f"{POSTGRES_SECTIONS['suggestions']}: {missing}")
@@ -198,13 +211,13 @@ def _never_scanned(rows, statistics, declared, built):
 
     def counting_since(row):
         starts = [statistics.counting_since]
-        if row.name in built:
-            starts.append(built[row.name].at)
-        if row.name in declared and (app := declared[row.name].model.split(".")[0]) in migrated:
+        if row.key in built:
+            starts.append(built[row.key].at)
+        if row.key in declared and (app := declared[row.key].model.split(".")[0]) in migrated:
             starts.append(migrated[app])
         return max(starts)
 
-    return [UnusedIndex(row.schema, row.table, row.name, row.size_bytes, counting_since(row)) for row in rows]
+    return [UnusedIndex(row.schema, row.table, row.name, row.size_bytes, counting_since(row), row.key) for row in rows]
 
 
 def _problems(found):
@@ -222,16 +235,16 @@ def _advice(analysis, declared, owners, built, now):
     found = analysis.drift
     advice = [f"Declared index {index.name} on {index.table} is being built right now." for index in found.building]
     declared_invalid = {index.name for index in found.invalid}
-    invalid = {row.name: row for row in analysis.invalid_indexes or [] if row.name not in declared_invalid}
-    duplicates = {row.name: row for row in analysis.duplicate_indexes or []}
-    unused = {row.name: row for row in analysis.unused_indexes or []}
-    undeclared = {row.name for row in found.undeclared if row.valid}
+    invalid = {row.key: row for row in analysis.invalid_indexes or [] if row.key not in declared_invalid}
+    duplicates = {row.key: row for row in analysis.duplicate_indexes or []}
+    unused = {row.key: row for row in analysis.unused_indexes or []}
+    undeclared = {row.key for row in found.undeclared if row.valid}
     for row in analysis.indexes:
-        if ownership.owner_of(row.table, owners).third_party and row.name not in invalid:
+        if _owner(row, owners).third_party and row.key not in invalid:
             continue
-        source = built.get(row.name)
+        source = built.get(row.key)
         source = source if source and source.from_suggestion else None
-        line = _index_advice(row, invalid, duplicates, unused, undeclared, declared.get(row.name), source, now)
+        line = _index_advice(row, invalid, duplicates, unused, undeclared, declared.get(row.key), source, now)
         if line:
             advice.append(line)
     advice += [
@@ -251,7 +264,8 @@ def _advice(analysis, declared, owners, built, now):
     ]
     # PgHero's wording for its missing_indexes: the percent of times an index was used.
     advice += [
-        f"Table {row.table} ({humanize.plural(row.live_rows, 'row')}) may be missing an index: an index was used "
+        f"Table {catalog.index_key(row.schema, row.table, row.visible)} ({humanize.plural(row.live_rows, 'row')}) "
+        "may be missing an index: an index was used "
         f"{row.index_use_percent} % of the times it was scanned (PgHero's rule: under 95 % from 10,000 rows)."
         for row in analysis.sequential_scan_tables or []
     ]
@@ -267,8 +281,13 @@ def _advice(analysis, declared, owners, built, now):
 
 def _index_advice(row, invalid, duplicates, unused, undeclared, declared, source, now):
     """The one piece of advice about index `row` (`source`: its build from a suggestion, if so), or ""."""
-    subject = f"Index {row.name} on {row.table}"
-    if row.name in invalid:
+    subject = f"Index {row.key} on {catalog.index_key(row.schema, row.table, row.visible)}"
+    if row.waits_for_partitions:
+        return (
+            f"{subject} is a partitioned index made ON ONLY: it stays INVALID, by design, until every partition's "
+            "index is attached to it (ALTER INDEX ... ATTACH PARTITION); attach them rather than rebuild or drop it."
+        )
+    if row.key in invalid:
         return f"{subject} is INVALID (a failed concurrent build): rebuild or drop it."
     origin = f", built from a suggestion by run #{source.run} on {source.at:%Y-%m-%d}," if source else ""
     keep = (
@@ -276,19 +295,19 @@ def _index_advice(row, invalid, duplicates, unused, undeclared, declared, source
         if declared
         else ""
     )
-    if row.name in duplicates:
-        covering = duplicates[row.name].covered_by
+    if row.key in duplicates:
+        covering = duplicates[row.key].covered_by
         size = humanize.byte_size(row.size_bytes)
         return f"{subject} ({size}){origin} is covered by {covering}: consider dropping it.{keep}"
-    if row.name in unused:
+    if row.key in unused:
         size = humanize.byte_size(row.size_bytes)
-        nobody = " is declared by no model and" if row.name in undeclared and not source else ""
+        nobody = " is declared by no model and" if row.key in undeclared and not source else ""
         gone = " The query it was built for may be gone." if source else ""
         return (
             f"{subject} ({size}){origin}{nobody} has not been scanned in "
-            f"{_age(unused[row.name].counting_since, now)}: consider dropping it.{gone}{keep}"
+            f"{_age(unused[row.key].counting_since, now)}: consider dropping it.{gone}{keep}"
         )
-    if row.name in undeclared:
+    if row.key in undeclared:
         if source:
             return (
                 f"{subject} was built from a suggestion by run #{source.run} on {source.at:%Y-%m-%d}: declare it in "

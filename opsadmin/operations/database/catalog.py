@@ -1,8 +1,11 @@
 """What the database catalog says about indexes and tables: one small function per question.
 
 Each function answers with one catalog query over every index or table at once (never a
-query per table), and returns plain dataclass rows. Everything is limited to the schemas
-on the search path (`current_schemas(false)`), i.e. the names the application resolves.
+query per table), and returns plain dataclass rows. Every schema the role may use is read,
+all but PostgreSQL's own (pg_catalog, information_schema, pg_toast, temporary ones): an
+index outside the search path is named `schema.name` (its `key`), one on it by its name,
+as the application resolves it. Drift compares the search path's indexes only, where
+`migrate` builds them.
 
 `index_rows`, `index_names` and `table_names` work on SQLite too (the write side matches
 input names against them); the rest reads PostgreSQL's statistics views and is
@@ -10,7 +13,7 @@ PostgreSQL only. The rules follow PgHero's (lib/pghero/methods/indexes.rb).
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -39,19 +42,45 @@ class IndexRow:
     constraint: str | None  # the constraint it backs: its name (SQLite: "PRIMARY KEY" or "UNIQUE")
     size_bytes: int | None  # None on SQLite
     scans: int | None  # index scans since the statistics were reset; None on SQLite
+    visible: bool = True  # its schema is on the search path (SQLite: always)
+    partitioned: bool = False  # the index of a partitioned table: its partitions hold the data
+    attached_to: str | None = None  # a partition's index attached to this partitioned index (its key)
+    key: str = field(init=False)  # how input names it: `name` on the search path, else `schema.name`
+
+    def __post_init__(self):
+        self.key = index_key(self.schema, self.name, self.visible)
+
+    @property
+    def waits_for_partitions(self):
+        """INVALID by design: a partitioned index made ON ONLY, valid once each partition's index is attached."""
+        return self.partitioned and not self.valid
 
 
 @dataclass
 class DuplicateIndex:
-    """A valid, non-unique index whose keys are a left prefix of another index's: the other covers it."""
+    """A valid index whose keys are a left prefix of another index's (INCLUDE columns among the other's): covered.
+
+    Never one that backs a constraint or is attached to a partitioned index: those can't be dropped alone.
+    """
 
     schema: str
     table: str
     name: str
     definition: str
     size_bytes: int
-    covered_by: str
+    covered_by: str  # the covering index's key
     covering_definition: str
+    visible: bool = True
+    key: str = field(init=False)
+
+    def __post_init__(self):
+        self.key = index_key(self.schema, self.name, self.visible)
+        self.covered_by = index_key(self.schema, self.covered_by, self.visible)
+
+
+def index_key(schema, name, visible):
+    """How an index (or table) is named to the portal: plain on the search path, else `schema.name`."""
+    return name if visible else f"{schema}.{name}"
 
 
 @dataclass
@@ -84,6 +113,7 @@ class SeqScanTable:
     index_scans: int
     index_use_percent: int  # whole percent, rounded down, as PgHero computes it
     live_rows: int
+    visible: bool = True  # its schema is on the search path
 
 
 @dataclass
@@ -110,7 +140,10 @@ class CacheHitRates:
 
 # --- Indexes ------------------------------------------------------------------------------
 
-# Every index of the search path's schemas; `{narrow}` optionally adds conditions on the catalog.
+# The schemas read: every one the role may use but PostgreSQL's own (pg_* is reserved to the system).
+SCHEMAS = "n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' AND has_schema_privilege(n.oid, 'USAGE')"
+
+# Every index of the schemas read; `{narrow}` optionally adds conditions on the catalog.
 # A REINDEX CONCURRENTLY's new index shows as index_relid; the old one turns invalid before
 # it is dropped, so any invalid index on a table being reindexed concurrently counts as building.
 _POSTGRES_INDEXES = """
@@ -128,7 +161,11 @@ SELECT n.nspname, t.relname, i.relname, pg_get_indexdef(x.indexrelid),
            WHERE b.index_relid = x.indexrelid OR (b.command = 'REINDEX CONCURRENTLY' AND b.relid = x.indrelid)
        ),
        pg_get_expr(x.indpred, x.indrelid), pg_get_expr(x.indexprs, x.indrelid), con.conname,
-       pg_relation_size(x.indexrelid), coalesce(s.idx_scan, 0)
+       pg_relation_size(x.indexrelid), coalesce(s.idx_scan, 0),
+       n.nspname = ANY(current_schemas(false)), i.relkind = 'I',
+       (SELECT CASE WHEN pn.nspname = ANY(current_schemas(false)) THEN p.relname ELSE pn.nspname || '.' || p.relname END
+        FROM pg_inherits h JOIN pg_class p ON p.oid = h.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace
+        WHERE h.inhrelid = x.indexrelid)
 FROM pg_index x
 JOIN pg_class i ON i.oid = x.indexrelid
 JOIN pg_class t ON t.oid = x.indrelid
@@ -137,7 +174,7 @@ JOIN pg_am am ON am.oid = i.relam
 LEFT JOIN pg_constraint con
        ON con.conindid = x.indexrelid AND con.conrelid = x.indrelid AND con.contype IN ('p', 'u', 'x')
 LEFT JOIN pg_stat_user_indexes s ON s.indexrelid = x.indexrelid
-WHERE n.nspname = ANY(current_schemas(false)) {narrow}
+WHERE {schemas} {narrow}
 """
 
 # SQLite: every index of every table with its key columns, in one query over the pragma functions.
@@ -153,7 +190,10 @@ ORDER BY m.name, il.name, ii.seqno
 
 
 def index_rows(tables=None):
-    """Every index of the current schema(s), or only those on `tables`, ordered by table and name."""
+    """Every index of the schemas read, or only those on `tables` (names), ordered by schema, table and name.
+
+    The search path's schemas come first.
+    """
     if connection.vendor != "postgresql":
         return _sqlite_index_rows(tables)
     if tables is None:
@@ -161,73 +201,91 @@ def index_rows(tables=None):
     return _postgres_index_rows("t.relname = ANY(%s)", [list(tables)])
 
 
-def invalid_indexes():
-    """INVALID indexes (a failed concurrent build), leaving out those a concurrent build is working on."""
-    return _postgres_index_rows("NOT x.indisvalid", then="NOT building")
+def invalid_indexes(rows=None):
+    """INVALID indexes (a failed concurrent build), leaving out those a concurrent build is working on.
+
+    A partitioned index made ON ONLY is left out too: it is INVALID until every partition's
+    index is attached, by design. `rows` (index_rows()) lets a caller that has them pass them in.
+    """
+    rows = index_rows() if rows is None else rows
+    return [row for row in rows if not row.valid and not row.building and not row.partitioned]
 
 
-def unused_indexes(min_bytes=None):
+def unused_indexes(min_bytes=None, rows=None):
     """Valid indexes never scanned since the statistics were reset, not unique, primary or constraint-backed.
 
     Only those of at least `min_bytes` (settings.PORTAL_UNUSED_INDEX_MIN_BYTES, 10 MiB by
-    default); largest first. A new index is "unused" until it is first scanned: the
+    default); largest first. A partition's index attached to a partitioned one is left out:
+    it goes with its parent. A new index is "unused" until it is first scanned: the
     analysis weighs `scan_statistics` and each index's own age before calling it so.
+    `rows` (index_rows()) lets a caller that has them pass them in.
     """
     if min_bytes is None:
         min_bytes = settings.PORTAL_UNUSED_INDEX_MIN_BYTES
-    unused = (
-        "x.indisvalid AND NOT x.indisunique AND NOT x.indisprimary AND con.conname IS NULL"
-        " AND coalesce(s.idx_scan, 0) = 0 AND pg_relation_size(x.indexrelid) >= %s"
-    )
-    return _postgres_index_rows(unused, [min_bytes], order='size_bytes DESC, "table", name')
+    rows = index_rows() if rows is None else rows
+    unused = [
+        row
+        for row in rows
+        if row.valid
+        and not (row.unique or row.primary or row.constraint or row.attached_to or row.partitioned)
+        and not row.scans
+        and row.size_bytes >= min_bytes
+    ]
+    return sorted(unused, key=lambda row: (-row.size_bytes, row.table, row.name))
 
 
 def duplicate_indexes():
-    """Valid non-unique indexes whose key columns are a left prefix of another valid index on the same table.
+    """Valid indexes whose key columns are a left prefix of another valid index's on the same table.
 
-    Same access method, same expressions and predicate, and the same operator class,
-    collation and ordering per column, so the other index serves every query this one does.
-    Of two identical non-unique indexes, the one whose name sorts last is the duplicate
-    (PgHero's rule). Indexes with INCLUDE columns are never reported: those serve
-    index-only scans the shorter index can't.
+    Same access method and predicate, the same key columns or expressions in the same order
+    with the same operator class, collation and ordering, and this index's INCLUDE columns
+    (compared as a set) among the other's remaining columns, so the other index serves every
+    query this one does. An index that backs a constraint (primary key, unique, exclusion) or
+    is attached to a partitioned index is never the duplicate: its plain twin is. Of two
+    identical plain indexes, the one whose name sorts last is the duplicate (PgHero's rule).
     """
     with connection.cursor() as cursor:
         cursor.execute(_DUPLICATES)
         return [DuplicateIndex(*row) for row in cursor.fetchall()]
 
 
-_DUPLICATES = """
+_DUPLICATES = f"""
 WITH idx AS (
     SELECT x.indexrelid, x.indrelid, x.indnkeyatts AS keys, x.indnatts AS atts, x.indisunique, x.indisprimary,
-           i.relname AS name, i.relam,
-           string_to_array(x.indkey::text, ' ') AS columns,
+           con.oid IS NOT NULL AS backs_constraint, i.relispartition AS attached, i.relname AS name, i.relam,
+           ARRAY(
+               SELECT pg_get_indexdef(x.indexrelid, k.n, true) FROM generate_series(1, x.indnatts) AS k(n) ORDER BY k.n
+           ) AS items,
            string_to_array(x.indclass::text, ' ') AS classes,
            string_to_array(x.indoption::text, ' ') AS options,
            string_to_array(x.indcollation::text, ' ') AS collations,
-           coalesce(pg_get_expr(x.indexprs, x.indrelid), '') AS expressions,
            coalesce(pg_get_expr(x.indpred, x.indrelid), '') AS predicate
     FROM pg_index x
     JOIN pg_class i ON i.oid = x.indexrelid
     JOIN pg_namespace n ON n.oid = i.relnamespace
-    WHERE x.indisvalid AND n.nspname = ANY(current_schemas(false))
+    LEFT JOIN pg_constraint con
+           ON con.conindid = x.indexrelid AND con.conrelid = x.indrelid AND con.contype IN ('p', 'u', 'x')
+    WHERE x.indisvalid AND {SCHEMAS}
 ),
 pairs AS (
     SELECT DISTINCT ON (d.indexrelid) d.indexrelid, d.indrelid, d.name, c.indexrelid AS covering, c.name AS covered_by
     FROM idx d
     JOIN idx c ON c.indrelid = d.indrelid AND c.indexrelid <> d.indexrelid AND c.relam = d.relam
-              AND c.expressions = d.expressions AND c.predicate = d.predicate AND c.keys >= d.keys
-              AND c.columns[1:d.keys] = d.columns[1:d.keys] AND c.classes[1:d.keys] = d.classes[1:d.keys]
+              AND c.predicate = d.predicate AND c.keys >= d.keys
+              AND c.items[1:d.keys] = d.items[1:d.keys] AND c.classes[1:d.keys] = d.classes[1:d.keys]
               AND c.options[1:d.keys] = d.options[1:d.keys] AND c.collations[1:d.keys] = d.collations[1:d.keys]
-    WHERE NOT d.indisunique AND NOT d.indisprimary AND d.atts = d.keys
-      AND (c.keys > d.keys OR c.indisunique OR c.indisprimary OR d.name > c.name)
-    ORDER BY d.indexrelid, c.keys, c.name
+              AND d.items[d.keys + 1:d.atts] <@ c.items[d.keys + 1:c.atts]
+    WHERE NOT (d.indisunique OR d.indisprimary OR d.backs_constraint OR d.attached)
+      AND (c.keys > d.keys OR c.atts > d.atts OR c.indisunique OR c.indisprimary OR c.backs_constraint OR c.attached
+           OR d.name > c.name)
+    ORDER BY d.indexrelid, c.keys, c.atts, c.name
 )
 SELECT n.nspname, t.relname, p.name, pg_get_indexdef(p.indexrelid), pg_relation_size(p.indexrelid),
-       p.covered_by, pg_get_indexdef(p.covering)
+       p.covered_by, pg_get_indexdef(p.covering), n.nspname = ANY(current_schemas(false))
 FROM pairs p
 JOIN pg_class t ON t.oid = p.indrelid
 JOIN pg_namespace n ON n.oid = t.relnamespace
-ORDER BY t.relname, p.name
+ORDER BY n.nspname <> ALL(current_schemas(false)), n.nspname, t.relname, p.name
 """
 
 
@@ -246,13 +304,18 @@ def scan_statistics():
 
 
 def index_names():
-    """Every index name of the current schema(s), sorted: what index names from input are checked against."""
+    """Every index key of the schemas read, sorted: what index names from input are checked against.
+
+    An index on the search path by its name, any other as `schema.name` (see `index_key`).
+    """
     if connection.vendor == "postgresql":
-        sql = """
-            SELECT i.relname FROM pg_index x
+        sql = f"""
+            SELECT CASE WHEN n.nspname = ANY(current_schemas(false)) THEN i.relname
+                        ELSE n.nspname || '.' || i.relname END
+            FROM pg_index x
             JOIN pg_class i ON i.oid = x.indexrelid
             JOIN pg_namespace n ON n.oid = i.relnamespace
-            WHERE n.nspname = ANY(current_schemas(false)) ORDER BY 1
+            WHERE {SCHEMAS} ORDER BY 1
         """
     else:
         sql = "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name"
@@ -261,14 +324,14 @@ def index_names():
         return [name for (name,) in cursor.fetchall()]
 
 
-def _postgres_index_rows(narrow="", params=(), *, then="true", order='"table", name'):
-    """The index query, narrowed by `narrow` over the catalog and then by `then` over its output columns."""
+def _postgres_index_rows(narrow="", params=()):
+    """The index query, narrowed by `narrow` over the catalog."""
     columns = (
         'schema, "table", name, definition, columns, method, "unique", "primary", valid, building, '
-        'predicate, expressions, "constraint", size_bytes, scans'
+        'predicate, expressions, "constraint", size_bytes, scans, visible, partitioned, attached_to'
     )
-    inner = _POSTGRES_INDEXES.format(narrow=f"AND {narrow}" if narrow else "")
-    sql = f"SELECT * FROM ({inner}) AS i({columns}) WHERE {then} ORDER BY {order}"
+    inner = _POSTGRES_INDEXES.format(schemas=SCHEMAS, narrow=f"AND {narrow}" if narrow else "")
+    sql = f'SELECT * FROM ({inner}) AS i({columns}) ORDER BY NOT visible, schema, "table", name'
     with connection.cursor() as cursor:
         cursor.execute(sql, list(params))
         return [IndexRow(*row) for row in cursor.fetchall()]
@@ -341,28 +404,34 @@ SELECT s.schemaname, s.relname,
        round(100.0 * io.idx_blks_hit / nullif(io.idx_blks_hit + io.idx_blks_read, 0), 2)
 FROM pg_stat_user_tables s
 JOIN pg_statio_user_tables io ON io.relid = s.relid
-WHERE s.schemaname = ANY(current_schemas(false))
+WHERE has_schema_privilege(s.schemaname, 'USAGE')
 ORDER BY pg_total_relation_size(s.relid) DESC, s.relname
 """
 
 
-def sequential_scan_tables(min_rows=SEQ_SCAN_MIN_ROWS, max_index_use_percent=SEQ_SCAN_MAX_INDEX_USE_PERCENT):
-    """Tables that may be missing an index: PgHero's `missing_indexes` (lib/pghero/methods/indexes.rb), as it is.
+def sequential_scan_tables(
+    min_rows=SEQ_SCAN_MIN_ROWS, max_index_use_percent=SEQ_SCAN_MAX_INDEX_USE_PERCENT, min_scans=None
+):
+    """Tables that may be missing an index: PgHero's `missing_indexes` (lib/pghero/methods/indexes.rb), and a floor.
 
     At least `min_rows` live rows, at least one index scan (none is what PgHero calls
     "insufficient data"), and an index used in under `max_index_use_percent` of the scans,
     counted in whole percent rounded down: `100 * idx_scan / (seq_scan + idx_scan) < 95`.
+    Unlike PgHero, also at least `min_scans` sequential scans (PORTAL_SEQ_SCAN_MIN_SCANS):
+    a handful of reads of a table (a report, an ANALYZE's neighbour) is no workload to index for.
     """
+    min_scans = settings.PORTAL_SEQ_SCAN_MIN_SCANS if min_scans is None else min_scans
     with connection.cursor() as cursor:
-        cursor.execute(_SEQ_SCANS, [max_index_use_percent, min_rows])
+        cursor.execute(_SEQ_SCANS, [max_index_use_percent, min_rows, min_scans])
         return [SeqScanTable(*_floats(row)) for row in cursor.fetchall()]
 
 
 _SEQ_SCANS = """
-SELECT schemaname, relname, seq_scan, idx_scan, (100 * idx_scan / (seq_scan + idx_scan))::integer, n_live_tup
+SELECT schemaname, relname, seq_scan, idx_scan, (100 * idx_scan / (seq_scan + idx_scan))::integer, n_live_tup,
+       schemaname = ANY(current_schemas(false))
 FROM pg_stat_user_tables
-WHERE schemaname = ANY(current_schemas(false))
-  AND idx_scan > 0 AND 100 * idx_scan / (seq_scan + idx_scan) < %s AND n_live_tup >= %s
+WHERE has_schema_privilege(schemaname, 'USAGE')
+  AND idx_scan > 0 AND 100 * idx_scan / (seq_scan + idx_scan) < %s AND n_live_tup >= %s AND seq_scan >= %s
 ORDER BY n_live_tup DESC, relname
 """
 

@@ -86,7 +86,7 @@ def index_drift(rows=None, declared=None):
     tables = {index.table for index in declared}
     if rows is None:
         rows = catalog.index_rows(sorted(tables))
-    present = {row.name: row for row in rows if row.table in tables}
+    present = {row.name: row for row in rows if row.table in tables and row.visible}  # where migrate builds
     found = {}  # declared index -> its row
     for index in declared:
         row = present.get(index.name)

@@ -70,7 +70,7 @@ def missing_index_names():
 
 def invalid_index_names():
     """Names of the INVALID indexes (failed concurrent builds; builds in progress left out). SQLite has none."""
-    return [row.name for row in _invalid_indexes()]
+    return [row.key for row in _invalid_indexes()]
 
 
 def repairable_index_names():
@@ -84,15 +84,22 @@ def declared_index_names():
 
 
 def drop_refusals(names):
-    """{name: reason} for those of `names` that are never dropped. Unknown names aren't judged here."""
-    rows = {row.name: row for row in catalog.index_rows()}
+    """{name: reason} for those of `names` (index keys) that are never dropped. Unknown names aren't judged here."""
+    rows = {row.key: row for row in catalog.index_rows()}
     declared = declared_index_names()
     refusals = {}
     for name in names:
         row = rows.get(name)
         if row is None:
             continue
-        if row.primary:
+        if row.attached_to:
+            refusals[name] = f"it is a partition's index attached to {row.attached_to}: that one is dropped instead"
+        elif row.partitioned:
+            refusals[name] = (
+                "it is a partitioned index, which can't be dropped concurrently: DROP INDEX by hand, when a lock "
+                "on every partition is acceptable"
+            )
+        elif row.primary:
             refusals[name] = "it is a primary key"
         elif row.unique:
             refusals[name] = "it is a unique index"
@@ -224,15 +231,21 @@ def rebuild_indexes(indexes=None, *, dry_run=False, progress=None):
 
 def _rebuild_step(row):
     if reason := unquotable(row.schema, row.name, row.table):
-        return IndexStep(action=REBUILD, name=row.name, table=row.table, status=SKIPPED, note=reason)
+        return IndexStep(action=REBUILD, name=row.key, table=row.table, status=SKIPPED, note=reason)
+    if row.waits_for_partitions:
+        note = (
+            "a partitioned index made ON ONLY, INVALID until every partition's index is attached "
+            "(ALTER INDEX ... ATTACH PARTITION): a rebuild can't make it valid"
+        )
+        return IndexStep(action=REBUILD, name=row.key, table=row.table, status=SKIPPED, note=note)
     index = qualified(row.schema, row.name)
     if not row.valid and _TRANSIENT_LEFTOVER.search(row.name):
         note = "the leftover of a failed REINDEX CONCURRENTLY: dropped rather than rebuilt, as PostgreSQL advises"
         sql = [f"DROP INDEX CONCURRENTLY {index}"]
-        return IndexStep(action=DROP, name=row.name, table=row.table, sql=sql, schema=row.schema, note=note)
+        return IndexStep(action=DROP, name=row.key, table=row.table, sql=sql, schema=row.schema, note=note)
     reindex = "REINDEX INDEX CONCURRENTLY" if connection.vendor == "postgresql" else "REINDEX"
     sql = [f"{reindex} {index}"]
-    return IndexStep(action=REBUILD, name=row.name, table=row.table, sql=sql, schema=row.schema)
+    return IndexStep(action=REBUILD, name=row.key, table=row.table, sql=sql, schema=row.schema)
 
 
 # --- Drop selected indexes -------------------------------------------------------------------------
@@ -256,11 +269,11 @@ def drop_indexes(indexes, confirm, *, dry_run=False, progress=None):
         raise Refused(f"type the index names to confirm the drop: {', '.join(names)}")
     concurrently = " CONCURRENTLY" if connection.vendor == "postgresql" else ""
     steps = [
-        IndexStep(action=DROP, name=row.name, table=row.table, status=SKIPPED, note=reason)
+        IndexStep(action=DROP, name=row.key, table=row.table, status=SKIPPED, note=reason)
         if (reason := unquotable(row.schema, row.name, row.table))
         else IndexStep(
             action=DROP,
-            name=row.name,
+            name=row.key,
             table=row.table,
             sql=[f"DROP INDEX{concurrently} {qualified(row.schema, row.name)}"],
         )
@@ -387,13 +400,13 @@ def _invalid_indexes():
 
 
 def _select(rows, names, unknown_message):
-    """`rows` (anything with `.name`), or only those named, in the order named; unknown names raise."""
+    """`rows` (anything with `.name`; index rows by `.key`), or only those named, in the order named; unknown raise."""
     if not names:
         return list(rows)
     names = split_list(names)
     by_name = {}
     for row in rows:
-        by_name.setdefault(row.name, row)  # the first: the catalog lists the search path's schemas in order
+        by_name.setdefault(getattr(row, "key", row.name), row)  # the first: the search path's schemas come first
     if unknown := [name for name in names if name not in by_name]:
         raise UnknownNames(unknown_message, unknown)
     return [by_name[name] for name in names]

@@ -74,27 +74,31 @@ def page_context():
 
 
 def _index_entries(found, owners):
-    undeclared = {row.name for row in found.drift.undeclared}
-    duplicates = {row.name: row.covered_by for row in found.duplicate_indexes or ()}
-    unused = {row.name for row in found.unused_indexes or ()}
-    waiting = {row.name: row.counting_since for row in found.unused_not_judged or ()}
+    undeclared = {row.key for row in found.drift.undeclared}
+    duplicates = {row.key: row.covered_by for row in found.duplicate_indexes or ()}
+    unused = {row.key for row in found.unused_indexes or ()}
+    waiting = {row.key: row.counting_since for row in found.unused_not_judged or ()}
     from_suggestion = {built.name: built for built in found.built_from_suggestions}
     entries = []
     for row in found.indexes:
-        owner = ownership.owner_of(row.table, owners)
+        owner = ownership.owner_of(row.table, owners) if row.visible else ownership.NO_MODEL
         badges = []
-        if not row.valid:
+        if row.waits_for_partitions:
+            badges.append(("waiting for its partitions' indexes (ON ONLY)", "info"))
+        elif not row.valid:
             badges.append(("being built" if row.building else "invalid", "info" if row.building else "danger"))
-        if row.name in from_suggestion:
-            badges.append((f"from a suggestion, run #{from_suggestion[row.name].run}", "primary"))
-        elif row.name in undeclared and not owner.third_party:
+        if row.attached_to:
+            badges.append((f"attached to {row.attached_to}", "default"))
+        if row.key in from_suggestion:
+            badges.append((f"from a suggestion, run #{from_suggestion[row.key].run}", "primary"))
+        elif row.key in undeclared and not owner.third_party:
             badges.append(("declared by no model", "default"))
-        if row.name in duplicates:
-            badges.append((f"duplicate of {duplicates[row.name]}", "warning"))
-        if row.name in unused:
+        if row.key in duplicates:
+            badges.append((f"duplicate of {duplicates[row.key]}", "warning"))
+        if row.key in unused:
             badges.append(("unused", "warning"))
-        elif row.name in waiting:
-            badges.append((f"no scans yet (counting since {waiting[row.name]:%Y-%m-%d})", "default"))
+        elif row.key in waiting:
+            badges.append((f"no scans yet (counting since {waiting[row.key]:%Y-%m-%d})", "default"))
         entries.append(
             {
                 "row": row,

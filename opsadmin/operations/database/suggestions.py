@@ -145,13 +145,14 @@ def slow_queries(min_calls=None, min_mean_ms=None, limit=20):
     return found
 
 
-def suggest_indexes(queries=None, *, min_calls=None, min_mean_ms=None, limit=20, min_cost=100):
+def suggest_indexes(queries=None, *, min_calls=None, min_mean_ms=None, limit=20, min_cost=100, rows=None):
     """Indexes that would halve the planned cost of `queries` (default: the slow queries), one per table and columns.
 
     Queries the planner already prices under `min_cost` are left alone (Dexter's 100).
     Only single SELECT (or WITH) statements are considered, and none that might run code
     that is not built in (`plan_safety`). Without hypopg (or, for the default queries,
-    pg_stat_statements) the answer is empty.
+    pg_stat_statements) the answer is empty. `rows` (catalog.index_rows()) lets a caller that
+    has them pass them in.
     """
     if connection.vendor != "postgresql":
         return []  # hypopg and pg_stat_statements are PostgreSQL's
@@ -165,7 +166,7 @@ def suggest_indexes(queries=None, *, min_calls=None, min_mean_ms=None, limit=20,
     refused = plan_safety.reasons_not_to_plan(queries)
     if not (queries := [query for query in queries if query not in refused]):
         return []
-    columns, covered = _indexable_columns(), _covered_prefixes()
+    columns, covered = _indexable_columns(), _covered_prefixes(catalog.index_rows() if rows is None else rows)
     suggestions = {}
     with connection.cursor() as cursor, _generic_plans_read_only(cursor):
         for query in queries:
@@ -324,11 +325,14 @@ def _indexable_columns():
     return columns
 
 
-def _covered_prefixes():
-    """{table: first column and first two columns of each valid, non-partial btree index}: Dexter skips those."""
+def _covered_prefixes(rows):
+    """{table: first column and first two columns of each valid, non-partial btree index}: Dexter skips those.
+
+    The search path's tables only: the queries name tables as the application resolves them.
+    """
     covered = {}
-    for row in catalog.index_rows():
-        if row.method == "btree" and row.valid and row.predicate is None:
+    for row in rows:
+        if row.visible and row.method == "btree" and row.valid and row.predicate is None:
             covered.setdefault(row.table, set()).update({tuple(row.columns[:1]), tuple(row.columns[:2])})
     return covered
 

@@ -27,7 +27,7 @@ def index_label(row):
     facts = [f"on {row.table}"]
     if row.size_bytes is not None:
         facts += [humanize.byte_size(row.size_bytes), humanize.plural(row.scans, "scan")]
-    return f"{row.name} ({', '.join(facts)})"
+    return f"{row.key} ({', '.join(facts)})"
 
 
 def offer_selected(form, name, when_none_named, refusals=None):
@@ -52,20 +52,20 @@ def offer_selected(form, name, when_none_named, refusals=None):
     except forms.ValidationError:  # the field says so when it cleans
         named = []
     try:
-        rows = {row.name: row for row in bounded_catalog_reads(catalog.index_rows)()}
+        rows = {row.key: row for row in bounded_catalog_reads(catalog.index_rows)()}
     except CatalogLocked as locked:
         field.help_text = f"{field.help_text} The indexes can't be listed now: {locked}."
         field.choices = [(item, item) for item in named]
         return
     chosen = [rows[item] for item in named if item in rows] if named else when_none_named(rows.values())
     if named and not form.is_bound:
-        refused = refusals([row.name for row in chosen]) if refusals else {}
+        refused = refusals([row.key for row in chosen]) if refusals else {}
         left_out = {item: refused.get(item, "no such index") for item in named if item not in rows or item in refused}
-        chosen = [row for row in chosen if row.name not in left_out]
+        chosen = [row for row in chosen if row.key not in left_out]
         if left_out:
             reasons = "; ".join(f"{item}: {reason}" for item, reason in left_out.items())
             field.help_text = f"{field.help_text} Left out: {reasons}."
-    field.choices = [(row.name, index_label(row)) for row in chosen]
+    field.choices = [(row.key, index_label(row)) for row in chosen]
 
 
 class OptimizeForm(forms.Form):
@@ -104,7 +104,7 @@ class RebuildForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        offer_selected(self, "indexes", lambda rows: [row for row in rows if not row.valid and not row.building])
+        offer_selected(self, "indexes", lambda rows: catalog.invalid_indexes(list(rows)))
 
 
 class DropForm(forms.Form):
@@ -129,8 +129,8 @@ class DropForm(forms.Form):
 
 def _droppable(rows):
     rows = list(rows)
-    refused = maintenance.drop_refusals([row.name for row in rows])
-    return [row for row in rows if row.name not in refused]
+    refused = maintenance.drop_refusals([row.key for row in rows])
+    return [row for row in rows if row.key not in refused]
 
 
 class SuggestedForm(forms.Form):
@@ -152,7 +152,7 @@ class TablesForm(forms.Form):
 
 def confirm_drop(cleaned):
     """Dropping indexes: which, on which tables, how big; the names typed again."""
-    rows = {row.name: row for row in catalog.index_rows()}
+    rows = {row.key: row for row in catalog.index_rows()}
     chosen = [rows[name] for name in cleaned["indexes"] if name in rows]
     sizes = [row.size_bytes for row in chosen if row.size_bytes is not None]
     return Confirmation(
