@@ -191,7 +191,9 @@ def _drop_leftovers(conn, table, before, name_built, *, only_invalid):
         return f"could not look for leftovers: {first_line(error)}"
     notes = []
     for oid, (schema, name, valid) in after.items():
-        ours = name == name_built or name.startswith(f"{name_built}_ccnew")
+        # An index off the search path is named "schema.name" in its step (catalog.index_key).
+        built = name_built.removeprefix(f"{schema}.")
+        ours = name == built or name.startswith(f"{built}_ccnew")
         if oid in before or not ours or (valid and only_invalid):
             continue
         state = "valid" if valid else "INVALID"
