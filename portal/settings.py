@@ -558,6 +558,9 @@ PORTAL_SLOW_QUERY_MIN_MEAN_MS = env_number("PORTAL_SLOW_QUERY_MIN_MEAN_MS", 20.0
 # a week lets a weekly job's index show it is used.
 PORTAL_UNUSED_INDEX_MIN_BYTES = env_number("PORTAL_UNUSED_INDEX_MIN_BYTES", 10 * 1024 * 1024, int)
 PORTAL_UNUSED_INDEX_MIN_DAYS = env_number("PORTAL_UNUSED_INDEX_MIN_DAYS", 7.0)
+# Growth history (Database page): the task worker samples table and index sizes daily and pg_stat_statements
+# hourly; samples older than this many days are pruned at each capture.
+PORTAL_DATABASE_HISTORY_DAYS = env_number("PORTAL_DATABASE_HISTORY_DAYS", 30, int)
 # The slow dangers (Database -> Wraparound, sequences and bloat), each a health warning past its line:
 # - a database's or table's oldest xid (multixact) past this percent of autovacuum_freeze_max_age
 #   (autovacuum_multixact_freeze_max_age): at 100 % autovacuum's anti-wraparound VACUUM is due, so
