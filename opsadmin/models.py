@@ -231,6 +231,50 @@ class MemorySample(models.Model):
         return f"{self.instance_id} pid {self.pid} at {self.at:%H:%M:%S}: {self.rss_bytes:,} bytes"
 
 
+class SizeSample(models.Model):
+    """One table's or index's size on disk at one capture (daily, by the task worker): the Database page's
+    growth charts, kept for PORTAL_DATABASE_HISTORY_DAYS and pruned at each capture. `index` is "" for the
+    table itself (its heap and TOAST), else the index's name."""
+
+    captured_at = models.DateTimeField()
+    schema = models.CharField(max_length=128, blank=True)
+    table = models.CharField(max_length=128)
+    index = models.CharField(max_length=128, blank=True, default="")
+    bytes = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["captured_at", "schema", "table", "index"]
+        indexes = [
+            models.Index(fields=["captured_at"], name="sizesample_captured_at_idx"),  # pruning, the window
+            models.Index(fields=["table", "captured_at"], name="sizesample_table_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.index or self.table} at {self.captured_at:%Y-%m-%d %H:%M}: {self.bytes:,} bytes"
+
+
+class QueryStatsSample(models.Model):
+    """One statement's pg_stat_statements counters at one capture (hourly): cumulative since the statistics were
+    last reset, so the chart takes differences between captures. Kept for PORTAL_DATABASE_HISTORY_DAYS."""
+
+    captured_at = models.DateTimeField()
+    queryid = models.BigIntegerField()
+    query = models.TextField(help_text="The normalised statement, truncated.")
+    calls = models.BigIntegerField()
+    total_ms = models.FloatField()
+    mean_ms = models.FloatField()
+
+    class Meta:
+        ordering = ["captured_at", "queryid"]
+        indexes = [
+            models.Index(fields=["captured_at"], name="querysample_captured_at_idx"),
+            models.Index(fields=["queryid", "captured_at"], name="querysample_query_idx"),
+        ]
+
+    def __str__(self):
+        return f"query {self.queryid} at {self.captured_at:%Y-%m-%d %H:%M}: {self.calls:,} calls"
+
+
 class AlertIncident(models.Model):
     """One alert's incident: opened when its rule first finds it firing, resolved once it no longer does.
 

@@ -562,6 +562,9 @@ PORTAL_UNUSED_INDEX_MIN_DAYS = env_number("PORTAL_UNUSED_INDEX_MIN_DAYS", 7.0)
 # Index advice: a table "may be missing an index" (PgHero's rule) only after this many sequential
 # scans: a few reads of a table (a report, a one-off script) are no workload to build an index for.
 PORTAL_SEQ_SCAN_MIN_SCANS = env_number("PORTAL_SEQ_SCAN_MIN_SCANS", 100, int)
+# Growth history (Database page): the task worker samples table and index sizes daily and pg_stat_statements
+# hourly; samples older than this many days are pruned at each capture.
+PORTAL_DATABASE_HISTORY_DAYS = env_number("PORTAL_DATABASE_HISTORY_DAYS", 30, int)
 # The slow dangers (Database -> Wraparound, sequences and bloat), each a health warning past its line:
 # - a database's or table's oldest xid (multixact) past this percent of autovacuum_freeze_max_age
 #   (autovacuum_multixact_freeze_max_age): at 100 % autovacuum's anti-wraparound VACUUM is due, so

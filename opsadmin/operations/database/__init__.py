@@ -8,4 +8,7 @@ Numbers read as people read them through opsadmin.spine.humanize.
 Writes: maintenance (what to build, rebuild, drop, ANALYZE), runner (how: one session,
 one lock, timeouts, progress), reports; writes.py declares them for the doors.
 Both: locks (a bounded wait for table locks while reading the catalog).
+Growth: growth (the task worker's scheduled, audited captures: sizes daily, pg_stat_statements hourly, the
+declared indexes nightly; bounded by PORTAL_DATABASE_HISTORY_DAYS), growth_read (the `history` read),
+growth_chart (its SVG charts, drawn as the Memory page draws its hour).
 """

@@ -1,8 +1,9 @@
 """The database capability's reads as sections, and what its admin page shows."""
 
 from django.conf import settings
+from django.utils import timezone
 
-from opsadmin.operations.database import ownership
+from opsadmin.operations.database import growth_chart, growth_read, ownership
 from opsadmin.operations.database.analysis import analyze_database, index_health
 from opsadmin.operations.database.catalog import table_names
 from opsadmin.operations.database.locks import CatalogLocked
@@ -49,7 +50,7 @@ def analysis():
 
 
 def page_context():
-    """The Database page: the checks and advice first, then indexes, tables, suggestions and slow queries.
+    """The Database page: the checks and advice first, then indexes, tables, suggestions, slow queries and growth.
 
     Each index comes with what the page shows of it (badges, sizes and counts as people
     read them, the raw numbers its sorting uses). A locked catalog leaves only the message.
@@ -70,6 +71,36 @@ def page_context():
         ],
         "slow_query_min_calls": settings.PORTAL_SLOW_QUERY_MIN_CALLS,
         "slow_query_min_mean_ms": settings.PORTAL_SLOW_QUERY_MIN_MEAN_MS,
+        **growth_context(),
+    }
+
+
+def growth_context(now=None):
+    """The Growth section: the largest tables' space over the window, every table's growth, and for each of the
+    statements one can pick, its mean time and calls over time (the page shows the chosen one)."""
+    now = now or timezone.now()
+    found = growth_read.growth_history(now=now)
+    return {
+        "growth": found,
+        "growth_space_chart": growth_chart.space_chart(found, now),
+        "growth_tables": [
+            {
+                "row": row,
+                "size": humanize.byte_size(row.last_bytes),
+                "growth": growth_read.signed_bytes(row.growth_bytes),
+                "percent": growth_read.signed_percent(row.growth_percent),
+            }
+            for row in found.tables
+        ],
+        "growth_queries": [
+            {
+                "query": query,
+                "charts": growth_chart.query_charts(query, found.since, now),
+                "calls": humanize.count(query.calls),
+                "mean": growth_read.mean_text(query),
+            }
+            for query in found.queries
+        ],
     }
 
 
