@@ -10,46 +10,16 @@ sample is seen too.
 """
 
 from bisect import bisect_right
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
 from opsadmin.models import MemorySample
-from opsadmin.spine import humanize
+from opsadmin.spine import charts, humanize
 
 WINDOW = timedelta(hours=1)
-WIDTH, HEIGHT, TOP = 720, 220, 10  # the SVG's coordinates; it scales to its box
-PALETTE = ("#2563eb", "#16a34a", "#ea580c", "#9333ea", "#0891b2", "#db2777", "#65a30d", "#ca8a04")
 TOTAL_COLOUR = "#111827"
-
-
-@dataclass
-class Series:
-    label: str  # "web-1:8000 pid 42", or "fleet total"
-    colour: str
-    points: str  # SVG polyline points
-    last_bytes: int
-
-    @property
-    def end(self):
-        """(x, y) of the latest point: where its dot goes."""
-        return self.points.rpartition(" ")[2].split(",")
-
-
-@dataclass
-class Chart:
-    series: list[Series]  # the fleet's total first, then each worker
-    top_bytes: int  # the value at the top edge
-    axis: list[tuple[int, str]]  # (y, "1.0 GiB") gridlines
-    width: int = WIDTH
-    height: int = HEIGHT
-
-    @property
-    def middle(self):
-        """Where "30 min ago" is."""
-        return self.width // 2
 
 
 def fleet_totals(workers):
@@ -72,7 +42,7 @@ def fleet_totals(workers):
 
 
 def rss_chart(now=None):
-    """The chart of the last hour, or None before any sample was kept."""
+    """The chart of the last hour (the fleet's total first, then each worker), or None before any sample was kept."""
     now = now or timezone.now()
     since = now - WINDOW
     samples = MemorySample.objects.filter(at__gte=since).order_by("at")
@@ -82,19 +52,9 @@ def rss_chart(now=None):
     if not by_worker:
         return None
     totals = fleet_totals(by_worker.values())
-    top = max(rss for _, rss in totals) * 1.1 or 1
+    lines = [("fleet total", totals), *sorted(by_worker.items())]
+    return charts.line_chart(lines, since, now, humanize.byte_size, colours=(TOTAL_COLOUR,), ago=_minutes_ago)
 
-    def points(values):
-        return " ".join(
-            f"{WIDTH * (at - since).total_seconds() / WINDOW.total_seconds():.1f},"
-            f"{HEIGHT - (HEIGHT - TOP) * rss / top:.1f}"
-            for at, rss in values
-        )
 
-    series = [Series("fleet total", TOTAL_COLOUR, points(totals), totals[-1][1])]
-    series += [
-        Series(label, PALETTE[number % len(PALETTE)], points(values), values[-1][1])
-        for number, (label, values) in enumerate(sorted(by_worker.items()))
-    ]
-    axis = [(round(HEIGHT - (HEIGHT - TOP) * part), humanize.byte_size(top * part)) for part in (0.25, 0.5, 0.75, 1)]
-    return Chart(series, int(top), axis)
+def _minutes_ago(seconds):
+    return "1 h ago" if seconds >= 3600 else f"{seconds / 60:,.0f} min ago"

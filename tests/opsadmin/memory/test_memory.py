@@ -280,7 +280,7 @@ def test_the_chart_draws_a_fresh_fleet_up_to_now_each_line_ending_in_a_dot():
     )
     chart = history.rss_chart(now)
     total, *workers = chart.series
-    assert (total.label, total.last_bytes) == ("fleet total", 400 * MiB)
+    assert (total.label, total.last_value) == ("fleet total", 400 * MiB)
     assert [series.label for series in workers] == ["web-1:8000 pid 101", "web-1:8000 pid 102"]
     for series in chart.series:
         x, y = map(float, series.end)
@@ -304,7 +304,7 @@ def test_the_fleet_total_counts_a_replaced_worker_once(settings):
     total, *_ = history.rss_chart(start + timedelta(minutes=3)).series
     heights = {y for _, y in (point.split(",") for point in total.points.split())}
     assert len(heights) == 1  # two workers' worth at every point
-    assert total.last_bytes == 200 * MiB
+    assert total.last_value == 200 * MiB
 
 
 def test_the_fleet_total_has_no_gap_where_samples_are_sparse(settings):
