@@ -17,15 +17,16 @@ pytestmark = pytest.mark.postgres  # unlike the other pages: only PostgreSQL has
 
 @pytest.fixture
 def blocked(transactional_db):
-    """(blocker, waiter) on stocks_stock; both closed before the test's flush (which needs that table's lock)."""
-    pair = blocked_pair()
-    yield pair
+    """`blocked()`: (blocker, waiter) on stocks_stock from then on; both closed before the test's flush (which needs
+    that table's lock). Taken after logging in: the dashboard the login lands on reads the catalog, and waits for
+    the held table its lock timeout each time (opsadmin.spine.catalog_locks)."""
+    yield blocked_pair
     close_all()
 
 
 def test_an_operator_sees_the_blocked_query_and_cancels_it(page, blocked, user_in, log_in, screenshot):
-    blocker, waiter = blocked
     log_in(user_in("Ops operators"))
+    blocker, waiter = blocked()
     page.get_by_role("link", name=re.compile(r"Live queries$")).click()  # the sidebar's
 
     expect(page.locator("#activity-blocking-summary")).to_contain_text("1 session waiting")
@@ -56,8 +57,8 @@ def test_an_operator_sees_the_blocked_query_and_cancels_it(page, blocked, user_i
 
 
 def test_a_viewer_sees_the_lock_wait_without_controls(page, blocked, user_in, log_in, screenshot):
-    _, waiter = blocked
     log_in(user_in("Ops viewers"))
+    _, waiter = blocked()
     page.goto("/admin/ops/activity/")
     expect(page.locator(f'#activity-blocking tr[data-pid="{waiter.pid}"]')).to_be_visible()
     expect(page.locator(".activity-controls")).to_have_count(0)

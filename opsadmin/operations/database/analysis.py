@@ -28,9 +28,9 @@ from opsadmin.operations.database import catalog, drift, history, ownership, sug
 from opsadmin.operations.database.catalog import CacheHitRates, DuplicateIndex, IndexRow, SeqScanTable, TableRow
 from opsadmin.operations.database.drift import IndexDrift
 from opsadmin.operations.database.history import BuiltIndex
-from opsadmin.operations.database.locks import bounded_catalog_reads
 from opsadmin.operations.database.suggestions import ExtensionStatus, SlowQuery, Suggestion
 from opsadmin.spine import humanize
+from opsadmin.spine.catalog_locks import bounded_catalog_reads
 from opsadmin.spine.results import FAILING, OK, UNKNOWN, WARNING
 
 NOT_ON_SQLITE = "not available on SQLite"

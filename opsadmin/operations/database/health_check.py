@@ -7,7 +7,7 @@ from health_check import HealthCheck
 from health_check.exceptions import ServiceWarning
 
 from opsadmin.operations.database.analysis import index_health
-from opsadmin.operations.database.locks import CatalogLocked
+from opsadmin.spine.catalog_locks import CatalogLocked
 
 
 @dataclasses.dataclass

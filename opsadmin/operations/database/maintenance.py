@@ -15,7 +15,6 @@ from django.apps import apps
 from django.db import connection, models
 
 from opsadmin.operations.database import catalog, drift, suggestions
-from opsadmin.operations.database.locks import bounded_catalog_reads
 from opsadmin.operations.database.reports import (
     ANALYZE,
     CREATE,
@@ -41,6 +40,7 @@ from opsadmin.operations.database.runner import (
 )
 from opsadmin.spine import runs
 from opsadmin.spine.arguments import split_list
+from opsadmin.spine.catalog_locks import bounded_catalog_reads
 from opsadmin.spine.runs import OperationFailed
 
 # What a failed REINDEX CONCURRENTLY leaves behind; PostgreSQL's advice is to drop these, not rebuild them.

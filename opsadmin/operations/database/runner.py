@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 
-from opsadmin.operations.database.locks import first_line, set_timeout
 from opsadmin.operations.database.reports import DONE, DROP, FAILED, REBUILD, SKIPPED, since
 from opsadmin.runtime.postgresql import deadlines
+from opsadmin.spine.catalog_locks import first_line, set_timeout
 from opsadmin.spine.runs import OperationFailed
 
 logger = logging.getLogger(__name__)

@@ -6,8 +6,8 @@ from django.utils import timezone
 from opsadmin.operations.database import growth_chart, growth_read, ownership
 from opsadmin.operations.database.analysis import analyze_database, index_health
 from opsadmin.operations.database.catalog import table_names
-from opsadmin.operations.database.locks import CatalogLocked
 from opsadmin.spine import humanize
+from opsadmin.spine.catalog_locks import CatalogLocked
 from opsadmin.spine.results import FAILING, OK, UNKNOWN, WARNING, Section
 
 CATALOG_LOCKED = "catalog locked"

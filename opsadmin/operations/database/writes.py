@@ -9,10 +9,10 @@ checks the names again against the catalog as it is when the work starts.
 from django import forms
 
 from opsadmin.operations.database import catalog, maintenance
-from opsadmin.operations.database.locks import CatalogLocked, bounded_catalog_reads
 from opsadmin.spine import humanize
 from opsadmin.spine.arguments import ChoiceListField, ConfirmationField, split_list
 from opsadmin.spine.capability import Confirmation, Write
+from opsadmin.spine.catalog_locks import CatalogLocked, bounded_catalog_reads
 from opsadmin.spine.targets import HERE, TASK_WORKER
 
 PERMISSION = "run_index_optimization"

@@ -4,12 +4,24 @@ from django.db import connection
 
 from opsadmin.operations.database_risks import dangers
 from opsadmin.spine import humanize
-from opsadmin.spine.results import OK, WARNING, Section, to_json
+from opsadmin.spine.catalog_locks import CatalogLocked, bounded_catalog_reads
+from opsadmin.spine.results import OK, UNKNOWN, WARNING, Section, to_json
 
 SHOWN = 10  # rows of each list the page shows beyond those past the line: the worst first
 NEEDS_POSTGRESQL = (
     "these dangers are PostgreSQL's (wraparound, sequences, bloat, vacuum, replication): nothing to check"
 )
+
+
+CATALOG_LOCKED = "catalog locked"
+
+
+@bounded_catalog_reads
+def read_dangers(*names):
+    """{name: Danger} of `names` (every danger by default), each table lock waited for PORTAL_INDEX_LOCK_TIMEOUT at
+    most: sizes and statistics take a share lock on their table, and a table held ACCESS EXCLUSIVE (an ALTER TABLE,
+    a LOCK TABLE) would hold the page, the dashboard and the health checks for as long. CatalogLocked names it."""
+    return {name: dangers.DANGERS[name]() for name in names or dangers.DANGERS}
 
 
 def unsupported():
@@ -21,7 +33,10 @@ def _read(name):
     def read():
         if connection.vendor != "postgresql":
             return unsupported()
-        danger = dangers.DANGERS[name]()
+        try:
+            danger = read_dangers(name)[name]
+        except CatalogLocked as locked:
+            return Section(UNKNOWN, CATALOG_LOCKED, str(locked))
         return Section(danger.status, danger.headline, danger.title, lines=danger.found, data=danger.data)
 
     read.__name__ = name
@@ -38,7 +53,10 @@ def everything():
     """Every danger at once: the dashboard tile and system_status; warning while any fires, its lines first."""
     if connection.vendor != "postgresql":
         return unsupported()
-    found = [danger() for danger in dangers.DANGERS.values()]
+    try:
+        found = list(read_dangers().values())
+    except CatalogLocked as locked:
+        return Section(UNKNOWN, CATALOG_LOCKED, str(locked))
     firing = [danger for danger in found if danger.status != OK]
     if not firing:
         return Section(OK, "no slow dangers", "; ".join(danger.headline for danger in found), data=found)
@@ -55,7 +73,10 @@ def page_context():
     """The page: what fired first, then a section per danger with its worst rows, numbers as people read them."""
     if connection.vendor != "postgresql":
         return {"unsupported": NEEDS_POSTGRESQL, "vendor": connection.vendor}
-    found = {name: danger() for name, danger in dangers.DANGERS.items()}
+    try:
+        found = read_dangers()
+    except CatalogLocked as locked:
+        return {"locked": str(locked)}
     return {
         "dangers": list(found.values()),
         "firing": [danger for danger in found.values() if danger.status != OK],

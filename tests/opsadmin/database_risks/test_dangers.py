@@ -4,6 +4,8 @@ The figures are compared with the catalog's own answers; thresholds that take ye
 (wraparound) are tested by lowering the setting between the figures of two real tables.
 """
 
+import time
+
 import pytest
 from django.db import connection, transaction
 from django.test import override_settings
@@ -12,7 +14,7 @@ from health_check.exceptions import ServiceWarning
 from opsadmin.operations.database_risks import dangers, health_check, sections
 from opsadmin.operations.database_risks.health_check import SlowDanger
 from opsadmin.spine.results import OK, WARNING
-from tests.helpers import logged_in, sql
+from tests.helpers import VIEWERS, logged_in, sql
 from tests.opsadmin.database_risks import fixtures
 from tests.opsadmin.database_risks.fixtures import BLOATED, INT4_MAX, INT8_MAX, SCHEMA, Q
 
@@ -244,3 +246,24 @@ def test_on_sqlite_reads_say_unsupported_the_checks_pass_and_the_page_says_why(d
     page = logged_in(permissions=["view_ops"]).get("/admin/ops/database_risks/")
     assert page.status_code == 200
     assert "These checks need PostgreSQL" in page.content.decode()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # the reading session must not hold locks the other one waits for
+def test_a_table_held_exclusively_makes_the_reads_say_catalog_locked_within_the_lock_timeout(settings, ops_groups):
+    from tests.opsadmin.database.test_page import held_exclusively
+
+    settings.PORTAL_INDEX_LOCK_TIMEOUT = "300ms"
+    with held_exclusively("stocks_stock") as pid:
+        started = time.monotonic()
+        everything = sections.everything()
+        wraparound = sections.wraparound()
+        page = logged_in(VIEWERS).get("/admin/ops/database_risks/").content.decode()
+        with pytest.raises(ServiceWarning, match="wraparound unknown: catalog locked"):
+            SlowDanger(danger="wraparound").run()
+        waited = time.monotonic() - started
+    assert waited < 30  # without the timeout every read would wait as long as the lock is held
+    assert (everything.status, everything.headline) == ("unknown", "catalog locked")
+    assert (wraparound.status, wraparound.headline) == ("unknown", "catalog locked")
+    assert f"stocks_stock (pid {pid}" in everything.detail
+    assert 'id="risks-locked"' in page

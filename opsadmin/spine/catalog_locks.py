@@ -1,4 +1,5 @@
-"""A bounded wait for table locks wherever the catalog is read: the Database page, its reads, the writes' planning.
+"""A bounded wait for table locks wherever PostgreSQL's catalog is read: the Database pages, their reads and health
+checks, the writes' planning.
 
 Reading an index's size or predicate takes a share lock on its table (pg_relation_size,
 pg_get_expr), so while someone holds a table ACCESS EXCLUSIVE (an ALTER TABLE, a LOCK
