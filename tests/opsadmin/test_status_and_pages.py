@@ -27,6 +27,7 @@ EVERY_SECTION = {
     "breakers",
     "memory",
     "database",
+    "database_risks",
     "activity",
     "caches",
     "runs",
