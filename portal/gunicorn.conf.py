@@ -147,3 +147,4 @@ def _mark_stopped():
     from opsadmin.runtime.identity import configured_instance
 
     mark_instance_stopped(":".join(configured_instance()))
+    close_connections()

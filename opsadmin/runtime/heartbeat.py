@@ -268,8 +268,6 @@ def mark_instance_stopped(instance_id):
         Instance.objects.filter(pk=instance_id).update(stopped_at=timezone.now())
     except Exception as error:  # the database is out: the instance will read as gone instead
         logger.warning("Instance %s not marked stopped: %s", instance_id, error)
-    finally:
-        connection.close()
 
 
 def reset():
