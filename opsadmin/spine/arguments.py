@@ -43,6 +43,11 @@ class ListField(forms.Field):
     def to_python(self, value):
         return split_list(value)
 
+    def prepare_value(self, value):
+        """A list given as initial data (a page's link: ?pids=1&pids=2) shown as "1, 2" in the text box, not as
+        a list's repr."""
+        return ", ".join(str(item) for item in value) if isinstance(value, list | tuple) else value
+
 
 class CanonicalListField(ListField):
     """Several values, each made canonical by `canonical` (raising ValueError or ValidationError for a bad one):

@@ -29,10 +29,6 @@ class PidsField(CanonicalListField):
     noun = "pids"
     most = MOST
 
-    def prepare_value(self, value):
-        """A selection the page links with (?pids=1&pids=2) shown as "1, 2" in the text box, not as a list's repr."""
-        return ", ".join(str(item) for item in value) if isinstance(value, list | tuple) else value
-
     def canonical(self, item):
         pid = int(item)
         if pid < 1 or pid > 2**31 - 1:
