@@ -564,7 +564,7 @@ def test_the_task_worker_waits_for_the_database_breakers_trial_and_doubles_other
     from django.db import OperationalError
 
     from opsadmin.management.commands.ops_worker import pause_after
-    from opsadmin.runtime.breakers import CLOSED, OPEN, Unavailable
+    from opsadmin.runtime.breakers import CLOSED, HALF_OPEN, OPEN, Unavailable
 
     class Refused(Unavailable, OperationalError):
         pass
@@ -573,4 +573,5 @@ def test_the_task_worker_waits_for_the_database_breakers_trial_and_doubles_other
     assert pause_after(OperationalError("connection refused"), 16) == 30  # at most 30 s
     assert pause_after(Refused("database", OPEN, 7), 1) == 7  # no sooner than its trial, and no later
     assert pause_after(Refused("database", OPEN, 90), 1) == 30
+    assert pause_after(Refused("database", HALF_OPEN, 1), 10) == 1  # another thread's trial: its outcome is near
     assert pause_after(Refused("database", CLOSED, 1), 4) == 8  # a failed call, not a refusal: doubling

@@ -37,7 +37,7 @@ class ReconnectingWorker(db_worker.Worker):
 
     The connection error ends db_worker's `run` (taking a task, or recording one's result); this closes the
     broken connection and opens a new one after 1 s, then 2, 4, ... up to 30 s, a log line per attempt, and
-    runs the loop again once one opens. While the database's breaker is open, the next attempt is its trial:
+    runs the loop again once one opens. While the database's breaker refuses, the next attempt is its trial:
     no sooner (it would be refused) and no later. A task cut off by the outage keeps the state the database
     last had.
     """
@@ -128,8 +128,9 @@ def requeue(db_task_result):
 
 
 def pause_after(error, last_pause):
-    """Until the open breaker's trial when it refused the connection, else twice the last pause; at most 30 s."""
-    if isinstance(error, breakers.Unavailable) and error.state == breakers.OPEN:
+    """Until the breaker's trial when it refused the connection (open, or half-open with another thread's trial
+    running), else twice the last pause; at most 30 s."""
+    if isinstance(error, breakers.Unavailable) and error.state in (breakers.OPEN, breakers.HALF_OPEN):
         return min(max(error.retry_after, FIRST_RETRY_SECONDS), MAX_RETRY_SECONDS)
     return min(last_pause * 2, MAX_RETRY_SECONDS)
 
