@@ -1,6 +1,6 @@
-"""`optimize_database`: analyze, create missing declared indexes, rebuild invalid ones, ANALYZE.
+"""`optimize_database`: analyze, create missing declared indexes, rebuild invalid and changed ones, ANALYZE.
 
-Exit 1 when declared indexes are still missing or invalid afterwards (on a dry run: now),
+Exit 1 when declared indexes are still missing, invalid or changed afterwards (on a dry run: now),
 or a step failed. Advice (unused or duplicate indexes, suggestions, a missing extension)
 is printed, not an error.
 """
@@ -23,7 +23,7 @@ class Command(OpsCommand):
         parser.add_argument("--dry-run", action="store_true", help="Print the plan and change nothing.")
         parser.add_argument("--enqueue", action="store_true", help="Queue it for the task worker and return.")
         parser.add_argument(
-            "--index", action="append", default=[], metavar="NAME", help="Only this missing or invalid index."
+            "--index", action="append", default=[], metavar="NAME", help="Only this missing, invalid or changed index."
         )
 
     def handle(self, *args, **options):

@@ -2,7 +2,7 @@
 
 `checks` are PgHero's overview: one line per question (missing, invalid, duplicate, unused
 indexes, tables that may be missing one, suggestions, slow queries, cache hits), each ok
-or not. `problems` are declared indexes that are missing or INVALID: `optimize_database`
+or not. `problems` are declared indexes that are missing, INVALID or changed: `optimize_database`
 fixes those and exits 1 while any remain. `advice` is for a person to weigh, at most one
 line per index, so two pieces of advice never pull one index two ways; it is never an
 error, and never about a third-party app's tables (`ownership`), which are listed only.
@@ -78,7 +78,7 @@ class UnusedIndex:
 class DatabaseAnalysis:
     vendor: str
     summary: str
-    problems: list[str]  # declared indexes missing or invalid
+    problems: list[str]  # declared indexes missing, invalid or present with another definition
     declared: list[str]  # the names of every index the models declare
     checks: list[Check]  # worst first
     advice: list[str]
@@ -104,14 +104,26 @@ class DatabaseAnalysis:
 
 @dataclass
 class IndexHealth:
-    """Declared indexes missing or INVALID: what the "indexes" health check warns about."""
+    """Declared indexes missing, INVALID or present with another definition: what the "indexes" check warns about."""
 
     missing: list[str]
     invalid: list[str]
+    changed: list[str]
     ok: bool = field(init=False)
 
     def __post_init__(self):
-        self.ok = not (self.missing or self.invalid)
+        self.ok = not (self.missing or self.invalid or self.changed)
+
+    @property
+    def problems(self):
+        """{"missing": names, "invalid": names, "changed": names}, the kinds with names only."""
+        found = {"missing": self.missing, "invalid": self.invalid, "changed": self.changed}
+        return {kind: names for kind, names in found.items() if names}
+
+    @property
+    def lines(self):
+        """One line per problem index: "missing: name"."""
+        return [f"{kind}: {name}" for kind, names in self.problems.items() for name in names]
 
 
 @bounded_catalog_reads
@@ -152,9 +164,9 @@ def analyze_database():
 
 @bounded_catalog_reads
 def index_health():
-    """The names of declared indexes missing or INVALID: one catalog query, no statistics, no suggestions."""
+    """The names of declared indexes missing, INVALID or changed: one catalog query, no statistics, no suggestions."""
     found = drift.index_drift()
-    return IndexHealth([index.name for index in found.missing], [index.name for index in found.invalid])
+    return IndexHealth(*([index.name for index in kind] for kind in (found.missing, found.invalid, found.changed)))
 
 
 def _unused_min_age():
@@ -221,10 +233,19 @@ def _never_scanned(rows, statistics, declared, built):
 
 
 def _problems(found):
-    return [f"Declared index {index.name} on {index.table} ({index.model}) is missing." for index in found.missing] + [
-        f"Declared index {index.name} on {index.table} is INVALID (a failed concurrent build): rebuild it."
-        for index in found.invalid
-    ]
+    return (
+        [f"Declared index {index.name} on {index.table} ({index.model}) is missing." for index in found.missing]
+        + [
+            f"Declared index {index.name} on {index.table} is INVALID (a failed concurrent build): rebuild it."
+            for index in found.invalid
+        ]
+        + [
+            f"Declared index {index.name} on {index.table} is present with another definition: "
+            f"{index.present.definition} (declared: {index.declared.create_sql}); optimize_database builds it again "
+            "from the declaration."
+            for index in found.changed
+        ]
+    )
 
 
 # --- Advice -------------------------------------------------------------------------------------------
@@ -331,12 +352,14 @@ def _low_cache_hit_rate(rates):
 
 
 def _checks(analysis):
-    missing = analysis.drift.missing
+    missing, changed = analysis.drift.missing, analysis.drift.changed
     checks = [
         Check(WARNING, f"{_indexes(len(missing), 'declared index')} missing", INDEXES)
         if missing
         else Check(OK, "Every declared index is present", INDEXES)
     ]
+    if changed:
+        checks.append(Check(WARNING, f"{_indexes(len(changed), 'declared index')} with another definition", INDEXES))
     if analysis.vendor != "postgresql":
         invalid = analysis.drift.invalid
         if invalid:
@@ -417,8 +440,12 @@ def _summary(analysis):
     state = (
         "every declared index is present and valid"
         if found.ok
-        else f"declared indexes: {humanize.plural(len(found.missing), 'missing', 'missing')}, "
-        f"{humanize.plural(len(found.invalid), 'invalid', 'invalid')}"
+        else "declared indexes: "
+        + ", ".join(
+            f"{len(indexes):,} {kind}"
+            for kind, indexes in (("missing", found.missing), ("invalid", found.invalid), ("changed", found.changed))
+            if indexes
+        )
     )
     advice = humanize.plural(len(analysis.advice), "piece of advice", "pieces of advice")
     return (

@@ -11,6 +11,10 @@ Most declared indexes are found by name. A few are named by the database, not by
 a PRIMARY KEY or UNIQUE written inside CREATE TABLE (and, on SQLite, every plain unique
 constraint, which becomes `sqlite_autoindex_<table>_<n>`). Those are `implicit` and are
 matched by table, columns and uniqueness instead; their `name` is PostgreSQL's default.
+
+A declared index found by name is also compared with what the database has (`index_shape`):
+one edited by hand, or whose declaration changed without a migration, is "changed" (present
+with another definition) and `optimize_database` rebuilds it from the declaration.
 """
 
 from dataclasses import dataclass
@@ -21,6 +25,7 @@ from django.db.backends.utils import strip_quotes
 
 from opsadmin.operations.database import catalog
 from opsadmin.operations.database.catalog import IndexRow
+from opsadmin.operations.database.index_shape import index_shape
 
 PRIMARY_KEY = "primary key"
 UNIQUE_FIELD = "unique field"
@@ -53,15 +58,32 @@ class DeclaredIndex:
 
 
 @dataclass
+class ChangedIndex:
+    """A declared index present under its name with another definition: the declaration and what is there."""
+
+    declared: DeclaredIndex
+    present: IndexRow
+
+    @property
+    def name(self):
+        return self.declared.name
+
+    @property
+    def table(self):
+        return self.declared.table
+
+
+@dataclass
 class IndexDrift:
     missing: list[DeclaredIndex]  # declared, not in the database
     invalid: list[DeclaredIndex]  # in the database but INVALID (a failed concurrent build)
     building: list[DeclaredIndex]  # being built concurrently right now
     undeclared: list[IndexRow]  # on the models' tables, declared by no model
+    changed: list[ChangedIndex]  # present under the declared name, with another definition
 
     @property
     def ok(self):
-        return not (self.missing or self.invalid)
+        return not (self.missing or self.invalid or self.changed)
 
 
 def declared_indexes():
@@ -95,19 +117,28 @@ def index_drift(rows=None, declared=None):
     for index in declared:
         if index.implicit and id(index) not in found and (row := _same_shape(index, present.values())):
             found[id(index)] = present.pop(row.name)
-    missing, invalid, building = [], [], []
+    missing, invalid, building, changed = [], [], [], []
     for index in declared:
         row = found.get(id(index))
         if row is None:
             missing.append(index)
         elif not row.valid:
             (building if row.building else invalid).append(index)
-    return IndexDrift(missing, invalid, building, sorted(present.values(), key=lambda row: (row.table, row.name)))
+        elif row.name == index.name and _defined_otherwise(index, row):
+            changed.append(ChangedIndex(index, row))
+    undeclared = sorted(present.values(), key=lambda row: (row.table, row.name))
+    return IndexDrift(missing, invalid, building, undeclared, changed)
 
 
 def missing_declared_indexes():
     """Declared indexes absent from the database (present but INVALID ones are `index_drift().invalid`)."""
     return index_drift().missing
+
+
+def _defined_otherwise(index, row):
+    """Whether the database's index differs from the declaration (False when either statement can't be read)."""
+    declared, present = index_shape(index.create_sql), index_shape(row.definition)
+    return declared is not None and present is not None and declared != present
 
 
 def _same_shape(index, rows):

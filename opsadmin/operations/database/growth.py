@@ -59,7 +59,7 @@ def capture_query_stats():
 
 
 def check_declared_indexes():
-    """Nightly: the declared indexes' check (missing or INVALID), recorded as a run that fails while one is."""
+    """Nightly: the declared indexes' check (missing, INVALID or changed), recorded as a run that fails while one is."""
     return _once(INDEX_CHECK, _day(_now()), _check_declared_indexes)
 
 
@@ -174,17 +174,10 @@ def _capture_query_stats(now):
 
 def _check_declared_indexes(now):
     health = index_health()
+    found = {"missing": health.missing, "invalid": health.invalid, "changed": health.changed}
     if health.ok:
-        return True, "every declared index is present and valid", {"missing": [], "invalid": []}
-    broken = [f"missing: {name}" for name in health.missing] + [f"invalid: {name}" for name in health.invalid]
-    return (
-        False,
-        f"{humanize.plural(len(broken), 'index problem')}: {', '.join(broken)}",
-        {
-            "missing": health.missing,
-            "invalid": health.invalid,
-        },
-    )
+        return True, "every declared index is present and valid", found
+    return False, f"{humanize.plural(len(health.lines), 'index problem')}: {', '.join(health.lines)}", found
 
 
 def _once(operation, period, work):

@@ -1,4 +1,4 @@
-"""The database capability's health check: declared indexes missing or INVALID."""
+"""The database capability's health check: declared indexes missing, INVALID or present with another definition."""
 
 import dataclasses
 
@@ -12,7 +12,7 @@ from opsadmin.spine.catalog_locks import CatalogLocked
 
 @dataclasses.dataclass
 class DeclaredIndexes(HealthCheck):
-    """A warning while indexes the models declare are missing or INVALID: a detail for staff.
+    """A warning while indexes the models declare are missing, INVALID or changed: a detail for staff.
 
     Never fails readiness: a missing index makes queries slower, not wrong, and taking
     every instance out of the load balancer for it would be an outage.
@@ -25,7 +25,6 @@ class DeclaredIndexes(HealthCheck):
             raise ServiceWarning("declared indexes unknown: database error") from error
         except CatalogLocked as locked:
             raise ServiceWarning(f"declared indexes unknown: {locked}") from locked
-        problems = [f"missing: {', '.join(health.missing)}"] if health.missing else []
-        problems += [f"invalid: {', '.join(health.invalid)}"] if health.invalid else []
-        if problems:
-            raise ServiceWarning("; ".join(problems) + " (run optimize_database)")
+        if problems := health.problems:
+            listed = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in problems.items())
+            raise ServiceWarning(f"{listed} (run optimize_database)")

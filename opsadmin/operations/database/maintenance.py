@@ -73,9 +73,14 @@ def invalid_index_names():
     return [row.key for row in _invalid_indexes()]
 
 
+def changed_index_names():
+    """Names of the declared indexes present with another definition than their declaration."""
+    return [changed.name for changed in drift.index_drift().changed]
+
+
 def repairable_index_names():
-    """Missing declared indexes and invalid ones: what `optimize_database(indexes=...)` accepts."""
-    return sorted({*missing_index_names(), *invalid_index_names()})
+    """Missing declared indexes, invalid and changed ones: what `optimize_database(indexes=...)` accepts."""
+    return sorted({*missing_index_names(), *invalid_index_names(), *changed_index_names()})
 
 
 def declared_index_names():
@@ -149,6 +154,49 @@ def _create_statements(declared):
     if _CREATE_INDEX.match(declared.create_sql):  # field indexes, partial or expression unique constraints
         return [_concurrently(declared.create_sql)]
     return _constraint_statements(declared, editor)
+
+
+def _replace_step(changed):
+    """Build the declared index under a temporary name beside the present one, then swap the two.
+
+    PostgreSQL: the copy is built CONCURRENTLY; the swap (drop the present index, or the
+    constraint it backs, and give the copy its name or constraint) is one statement list in
+    one transaction, under a brief lock: both happen or neither, and the table is never
+    without one of the two. SQLite (transactional, nothing concurrent): drop, then create.
+    """
+    declared, present = changed.declared, changed.present
+    note = f"present with another definition ({present.definition}): built again from its declaration"
+    step = IndexStep(action=REBUILD, name=declared.name, table=declared.table, note=note)
+    if reason := unquotable(declared.name, declared.table, present.name):
+        step.status, step.note = SKIPPED, reason
+    elif connection.vendor != "postgresql":
+        step.sql = [f"DROP INDEX {qualified(None, present.name)}", declared.create_sql]
+    else:
+        step.temporary = _temporary_name(declared.name)
+        step.sql = _swap_statements(declared, present, step.temporary)
+    return step
+
+
+def _temporary_name(name):
+    """The name the copy is built under: `<name>_swap`, the name shortened to keep within 63 characters."""
+    return f"{name[: drift.POSTGRES_MAX_NAME_LENGTH - len('_swap')]}_swap"
+
+
+def _swap_statements(declared, present, temporary):
+    quote = connection.ops.quote_name
+    name, table, copy = quote(declared.name), quote(declared.table), quote(temporary)
+    build = _create_statements(declared)[0].replace(f"CONCURRENTLY {name}", f"CONCURRENTLY {copy}", 1)
+    if present.constraint:
+        take_out = f"ALTER TABLE {table} DROP CONSTRAINT {quote(present.constraint)}"
+    else:
+        take_out = f"DROP INDEX {qualified(None, present.name)}"
+    if _CREATE_INDEX.match(declared.create_sql):
+        put_in = f"ALTER INDEX {copy} RENAME TO {name}"
+    else:  # a table constraint: the copy becomes it (and takes its name)
+        put_in = _constraint_statements(declared, connection.schema_editor(atomic=False))[1].replace(
+            f"USING INDEX {name}", f"USING INDEX {copy}"
+        )
+    return [build, f"{take_out}; {put_in}"]  # one query: PostgreSQL runs its statements as one transaction
 
 
 def _concurrently(create_sql):
@@ -343,23 +391,27 @@ def _table_steps(tables, *, vacuum):
 
 @bounded_catalog_reads
 def optimize_database(*, dry_run=False, indexes=None, progress=None):
-    """Create the missing declared indexes, rebuild the invalid ones, then ANALYZE: one session, one lock.
+    """Create the missing declared indexes, rebuild the invalid and changed ones, then ANALYZE: one session, one lock.
 
-    `indexes` limits the first two steps to those names (each must be missing or invalid) and
-    the ANALYZE to the tables they touched; without it, every missing and invalid index is
-    handled and every table analyzed. The report's problems are what is still missing or invalid.
+    `indexes` limits the index steps to those names (each must be missing, invalid or changed)
+    and the ANALYZE to the tables they touched; without it, every missing, invalid and changed
+    index is handled and every table analyzed. A changed index (present with another definition)
+    is built again from its declaration beside the present one, then swapped in. The report's
+    problems are what is still missing, invalid or changed.
     """
     started = time.monotonic()
     names = split_list(indexes)
-    missing, invalid = missing_index_names(), invalid_index_names()
-    if unknown := [name for name in names if name not in {*missing, *invalid}]:
-        raise UnknownNames("not a missing or invalid index", unknown)
+    missing, invalid, changed = missing_index_names(), invalid_index_names(), drift.index_drift().changed
+    if unknown := [name for name in names if name not in {*missing, *invalid, *(index.name for index in changed)}]:
+        raise UnknownNames("not a missing, invalid or changed index", unknown)
     chosen_missing = [name for name in missing if name in names] if names else missing
     chosen_invalid = [name for name in invalid if name in names] if names else invalid
-    # The plans of the two operations, run here as one list in one session: one lock, one count of steps.
+    chosen_changed = [index for index in changed if index.name in names] if names else changed
+    # The plans of the operations, run here as one list in one session: one lock, one count of steps.
     index_steps = [
         *(create_missing_indexes(chosen_missing, dry_run=True).steps if chosen_missing else []),
         *(rebuild_indexes(chosen_invalid, dry_run=True).steps if chosen_invalid else []),
+        *(_replace_step(index) for index in chosen_changed),
     ]
     timings = {}
     if dry_run:
@@ -374,7 +426,8 @@ def optimize_database(*, dry_run=False, indexes=None, progress=None):
             run_table_steps(session, table_steps, progress)
             timings["analyze"] = since(phase_started)
     timings["total"] = since(started)
-    return optimize_report(dry_run, index_steps, table_steps, missing_index_names(), invalid_index_names(), timings)
+    remaining = missing_index_names(), invalid_index_names(), changed_index_names()
+    return optimize_report(dry_run, index_steps, table_steps, *remaining, timings)
 
 
 def _tables_to_analyze(index_steps, names, *, planned):

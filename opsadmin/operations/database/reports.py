@@ -24,6 +24,7 @@ class IndexStep(Step):
 
     table: str
     schema: str | None = None  # None: the table is found through the search path, like migrate does
+    temporary: str = ""  # the name a copy is built under before it is swapped in (a changed index)
     cleanup: str = ""  # after a failure: the leftover dropped, or left (and why)
 
 
@@ -57,9 +58,9 @@ class TableReport(Report):
 
 @dataclass(kw_only=True)
 class OptimizeReport(Report):
-    """The default maintenance: create the missing declared indexes, rebuild the invalid ones, ANALYZE.
+    """The default maintenance: create the missing declared indexes, rebuild the invalid and changed ones, ANALYZE.
 
-    `ok`: no step failed. `problems`: declared indexes still missing, indexes still invalid.
+    `ok`: no step failed. `problems`: declared indexes still missing or changed, indexes still invalid.
     """
 
     dry_run: bool
@@ -73,7 +74,8 @@ class OptimizeReport(Report):
     # steps: the index steps (the plan, on a dry run), then the table steps
     still_missing: list[str]  # declared indexes missing after the run (on a dry run: now)
     still_invalid: list[str]  # INVALID indexes after the run (on a dry run: now)
-    problems_remaining: bool  # declared indexes still missing, or indexes still invalid
+    still_changed: list[str]  # declared indexes present with another definition after the run (on a dry run: now)
+    problems_remaining: bool  # declared indexes still missing or changed, or indexes still invalid
     timings: dict[str, float]  # seconds: indexes (create and rebuild), analyze (both when run), total
 
 
@@ -136,7 +138,7 @@ def _steps_report(report_class, steps, done, failed, started, summary, **fields)
     )
 
 
-def optimize_report(dry_run, index_steps, table_steps, still_missing, still_invalid, timings):
+def optimize_report(dry_run, index_steps, table_steps, still_missing, still_invalid, still_changed, timings):
     def names(action, status=DONE):
         return [
             step.name for step in index_steps if step.action == action and (status is None or step.status == status)
@@ -144,7 +146,7 @@ def optimize_report(dry_run, index_steps, table_steps, still_missing, still_inva
 
     failed, failed_tables = _named(index_steps, FAILED), _named(table_steps, FAILED)
     analyzed, planned_tables = _named(table_steps, DONE), _named(table_steps, PLANNED)
-    problems = bool(still_missing or still_invalid)
+    problems = bool(still_missing or still_invalid or still_changed)
     if dry_run:
         plan = [
             f"create {', '.join(names(CREATE, None))}" if names(CREATE, None) else "",
@@ -166,8 +168,10 @@ def optimize_report(dry_run, index_steps, table_steps, still_missing, still_inva
         summary += f" {'Missing' if dry_run else 'Still missing'}: {', '.join(still_missing)}."
     if still_invalid:
         summary += f" {'Invalid' if dry_run else 'Still invalid'}: {', '.join(still_invalid)}."
+    if still_changed:
+        summary += f" {'Changed' if dry_run else 'Still changed'}: {', '.join(still_changed)}."
     if not problems and not failed and not failed_tables:
-        summary += " No declared index is missing or invalid."
+        summary += " No declared index is missing, invalid or changed."
     return OptimizeReport(
         dry_run=dry_run,
         created=names(CREATE),
@@ -180,9 +184,11 @@ def optimize_report(dry_run, index_steps, table_steps, still_missing, still_inva
         steps=[*index_steps, *table_steps],
         still_missing=still_missing,
         still_invalid=still_invalid,
+        still_changed=still_changed,
         problems_remaining=problems,
         problems=[f"Declared index {name} is still missing." for name in still_missing]
-        + [f"Index {name} is still INVALID." for name in still_invalid],
+        + [f"Index {name} is still INVALID." for name in still_invalid]
+        + [f"Declared index {name} is still present with another definition." for name in still_changed],
         ok=not (failed or failed_tables),
         timings=timings,
         summary=summary,

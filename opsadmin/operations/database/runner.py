@@ -130,7 +130,7 @@ def run_index_steps(session, steps, progress):
             logger.warning("index %s of %s failed: %s", step.action, step.name, step.error)
             if before is not None:
                 # A failed CREATE leaves nothing of its own behind; a failed REINDEX only its invalid copies.
-                step.cleanup = _drop_leftovers(conn, table, before, step.name, only_invalid=step.action == REBUILD)
+                step.cleanup = _drop_leftovers(conn, table, before, step, only_invalid=step.action == REBUILD)
         else:
             step.status = DONE
         step.seconds = since(started)
@@ -182,9 +182,10 @@ def _indexes_on(conn, table):
         return {oid: (schema, name, valid) for oid, schema, name, valid in cursor.fetchall()}
 
 
-def _drop_leftovers(conn, table, before, name_built, *, only_invalid):
+def _drop_leftovers(conn, table, before, step, *, only_invalid):
     """Drop what a failed step left on `table`: new indexes under the name it built (or REINDEX's
-    `<name>_ccnew*`), never another session's new index on the same table; say what was done."""
+    `<name>_ccnew*`, or the copy it built to swap in, valid or not: the swap did not happen),
+    never another session's new index on the same table; say what was done."""
     try:
         after = _indexes_on(conn, table)
     except DatabaseError as error:
@@ -192,9 +193,10 @@ def _drop_leftovers(conn, table, before, name_built, *, only_invalid):
     notes = []
     for oid, (schema, name, valid) in after.items():
         # An index off the search path is named "schema.name" in its step (catalog.index_key).
-        built = name_built.removeprefix(f"{schema}.")
+        built = step.name.removeprefix(f"{schema}.")
+        copy = name == step.temporary
         ours = name == built or name.startswith(f"{built}_ccnew")
-        if oid in before or not ours or (valid and only_invalid):
+        if oid in before or not (ours or copy) or (valid and only_invalid and not copy):
             continue
         state = "valid" if valid else "INVALID"
         try:

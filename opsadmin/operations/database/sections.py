@@ -14,19 +14,19 @@ CATALOG_LOCKED = "catalog locked"
 
 
 def index_status():
-    """Declared indexes missing or INVALID (one catalog query): the dashboard tile and system_status."""
+    """Declared indexes missing, INVALID or changed (one catalog query): the dashboard tile and system_status."""
     try:
         health = index_health()
     except CatalogLocked as locked:
         return Section(UNKNOWN, CATALOG_LOCKED, str(locked))
     if health.ok:
         return Section(OK, "indexes ok", "every declared index is present and valid", data=health)
-    broken = health.missing + health.invalid
+    broken = health.missing + health.invalid + health.changed
     return Section(
         WARNING,
         f"{len(broken)} index problem{'s' if len(broken) != 1 else ''}",
         ", ".join(broken),
-        lines=[f"missing: {name}" for name in health.missing] + [f"invalid: {name}" for name in health.invalid],
+        lines=health.lines,
         data=health,
     )
 

@@ -74,7 +74,7 @@ class OptimizeForm(forms.Form):
         required=False,
         choices=_names(maintenance.repairable_index_names),
         unknown_message="Not a missing declared index or an invalid index",
-        help_text="Only these indexes (missing or invalid ones); empty for all.",
+        help_text="Only these indexes (missing, invalid or changed ones); empty for all.",
     )
 
 

@@ -138,10 +138,10 @@ def test_a_capture_this_database_cannot_make_fails_its_run_saying_why_once_a_per
 def test_the_nightly_check_fails_its_run_while_a_declared_index_is_missing(wall, monkeypatch):
     from opsadmin.operations.database.analysis import IndexHealth
 
-    monkeypatch.setattr(growth, "index_health", lambda: IndexHealth(["stock_movers_idx"], []))
+    monkeypatch.setattr(growth, "index_health", lambda: IndexHealth(["stock_movers_idx"], [], []))
     run = growth.check_declared_indexes()
     assert (run.status, run.summary) == ("failed", "1 index problem: missing: stock_movers_idx")
-    assert run.result == {"missing": ["stock_movers_idx"], "invalid": []}
+    assert run.result == {"missing": ["stock_movers_idx"], "invalid": [], "changed": []}
 
 
 def seed_history():

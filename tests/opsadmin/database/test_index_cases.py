@@ -229,3 +229,19 @@ def test_drift_reads_the_search_path_only(odd_schema):
     sql("DROP INDEX public.stock_movers_idx")
     assert "stock_movers_idx" in {index.name for index in drift.missing_declared_indexes()}
     assert connection.vendor == "postgresql"
+
+
+# --- 7. Present under its name with another definition --------------------------------------------
+
+
+def test_every_declared_index_reads_back_as_declared_after_migrate():
+    """PostgreSQL reprints each declaration (casts, IN as = ANY, ASC dropped): none of them is called changed."""
+    found = drift.index_drift()
+    assert found.changed == []
+    assert not found.missing
+    sql("DROP INDEX stock_sector_cap_idx", "CREATE INDEX stock_sector_cap_idx ON stocks_stock (sector, market_cap)")
+    [changed] = drift.index_drift().changed
+    assert (changed.name, changed.present.definition.split(" USING ")[1]) == (
+        "stock_sector_cap_idx",
+        "btree (sector, market_cap)",  # neither DESC nor the partial WHERE is_active
+    )

@@ -57,6 +57,10 @@ def schema():
     with connection.cursor() as cursor:
         for name in (EXTRA, DUPLICATE_UNIQUE, f"{DUPLICATE_UNIQUE}_ccnew"):
             cursor.execute(f'DROP INDEX IF EXISTS "{name}"')
+        for changed in drift.index_drift().changed:
+            present = changed.present
+            drop = f'ALTER TABLE "{present.table}" DROP CONSTRAINT "{present.constraint}"'
+            cursor.execute(drop if present.constraint else f'DROP INDEX "{present.name}"')
         for declared in drift.missing_declared_indexes():
             cursor.execute(declared.create_sql)
 
@@ -459,7 +463,10 @@ def test_unknown_names_are_a_clear_error_and_nothing_runs():
             lambda: maintenance.create_missing_indexes(["nope", DECLARED, "stock_sector_cap_idx"]),
             "not a missing declared index: nope, stock_sector_cap_idx",
         ),
-        (lambda: maintenance.optimize_database(indexes=[DECLARED, "nope"]), "not a missing or invalid index: nope"),
+        (
+            lambda: maintenance.optimize_database(indexes=[DECLARED, "nope"]),
+            "not a missing, invalid or changed index: nope",
+        ),
         (lambda: maintenance.rebuild_indexes([EXTRA, "nope"]), "unknown index: nope"),
         (lambda: maintenance.drop_indexes([EXTRA, "nope"], f"{EXTRA}, nope"), "unknown index: nope"),
         (lambda: maintenance.analyze_tables(["stocks_stock", injection]), f"unknown table: {injection}"),
@@ -498,7 +505,7 @@ def test_optimize_fixes_missing_and_invalid_and_leaves_extra_indexes_alone():
     assert set(report.analyzed) == set(catalog.table_names())
     assert set(report.timings) == {"indexes", "analyze", "total"}
     assert report.summary.startswith("Created 1, rebuilt 1 index; analyzed ")
-    assert report.summary.endswith("No declared index is missing or invalid.")
+    assert report.summary.endswith("No declared index is missing, invalid or changed.")
     assert index(EXTRA) is not None
     assert [(call["step"], call["number"], call["count"]) for call in progress if "index" in call][-1] == (
         "rebuild",
@@ -508,6 +515,90 @@ def test_optimize_fixes_missing_and_invalid_and_leaves_extra_indexes_alone():
     finished = [(call["step"], call["number"]) for call in progress if call["phase"] == "done"]
     assert finished[:2] == [("create", 1), ("rebuild", 2)]
     assert finished[2:] == [("ANALYZE", number) for number in range(1, len(report.analyzed) + 1)]
+
+
+# --- A declared index present with another definition (issue 16) ---------------------------------------
+
+BARS_DECLARED = 'CREATE INDEX "dailybar_stock_date_idx" ON "stocks_dailybar" ("stock_id", "date" DESC)'
+ONE_PER_DAY = "dailybar_one_per_stock_and_date"
+
+
+def definition(name):
+    return index(name).definition.split(" USING ")[1]
+
+
+@pg
+def test_an_index_present_with_another_definition_is_built_again_under_a_temporary_name_and_swapped_in():
+    sql(f'DROP INDEX "{DECLARED_ON_BARS}"', f'CREATE INDEX "{DECLARED_ON_BARS}" ON "stocks_dailybar" ("date")')
+    assert maintenance.changed_index_names() == [DECLARED_ON_BARS]
+    assert DECLARED_ON_BARS in maintenance.repairable_index_names()
+
+    plan = maintenance.optimize_database(dry_run=True)
+    [step] = [step for step in plan.steps if step.action == "rebuild"]
+    assert step.sql == [
+        BARS_DECLARED.replace(f'INDEX "{DECLARED_ON_BARS}"', f'INDEX CONCURRENTLY "{DECLARED_ON_BARS}_swap"'),
+        f'DROP INDEX "{DECLARED_ON_BARS}"; ALTER INDEX "{DECLARED_ON_BARS}_swap" RENAME TO "{DECLARED_ON_BARS}"',
+    ]
+    assert step.note.startswith("present with another definition (CREATE INDEX dailybar_stock_date_idx ON ")
+    assert plan.still_changed == [DECLARED_ON_BARS]
+    assert plan.problems_remaining
+    assert f"Changed: {DECLARED_ON_BARS}." in plan.summary
+    assert definition(DECLARED_ON_BARS) == "btree (date)"  # a dry run changes nothing
+
+    report = maintenance.optimize_database(indexes=[DECLARED_ON_BARS])
+
+    assert report.ok, report.summary
+    assert report.rebuilt == [DECLARED_ON_BARS]
+    assert report.still_changed == []
+    assert not report.problems_remaining
+    assert definition(DECLARED_ON_BARS) == "btree (stock_id, date DESC)"
+    assert index(DECLARED_ON_BARS).valid
+    assert index(f"{DECLARED_ON_BARS}_swap") is None
+    assert drift.index_drift().ok
+
+
+@pg
+def test_a_unique_constraint_with_another_definition_is_swapped_as_a_constraint():
+    sql(
+        f'ALTER TABLE "stocks_dailybar" DROP CONSTRAINT "{ONE_PER_DAY}"',
+        f'ALTER TABLE "stocks_dailybar" ADD CONSTRAINT "{ONE_PER_DAY}" UNIQUE ("stock_id", "date")',
+    )
+    assert maintenance.changed_index_names() == [ONE_PER_DAY]
+
+    report = maintenance.optimize_database(indexes=[ONE_PER_DAY])
+
+    assert report.ok, report.summary
+    assert report.steps[0].sql[1] == (
+        f'ALTER TABLE "stocks_dailybar" DROP CONSTRAINT "{ONE_PER_DAY}"; '
+        f'ALTER TABLE "stocks_dailybar" ADD CONSTRAINT "{ONE_PER_DAY}" UNIQUE USING INDEX "{ONE_PER_DAY}_swap"'
+    )
+    row = index(ONE_PER_DAY)
+    assert (row.columns, row.constraint, row.valid) == (["date", "stock_id"], ONE_PER_DAY, True)
+    assert maintenance.changed_index_names() == []
+
+
+@pg
+def test_a_swap_that_fails_keeps_the_present_index_and_drops_the_copy():
+    """A foreign key depends on the present constraint: it can't be dropped, so nothing is swapped."""
+    sql(
+        f'ALTER TABLE "stocks_dailybar" DROP CONSTRAINT "{ONE_PER_DAY}"',
+        f'ALTER TABLE "stocks_dailybar" ADD CONSTRAINT "{ONE_PER_DAY}" UNIQUE ("stock_id", "date")',
+        'CREATE TABLE "bar_note" (stock_id bigint, date date, FOREIGN KEY (stock_id, date)'
+        ' REFERENCES "stocks_dailybar" (stock_id, date))',
+    )
+    try:
+        report = maintenance.optimize_database(indexes=[ONE_PER_DAY])
+    finally:
+        sql('DROP TABLE "bar_note"')
+
+    [step] = [step for step in report.steps if step.action == "rebuild"]
+    assert step.status == "failed"
+    assert step.error.startswith(f"cannot drop constraint {ONE_PER_DAY} on table stocks_dailybar because other")
+    assert step.cleanup == f"dropped the valid leftover {ONE_PER_DAY}_swap"
+    assert not report.ok
+    assert report.still_changed == [ONE_PER_DAY]
+    assert definition(ONE_PER_DAY) == "btree (stock_id, date)"  # all or nothing: the present one is still there
+    assert index(f"{ONE_PER_DAY}_swap") is None
 
 
 # --- A name the portal can't quote ----------------------------------------------------------------------
@@ -696,6 +787,21 @@ def test_sqlite_optimize_and_drop():
         maintenance.drop_indexes([unique_sqlite_index()], "x")
     assert maintenance.drop_indexes([EXTRA], EXTRA).steps[0].sql == [f'DROP INDEX "main"."{EXTRA}"']
     assert EXTRA not in catalog.index_names()
+
+
+@pytest.mark.sqlite
+@pytest.mark.django_db
+def test_sqlite_builds_an_index_with_another_definition_again_from_its_declaration():
+    sql(f'DROP INDEX "{DECLARED_ON_BARS}"', f'CREATE INDEX "{DECLARED_ON_BARS}" ON "stocks_dailybar" ("date")')
+    assert maintenance.changed_index_names() == [DECLARED_ON_BARS]
+
+    report = maintenance.optimize_database(indexes=[DECLARED_ON_BARS])
+
+    assert report.ok, report.summary
+    assert report.steps[0].sql == [f'DROP INDEX "{DECLARED_ON_BARS}"', BARS_DECLARED]
+    assert report.rebuilt == [DECLARED_ON_BARS]
+    assert maintenance.changed_index_names() == []
+    assert index(DECLARED_ON_BARS).definition == BARS_DECLARED
 
 
 def unique_sqlite_index():

@@ -80,6 +80,26 @@ def test_problems_come_first_then_the_project_s_tables_then_third_party_ones():
 
 
 @pytest.mark.django_db
+def test_a_declared_index_with_another_definition_is_a_problem_on_every_door():
+    sql(f"DROP INDEX {DECLARED}", f"CREATE INDEX {DECLARED} ON stocks_stock (name)")  # rolled back with the test
+    assert analyze_database().drift.changed[0].name == DECLARED
+
+    operator = page(OPERATORS)
+    assert operator.context["checks"][0].text == "1 declared index with another definition"
+    problems = operator.context["analysis"].problems
+    assert len(problems) == 1
+    assert problems[0].startswith(f"Declared index {DECLARED} on stocks_stock is present with another definition: ")
+    content = operator.content.decode()
+    assert "another definition" in content
+    assert f'name="indexes" value="{DECLARED}" checked' in content  # offered to optimize_database
+    assert f'value="{DECLARED}" checked' not in page(VIEWERS).content.decode()
+    section = index_status()
+    assert (section.status, section.lines) == ("warning", [f"changed: {DECLARED}"])
+    with pytest.raises(ServiceWarning, match=f"changed: {DECLARED} \\(run optimize_database\\)"):
+        DeclaredIndexes().run()
+
+
+@pytest.mark.django_db
 def test_an_index_built_from_a_suggestion_is_labelled_so_and_not_called_undeclared():
     sql(f"CREATE INDEX {EXTRA} ON stocks_stock (industry)")
     run = built_from_a_suggestion(EXTRA)
