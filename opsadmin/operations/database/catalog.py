@@ -101,6 +101,24 @@ class TableRow:
     last_autoanalyze: datetime | None
     table_hit_percent: float | None  # heap blocks found in shared buffers; None before any read
     index_hit_percent: float | None
+    visible: bool = True  # its schema is on the search path
+    key: str = field(init=False)  # how input names it: `table` on the search path, else `schema.table`
+
+    def __post_init__(self):
+        self.key = index_key(self.schema, self.table, self.visible)
+
+
+@dataclass(frozen=True)
+class TableName:
+    """A table as maintenance names it: `key` is `name` on the search path, else `schema.name`."""
+
+    schema: str | None  # None on SQLite
+    name: str
+    visible: bool = True
+
+    @property
+    def key(self):
+        return index_key(self.schema, self.name, self.visible)
 
 
 @dataclass
@@ -376,12 +394,31 @@ def _sqlite_index_rows(tables):
 
 
 def table_names():
-    """Every table of the current schema(s), sorted: what table names from input are checked against.
+    """The keys of `tables()`: what table names from input are checked against."""
+    return [table.key for table in tables()]
 
+
+def tables():
+    """Every table ANALYZE and VACUUM take: the search path's first, then each other schema's, sorted.
+
+    PostgreSQL: tables, partitioned tables and materialized views of every schema read.
     SQLite's own tables (sqlite_stat1 after an ANALYZE, sqlite_sequence) are not ours to maintain.
     """
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            names = connection.introspection.table_names(cursor, include_views=False)
+        return [TableName(None, name) for name in sorted(names) if not name.startswith("sqlite_")]
     with connection.cursor() as cursor:
-        return sorted(name for name in connection.introspection.table_names(cursor) if not name.startswith("sqlite_"))
+        cursor.execute(_TABLE_NAMES.format(schemas=SCHEMAS))
+        return [TableName(*row) for row in cursor.fetchall()]
+
+
+_TABLE_NAMES = """
+SELECT n.nspname, c.relname, n.nspname = ANY(current_schemas(false)) AS visible
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'm') AND {schemas}
+ORDER BY NOT (n.nspname = ANY(current_schemas(false))), n.nspname, c.relname
+"""
 
 
 def table_rows():
@@ -401,7 +438,8 @@ SELECT s.schemaname, s.relname,
        round(100.0 * s.idx_scan / nullif(s.seq_scan + s.idx_scan, 0), 1),
        s.last_vacuum, s.last_autovacuum, s.last_analyze, s.last_autoanalyze,
        round(100.0 * io.heap_blks_hit / nullif(io.heap_blks_hit + io.heap_blks_read, 0), 2),
-       round(100.0 * io.idx_blks_hit / nullif(io.idx_blks_hit + io.idx_blks_read, 0), 2)
+       round(100.0 * io.idx_blks_hit / nullif(io.idx_blks_hit + io.idx_blks_read, 0), 2),
+       s.schemaname = ANY(current_schemas(false))
 FROM pg_stat_user_tables s
 JOIN pg_statio_user_tables io ON io.relid = s.relid
 WHERE has_schema_privilege(s.schemaname, 'USAGE')

@@ -336,7 +336,7 @@ def drop_indexes(indexes, confirm, *, dry_run=False, progress=None):
 
 @bounded_catalog_reads
 def analyze_tables(tables=None, *, vacuum=False, dry_run=False, progress=None):
-    """ANALYZE (or VACUUM (ANALYZE)) the selected tables, or every table on the search path.
+    """ANALYZE (or VACUUM (ANALYZE)) the selected tables, or every table (`catalog.tables`).
 
     SQLite: ANALYZE each table, then PRAGMA optimize. Its VACUUM rewrites the whole
     database file and has no per-table form, so `vacuum=True` fails there.
@@ -357,33 +357,29 @@ def analyze_tables(tables=None, *, vacuum=False, dry_run=False, progress=None):
 
 
 def vacuum_tables(tables=None, *, dry_run=False, progress=None):
-    """VACUUM (ANALYZE) the selected tables, or every table on the search path (PostgreSQL only)."""
+    """VACUUM (ANALYZE) the selected tables, or every table (PostgreSQL only)."""
     return analyze_tables(tables, vacuum=True, dry_run=dry_run, progress=progress)
 
 
-def _selected_tables(tables):
-    known = catalog.table_names()
-    if not tables:
-        return list(known)
-    tables = split_list(tables)
-    known = set(known)
-    if unknown := [name for name in tables if name not in known]:
-        raise UnknownNames("unknown table", unknown)
-    return tables
+def _selected_tables(names):
+    """The catalog's tables named by `names` (keys: `schema.name` off the search path), or all of them."""
+    return _select(catalog.tables(), names, "unknown table")
 
 
 def _table_steps(tables, *, vacuum):
     """One statement per table, or a skipped step saying why (`unquotable`): the others still run.
 
-    Unqualified: the catalog lists the tables the search path resolves.
+    A table on the search path is named as migrate names it; another schema's, qualified.
     """
     verb = VACUUM if vacuum else ANALYZE
-    return [
-        TableStep(action=verb, name=table, status=SKIPPED, note=reason)
-        if (reason := unquotable(table))
-        else TableStep(action=verb, name=table, sql=[f"{verb} {qualified(None, table)}"])
-        for table in tables
-    ]
+    steps = []
+    for table in tables:
+        schema = None if table.visible else table.schema
+        if reason := unquotable(schema, table.name):
+            steps.append(TableStep(action=verb, name=table.key, status=SKIPPED, note=reason))
+        else:
+            steps.append(TableStep(action=verb, name=table.key, sql=[f"{verb} {qualified(schema, table.name)}"]))
+    return steps
 
 
 # --- The default maintenance -----------------------------------------------------------------------
@@ -433,8 +429,16 @@ def optimize_database(*, dry_run=False, indexes=None, progress=None):
 def _tables_to_analyze(index_steps, names, *, planned):
     """All tables for the default run; with chosen indexes, the tables they (would) have touched."""
     if not names:
-        return catalog.table_names()
-    return sorted({step.table for step in index_steps if planned or step.status == DONE})
+        return catalog.tables()
+    touched = [step for step in index_steps if planned or step.status == DONE]
+    return [table for table in catalog.tables() if any(_is_on(step, table) for step in touched)]
+
+
+def _is_on(step, table):
+    """Whether an index step works on `table`: by schema when both know theirs, else the search path's table."""
+    if step.table != table.name:
+        return False
+    return step.schema == table.schema if step.schema and table.schema else table.visible
 
 
 # --- Helpers ------------------------------------------------------------------------------------

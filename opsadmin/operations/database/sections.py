@@ -153,8 +153,8 @@ def _table_entries(found, owners):
         ]
     return [
         {
-            "table": row.table,
-            "owner": ownership.owner_of(row.table, owners),
+            "table": row.key,
+            "owner": ownership.owner_of(row.table, owners) if row.visible else ownership.NO_MODEL,
             "row": row,
             "size": humanize.byte_size(row.table_bytes),
             "index_size": humanize.byte_size(row.index_bytes),

@@ -82,6 +82,19 @@ def test_another_schemas_index_is_rebuilt_and_dropped_by_its_qualified_name(odd_
     assert [step.sql for step in dropped.steps] == [['DROP INDEX CONCURRENTLY "Odd Schema"."Ticker Only"']]
 
 
+def test_another_schemas_table_is_listed_and_maintained_by_its_qualified_name(odd_schema):
+    tables = catalog.table_names()
+    assert "Odd Schema.Trades" in tables
+    assert tables.index("stocks_stock") < tables.index("Odd Schema.Trades")  # the search path's first
+    vacuum = maintenance.vacuum_tables(["Odd Schema.Trades"], dry_run=True)
+    assert [step.sql for step in vacuum.steps] == [['VACUUM (ANALYZE) "Odd Schema"."Trades"']]
+
+    analyzed = maintenance.analyze_tables(["Odd Schema.Trades", "stocks_stock"], dry_run=True)
+    assert [step.sql for step in analyzed.steps] == [['ANALYZE "Odd Schema"."Trades"'], ['ANALYZE "stocks_stock"']]
+    with pytest.raises(maintenance.UnknownNames, match="unknown table: Trades"):
+        maintenance.analyze_tables(["Trades"])  # off the search path, it is named with its schema
+
+
 def test_an_index_named_with_a_double_quote_is_skipped_and_the_rest_still_runs(odd_schema):
     sql(f'CREATE INDEX "say ""cheese""" ON {ODD}."Trades" (id, price)')
     rows = {row.key: row for row in catalog.index_rows()}

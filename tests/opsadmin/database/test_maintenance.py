@@ -322,6 +322,24 @@ def test_analyze_and_vacuum_update_the_table_statistics():
 
 
 @pg
+def test_another_schemas_table_is_vacuumed_by_its_qualified_name():
+    sql(
+        'CREATE SCHEMA "Odd Schema"',
+        'CREATE TABLE "Odd Schema"."Trades" (id integer PRIMARY KEY)',
+        'INSERT INTO "Odd Schema"."Trades" SELECT generate_series(1, 100)',
+    )
+    try:
+        report = maintenance.vacuum_tables(["Odd Schema.Trades"])
+        with connection.cursor() as cursor:
+            cursor.execute("""SELECT reltuples FROM pg_class WHERE oid = '"Odd Schema"."Trades"'::regclass""")
+            (tuples,) = cursor.fetchone()
+    finally:
+        sql('DROP SCHEMA "Odd Schema" CASCADE')
+    assert report.done == ["Odd Schema.Trades"], report.steps
+    assert tuples == 100  # VACUUM (ANALYZE) counted its rows
+
+
+@pg
 def test_analyze_without_names_takes_every_table():
     report = maintenance.analyze_tables()
     assert set(report.done) == set(catalog.table_names()) >= {"stocks_stock", "opsadmin_opsrun"}
