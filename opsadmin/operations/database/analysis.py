@@ -268,11 +268,7 @@ def _advice(analysis, declared, owners, built, now):
         line = _index_advice(row, invalid, duplicates, unused, undeclared, declared.get(row.key), source, now)
         if line:
             advice.append(line)
-    advice += [
-        f"Index on {suggestion.table} ({', '.join(suggestion.columns)}) would cut the planned cost of a slow query "
-        f"from {suggestion.cost_before:,.0f} to {suggestion.cost_after:,.0f}: {suggestion.create_sql}"
-        for suggestion in analysis.suggestions or []
-    ]
+    advice += [_suggestion_advice(suggestion) for suggestion in analysis.suggestions or []]
     advice += [
         f"Index suggestions skip a slow query because it {slow.not_planned}: {Truncator(slow.query).chars(120)}"
         for slow in analysis.slow_queries or []
@@ -298,6 +294,14 @@ def _advice(analysis, declared, owners, built, now):
             "often raise it by adding memory (shared_buffers)."
         )
     return advice
+
+
+def _suggestion_advice(suggestion):
+    """Create the suggested index, or rebuild the INVALID one that has its columns."""
+    saving = f"cut the planned cost of a slow query from {suggestion.cost_before:,.0f} to {suggestion.cost_after:,.0f}"
+    if suggestion.rebuild:
+        return f"Rebuild the invalid index {suggestion.rebuild}: it would {saving}."
+    return f"Index on {suggestion.table} ({', '.join(suggestion.columns)}) would {saving}: {suggestion.create_sql}"
 
 
 def _index_advice(row, invalid, duplicates, unused, undeclared, declared, source, now):

@@ -225,8 +225,8 @@ def _constraint_statements(declared, editor):
 
 
 def suggested_index_names():
-    """The names of the indexes suggestions.suggest_indexes() proposes right now (PostgreSQL with hypopg)."""
-    return [suggestion.name for suggestion in suggestions.suggest_indexes()]
+    """The names of the indexes suggestions.suggest_indexes() proposes to create right now (PostgreSQL with hypopg)."""
+    return list(_creatable_suggestions())
 
 
 @bounded_catalog_reads
@@ -235,11 +235,13 @@ def create_suggested_indexes(indexes, *, dry_run=False, progress=None):
 
     The suggestions are computed again here, so an index is only built while it still
     halves the cost of a slow query. It is not declared by a model: declare it in
-    Meta.indexes if it should stay (drift lists it as undeclared until then).
+    Meta.indexes if it should stay (drift lists it as undeclared until then). A suggestion
+    to rebuild an INVALID index is no index to create: rebuild_indexes (or optimize_database)
+    rebuilds that one.
     """
     started = time.monotonic()
     wanted = split_list(indexes)
-    proposed = {suggestion.name: suggestion for suggestion in suggestions.suggest_indexes()}
+    proposed = _creatable_suggestions()
     if unknown := [name for name in wanted if name not in proposed]:
         raise UnknownNames("not a current index suggestion", unknown)
     steps = [
@@ -248,6 +250,11 @@ def create_suggested_indexes(indexes, *, dry_run=False, progress=None):
     ]
     _run_index_plan(steps, dry_run, progress)
     return index_report(CREATE, dry_run, steps, started)
+
+
+def _creatable_suggestions():
+    """{name: suggestion} of the current suggestions but those to rebuild an INVALID index instead."""
+    return {suggestion.name: suggestion for suggestion in suggestions.suggest_indexes() if not suggestion.rebuild}
 
 
 # --- Rebuild indexes ------------------------------------------------------------------------------

@@ -66,6 +66,7 @@ def page_context():
         "index_entries": _index_entries(found, owners),
         "index_tables": list(dict.fromkeys(row.table for row in found.indexes)),
         "table_entries": _table_entries(found, owners),
+        "suggestions_to_create": [suggestion for suggestion in found.suggestions or () if not suggestion.rebuild],
         "slow_query_entries": [
             {"query": query, "total_seconds": query.total_ms / 1000} for query in found.slow_queries or ()
         ],

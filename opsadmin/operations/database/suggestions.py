@@ -2,11 +2,15 @@
 
 pg_stat_statements finds the slow, frequent queries; hypopg lets the planner price indexes
 that don't exist. For each query: EXPLAIN its generic plan (normalised queries carry $1,
-$2... in place of values), take the columns its single table is filtered and sorted on,
-create hypothetical one- and two-column btree indexes on them, EXPLAIN again, and keep
-the index that the plan uses and that cuts the planned cost by half or more. Nothing is
-built and no statement runs: PREPARE and EXPLAIN without ANALYZE plan a statement only, and
-hypothetical indexes live in this backend's memory until `hypopg_reset()`.
+$2... in place of values), take the columns of each table the plan scans that its
+conditions, joins and sorts name, create hypothetical one- and two-column btree indexes on
+all of them at once, EXPLAIN again, and keep, per table, an index that the plan uses and
+that alone cuts the planned cost by half or more: the narrowest such, one column over two,
+unless the two-column index cuts the one-column index's cost by half again. Where an
+INVALID index (a failed concurrent build) has the winner's columns, the suggestion is to
+rebuild that one rather than create another. Nothing is built and no statement runs:
+PREPARE and EXPLAIN without ANALYZE plan a statement only, and hypothetical indexes live in
+this backend's memory until `hypopg_reset()`.
 
 Planning can still run functions (the planner folds immutable ones), so only the portal's
 own statements are read from pg_stat_statements, a statement that might run code that is
@@ -31,10 +35,13 @@ from opsadmin.operations.database import catalog, plan_safety
 
 PG_STAT_STATEMENTS, HYPOPG = "pg_stat_statements", "hypopg"
 STATEMENT_NAME = "opsadmin_index_suggestion"  # PREPAREd and deallocated for each plan
-MAX_CANDIDATE_COLUMNS = 6  # 6 columns: 6 single and 30 two-column candidates per query
-PLAN_CONDITIONS = ("Index Cond", "Recheck Cond", "Filter")
+MAX_CANDIDATE_COLUMNS = 6  # of each table: 6 single and 30 two-column candidates on it
+PLAN_CONDITIONS = ("Index Cond", "Recheck Cond", "Filter", "Hash Cond", "Merge Cond", "Join Filter")
 PLAN_SORT_KEYS = ("Sort Key", "Presorted Key")
 CREATE_HYPOPG = "CREATE EXTENSION hypopg in this database."
+IDENTIFIER = r'"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*'
+# In an expression as EXPLAIN prints it: a string literal, or a dotted name (with its "(" if it names a function).
+PLAN_TOKEN = re.compile(rf"'(?:[^']|'')*'|(?:{IDENTIFIER})(?:\.(?:{IDENTIFIER}))*\(?")
 
 
 @dataclass
@@ -60,10 +67,11 @@ class Suggestion:
     table: str
     columns: list[str]
     name: str  # Django's name for an index on these columns
-    create_sql: str  # plain CREATE INDEX; the write side builds it CONCURRENTLY
+    create_sql: str  # plain CREATE INDEX; the write side builds it CONCURRENTLY ("" for a rebuild)
     cost_before: float  # the planner's total cost of the query without, then with the index
     cost_after: float
     query: str
+    rebuild: str = ""  # an INVALID index with these columns (its key): rebuild it rather than create another
 
 
 def extension_status():
@@ -148,6 +156,9 @@ def slow_queries(min_calls=None, min_mean_ms=None, limit=20):
 def suggest_indexes(queries=None, *, min_calls=None, min_mean_ms=None, limit=20, min_cost=100, rows=None):
     """Indexes that would halve the planned cost of `queries` (default: the slow queries), one per table and columns.
 
+    A query may get one per table its plan scans. Where an INVALID index has the columns,
+    the suggestion names it in `rebuild` and has no CREATE INDEX: rebuilding it gives the
+    index, and a second one beside it would leave the broken one to slow every write.
     Queries the planner already prices under `min_cost` are left alone (Dexter's 100).
     Only single SELECT (or WITH) statements are considered, and none that might run code
     that is not built in (`plan_safety`). Without hypopg (or, for the default queries,
@@ -166,12 +177,12 @@ def suggest_indexes(queries=None, *, min_calls=None, min_mean_ms=None, limit=20,
     refused = plan_safety.reasons_not_to_plan(queries)
     if not (queries := [query for query in queries if query not in refused]):
         return []
-    columns, covered = _indexable_columns(), _covered_prefixes(catalog.index_rows() if rows is None else rows)
+    rows = catalog.index_rows() if rows is None else rows
+    columns, covered, invalid = _indexable_columns(), _covered_prefixes(rows), _invalid_by_columns(rows)
     suggestions = {}
     with connection.cursor() as cursor, _generic_plans_read_only(cursor):
         for query in queries:
-            suggestion = _suggest_for(cursor, query, columns, covered, min_cost)
-            if suggestion is not None:
+            for suggestion in _suggest_for(cursor, query, columns, covered, invalid, min_cost):
                 suggestions.setdefault((suggestion.table, tuple(suggestion.columns)), suggestion)
     return list(suggestions.values())
 
@@ -196,51 +207,101 @@ def _plannable(query):
     return bool(re.match(r"\s*(select|with)\b", query, re.IGNORECASE)) and ";" not in query.strip().rstrip(";")
 
 
-def _suggest_for(cursor, query, columns, covered, min_cost):
-    """The best index for one query, or None. Errors (an odd statement, a dropped table) skip the query."""
+def _suggest_for(cursor, query, columns, covered, invalid, min_cost):
+    """The best index of each table of one query's plan. Errors (an odd statement, a dropped table) skip the query."""
     try:
         with transaction.atomic():  # a failing statement rolls back to here, not the caller's transaction
-            return _best_index(cursor, query.strip().rstrip(";"), columns, covered, min_cost)
+            return _best_indexes(cursor, query.strip().rstrip(";"), columns, covered, invalid, min_cost)
     except DatabaseError:
-        return None
+        return []
     finally:
         cursor.execute("SELECT hypopg_reset()")
 
 
-def _best_index(cursor, query, columns, covered, min_cost):
+def _best_indexes(cursor, query, columns, covered, invalid, min_cost):
     plan = _plan(cursor, query)
     cost = plan["Total Cost"]
-    tables = {node["Relation Name"] for node in _nodes(plan) if "Relation Name" in node}
-    if cost < min_cost or len(tables) != 1:
-        return None
-    (table,) = tables
-    mentioned = _mentioned_columns(plan, columns.get(table, set()))[:MAX_CANDIDATE_COLUMNS]
-    candidates = [(column,) for column in mentioned] + list(itertools.permutations(mentioned, 2))
-    candidates = [candidate for candidate in candidates if candidate not in covered.get(table, set())]
+    candidates = _candidates(plan, columns, covered) if cost >= min_cost else []
     if not candidates:
-        return None
-    # All at once first: if the planner uses none of them, or saves less than half, we are done.
-    hypothetical = _create_hypothetical(cursor, table, candidates)
+        return []
+    # All at once first, on every table: if the planner uses none of them, or saves less than half, we are done.
+    hypothetical = _create_hypothetical(cursor, candidates)
     together = _plan(cursor, query)
-    used = [hypothetical[name] for name in _index_names(together) if name in hypothetical]
+    used = {hypothetical[name] for name in _index_names(together) if name in hypothetical}
     if not used or together["Total Cost"] > cost / 2:
-        return None
-    # Then each index the plan used, alone: the plan may have combined several.
-    best = None
-    for candidate in dict.fromkeys(used):
-        cursor.execute("SELECT hypopg_reset()")
-        names = _create_hypothetical(cursor, table, [candidate])
-        alone = _plan(cursor, query)
-        saving = alone["Total Cost"] <= cost / 2 and names.keys() & set(_index_names(alone))
-        if saving and (best is None or alone["Total Cost"] < best[1]):
-            best = candidate, alone["Total Cost"]
-    if best is None:
-        return None
-    return _suggestion(table, list(best[0]), cost, best[1], query)
+        return []
+    # Then, table by table, each index alone: the plan may have combined several.
+    suggestions = []
+    for table in dict.fromkeys(table for table, key in candidates if (table, key) in used):
+        winners = _winning_alone(cursor, query, _worth_trying_alone(table, used, candidates), cost)
+        if best := _narrowest_that_wins(winners):
+            rebuild = invalid.get((table, best), "")
+            suggestions.append(_suggestion(table, list(best), cost, winners[best], query, rebuild))
+    return suggestions
+
+
+def _candidates(plan, columns, covered):
+    """(table, columns) of the one- and two-column indexes on what the plan names of each table, but covered ones."""
+    candidates = []
+    for table, mentioned in _mentioned_columns(plan, columns).items():
+        mentioned = mentioned[:MAX_CANDIDATE_COLUMNS]
+        keys = [(column,) for column in mentioned] + list(itertools.permutations(mentioned, 2))
+        candidates += [(table, key) for key in keys if key not in covered.get(table, set())]
+    return candidates
+
+
+def _worth_trying_alone(table, used, candidates):
+    """The table's candidates the plan used, and the one-column ones on their columns.
+
+    The plan takes the cheapest of all the indexes: it passes over a one-column index for
+    a two-column one that is only slightly cheaper, and the narrow one may still win alone.
+    """
+    columns = {column for used_table, key in used if used_table == table for column in key}
+    return [
+        (candidate_table, key)
+        for candidate_table, key in candidates
+        if candidate_table == table and ((table, key) in used or (len(key) == 1 and key[0] in columns))
+    ]
+
+
+def _winning_alone(cursor, query, candidates, cost):
+    """{columns: planned cost} of the `candidates` (of one table) that the plan uses alone and that halve `cost`."""
+    winners = {}
+    for candidate in candidates:
+        alone = _cost_alone(cursor, query, candidate)
+        if alone is not None and alone <= cost / 2:
+            _, key = candidate
+            winners[key] = alone
+    return winners
+
+
+def _cost_alone(cursor, query, candidate):
+    """The query's planned cost with `candidate` the only hypothetical index; None when the plan doesn't use it."""
+    cursor.execute("SELECT hypopg_reset()")
+    names = _create_hypothetical(cursor, [candidate])
+    plan = _plan(cursor, query)
+    return plan["Total Cost"] if names.keys() & set(_index_names(plan)) else None
+
+
+def _narrowest_that_wins(costs):
+    """Of {columns: planned cost} for one table's winning indexes, the narrowest, unless a wider one is much cheaper.
+
+    One column over two: a narrower index is smaller and cheaper to keep up. The cheapest
+    two-column index wins only if it cuts the cheapest one-column index's cost by at least
+    half again (Dexter's bar for a multicolumn index). None when `costs` is empty.
+    """
+    narrow = min((key for key in costs if len(key) == 1), key=costs.get, default=None)
+    wide = min((key for key in costs if len(key) == 2), key=costs.get, default=None)
+    if narrow is None or (wide is not None and costs[wide] <= costs[narrow] / 2):
+        return wide
+    return narrow
 
 
 def _plan(cursor, query):
-    """The generic plan of `query`, prepared afresh: a prepared statement keeps its plan, blind to new indexes."""
+    """The generic plan of `query`, prepared afresh: a prepared statement keeps its plan, blind to new indexes.
+
+    VERBOSE: every column in the plan is then qualified by the alias of the scan it comes from.
+    """
     parameters = max((int(number) for number in re.findall(r"\$(\d+)", query)), default=0)
     arguments = f"({', '.join(['NULL'] * parameters)})" if parameters else ""
     prepared = False
@@ -248,7 +309,7 @@ def _plan(cursor, query):
         with transaction.atomic():
             cursor.execute(f"PREPARE {STATEMENT_NAME} AS {query}")
             prepared = True
-            cursor.execute(f"EXPLAIN (FORMAT JSON) EXECUTE {STATEMENT_NAME}{arguments}")
+            cursor.execute(f"EXPLAIN (FORMAT JSON, VERBOSE) EXECUTE {STATEMENT_NAME}{arguments}")
             (result,) = cursor.fetchone()
     finally:
         if prepared:  # a prepared statement belongs to the session: rolling back doesn't remove it
@@ -266,26 +327,45 @@ def _index_names(plan):
     return [node["Index Name"] for node in _nodes(plan) if "Index Name" in node]
 
 
-def _mentioned_columns(plan, table_columns):
-    """The table's columns named in the plan's conditions, then its sort keys, in order of appearance."""
+def _mentioned_columns(plan, indexable):
+    """{table: its indexable columns the plan's conditions name, then its sort keys, in order of appearance}.
+
+    A column counts for its table wherever the plan names it: in its scan's conditions and
+    in the joins' (a hash, merge or join condition, an inner index scan's). The alias
+    qualifying it (unique in the plan) says which scan, so which table: a table scanned
+    under two aliases is one table.
+    """
     nodes = list(_nodes(plan))
+    tables = {node["Alias"]: node["Relation Name"] for node in nodes if "Relation Name" in node}
     texts = [node[key] for node in nodes for key in PLAN_CONDITIONS if key in node]
     texts += [key for node in nodes for name in PLAN_SORT_KEYS for key in node.get(name, [])]
     mentioned = {}
     for text in texts:
-        text = re.sub(r"'(?:[^']|'')*'", "''", text)  # a string literal names no column
-        for quoted, plain in re.findall(r'"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_$]*)', text):
-            name = quoted.replace('""', '"') if quoted else plain
-            if name in table_columns:
-                mentioned[name] = True
-    return list(mentioned)
+        for alias, column in _qualified_columns(text):
+            table = tables.get(alias)
+            if column in indexable.get(table, ()):
+                mentioned.setdefault(table, {})[column] = True
+    return {table: list(columns) for table, columns in mentioned.items()}
 
 
-def _create_hypothetical(cursor, table, candidates):
-    """Create hypothetical btree indexes; {hypopg's index name: columns}."""
+def _qualified_columns(text):
+    """(alias, column) for each alias.column in an expression of the plan: not a literal's text, nor a function."""
+    for token in PLAN_TOKEN.findall(text):
+        names = re.findall(IDENTIFIER, token)
+        if not token.startswith("'") and not token.endswith("(") and len(names) == 2:
+            yield _unquoted(names[0]), _unquoted(names[1])
+
+
+def _unquoted(identifier):
+    return identifier[1:-1].replace('""', '"') if identifier.startswith('"') else identifier
+
+
+def _create_hypothetical(cursor, candidates):
+    """Create hypothetical btree indexes on (table, columns); {hypopg's index name: (table, columns)}."""
     quote = connection.ops.quote_name
     statements = [
-        f"CREATE INDEX ON {quote(table)} USING btree ({', '.join(map(quote, columns))})" for columns in candidates
+        f"CREATE INDEX ON {quote(table)} USING btree ({', '.join(map(quote, columns))})"
+        for table, columns in candidates
     ]
     cursor.execute(
         """
@@ -294,7 +374,7 @@ def _create_hypothetical(cursor, table, candidates):
         """,
         [statements],
     )
-    return {name: columns for (name,), columns in zip(cursor.fetchall(), candidates, strict=True)}
+    return {name: candidate for (name,), candidate in zip(cursor.fetchall(), candidates, strict=True)}
 
 
 def _indexable_columns():
@@ -337,8 +417,17 @@ def _covered_prefixes(rows):
     return covered
 
 
-def _suggestion(table, columns, cost_before, cost_after, query):
+def _invalid_by_columns(rows):
+    """{(table, key columns): key} of the INVALID plain btree indexes: a suggestion on those columns rebuilds one."""
+    invalid = {}
+    for row in catalog.invalid_indexes(rows):
+        if row.visible and row.method == "btree" and row.predicate is None and row.expressions is None:
+            invalid.setdefault((row.table, tuple(row.columns)), row.key)
+    return invalid
+
+
+def _suggestion(table, columns, cost_before, cost_after, query, rebuild):
     quote = connection.ops.quote_name
     name = connection.schema_editor()._create_index_name(table, columns, suffix="_idx")
-    create_sql = f"CREATE INDEX {quote(name)} ON {quote(table)} ({', '.join(map(quote, columns))})"
-    return Suggestion(table, columns, name, create_sql, cost_before, cost_after, query)
+    create_sql = "" if rebuild else f"CREATE INDEX {quote(name)} ON {quote(table)} ({', '.join(map(quote, columns))})"
+    return Suggestion(table, columns, name, create_sql, cost_before, cost_after, query, rebuild)

@@ -323,6 +323,9 @@ def test_hypopg_suggests_an_index_that_halves_the_planned_cost(bars):
     assert fetch_one("SELECT count(*) FROM hypopg_list_indexes") == 0
     assert fetch_one("SELECT count(*) FROM pg_prepared_statements") == 0
     assert fetch_one("SHOW plan_cache_mode") == "auto"
+    joined = "SELECT * FROM stocks_dailybar d JOIN stocks_stock s ON s.id = d.stock_id WHERE d.volume = $1"
+    (on_the_join,) = suggestions.suggest_indexes([joined])
+    assert (on_the_join.table, on_the_join.columns) == ("stocks_dailybar", ["volume"])
 
 
 @pytest.mark.postgres
@@ -330,7 +333,7 @@ def test_no_suggestion_where_an_index_already_serves_the_query_or_it_cannot_be_p
     require_extensions(suggestions.HYPOPG)
     queries = [
         "SELECT * FROM stocks_dailybar WHERE stock_id = $1 ORDER BY date DESC",  # dailybar_stock_date_idx
-        "SELECT * FROM stocks_dailybar d JOIN stocks_stock s ON s.id = d.stock_id WHERE d.volume = $1",  # a join
+        "SELECT * FROM stocks_dailybar d JOIN stocks_stock s ON s.id = d.stock_id WHERE s.ticker = $1",  # served too
         "SELECT * FROM no_such_table WHERE x = $1",
         "SELECT 1; DROP TABLE stocks_dailybar",
         "DELETE FROM stocks_dailybar WHERE volume = $1",

@@ -3,18 +3,26 @@
 Every schema the role can use is read (not only the search path), under odd names; the
 index backing a constraint is never the one advised for dropping; INCLUDE columns compare
 as a set; a left prefix is found next to expressions; the sequential-scan advice waits for
-enough scans; partitioned indexes are described as what they are. Each test builds its
-case with SQL inside the test's transaction, which puts the schema back.
+enough scans; partitioned indexes are described as what they are. Index suggestions
+(with hypopg) consider each table of a join, prefer the narrowest index that wins, and
+rebuild an INVALID index rather than propose another on its columns. A declared index
+present with another definition is drift. Each test builds its case with SQL inside the
+test's transaction, which puts the schema back.
 """
+
+import json
+import re
 
 import pytest
 from django.db import connection
 from django.test import override_settings
+from django.urls import reverse
 
-from opsadmin.operations.database import catalog, drift, maintenance
+from opsadmin.operations.database import catalog, drift, maintenance, suggestions
 from opsadmin.operations.database.analysis import analyze_database
 from opsadmin.operations.database.maintenance import Refused
-from tests.helpers import sql
+from tests.helpers import OPERATORS, logged_in, sql
+from tests.opsadmin.database.extensions import require_extensions
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -27,6 +35,18 @@ def keys(rows):
 
 def duplicates():
     return {row.key: row.covered_by for row in catalog.duplicate_indexes()}
+
+
+def planned_cost(query, *indexes):
+    """The cost of `query`'s generic plan with just the hypothetical `indexes` ("table (columns)") there."""
+    arguments = ", ".join(["NULL"] * len(set(re.findall(r"\$\d+", query))))
+    sql("SELECT hypopg_reset()", *[f"SELECT hypopg_create_index('CREATE INDEX ON {index}')" for index in indexes])
+    sql("SET plan_cache_mode = force_generic_plan", f"PREPARE premise AS {query}")
+    try:
+        ((plan,),) = sql(f"EXPLAIN (FORMAT JSON) EXECUTE premise({arguments})")
+    finally:
+        sql("DEALLOCATE premise", "RESET plan_cache_mode", "SELECT hypopg_reset()")
+    return (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Total Cost"]
 
 
 @pytest.fixture
@@ -244,7 +264,154 @@ def test_drift_reads_the_search_path_only(odd_schema):
     assert connection.vendor == "postgresql"
 
 
-# --- 7. Present under its name with another definition --------------------------------------------
+# --- 7. Index suggestions consider joins, per table of the plan ------------------------------------
+
+
+@pytest.fixture
+def traders():
+    """30,000 traders (10 per desk) and as many trades (10 per symbol); ANALYZE reads each table whole."""
+    require_extensions(suggestions.HYPOPG)
+    sql(
+        "CREATE TABLE trader (id integer PRIMARY KEY, desk integer, note text)",
+        "CREATE TABLE trade (id integer PRIMARY KEY, trader_id integer, symbol integer, note text)",
+        "INSERT INTO trader SELECT n, n % 3000, 'trader ' || n FROM generate_series(1, 30000) AS n",
+        "INSERT INTO trade SELECT n, n, n % 3000, 'trade ' || n FROM generate_series(1, 30000) AS n",
+        "CREATE INDEX trade_trader ON trade (trader_id)",
+        "ANALYZE trader, trade",
+    )
+
+
+def test_a_join_gets_an_index_on_each_table_whose_own_index_halves_its_cost(traders):
+    query = "SELECT t.note, d.note FROM trader t JOIN trade d ON d.trader_id = t.id WHERE t.desk = $1 AND d.symbol = $2"
+    found = suggestions.suggest_indexes([query])
+    assert sorted((suggestion.table, suggestion.columns) for suggestion in found) == [
+        ("trade", ["symbol"]),
+        ("trader", ["desk"]),
+    ]
+    for suggestion in found:
+        assert suggestion.query == query
+        assert suggestion.cost_after <= suggestion.cost_before / 2
+        assert suggestion.cost_after == planned_cost(query, f"{suggestion.table} ({suggestion.columns[0]})")
+
+
+def test_a_column_named_only_in_a_join_condition_counts_for_its_table_whatever_its_alias(traders):
+    query = "SELECT peer.note FROM trader t JOIN trader peer ON peer.desk = t.desk WHERE t.id = $1"
+    (suggestion,) = suggestions.suggest_indexes([query])
+    assert (suggestion.table, suggestion.columns) == ("trader", ["desk"])
+    assert suggestion.cost_after <= suggestion.cost_before / 2
+
+
+# --- 8. The narrowest index that wins ---------------------------------------------------------------
+
+
+@pytest.fixture
+def fills():
+    """30,000 fills: 10 per account, one in ten not settled (NULL), spread over 10 venues."""
+    require_extensions(suggestions.HYPOPG)
+    sql(
+        "CREATE TABLE fill (id integer PRIMARY KEY, account integer, venue integer, settled integer, note text)",
+        "INSERT INTO fill SELECT n, n % 3000, n / 3000 % 10, CASE WHEN n / 3000 % 10 = 0 THEN NULL ELSE n END,"
+        " 'fill ' || n FROM generate_series(1, 30000) AS n",
+        "ANALYZE fill",
+    )
+
+
+def test_the_one_column_index_wins_when_the_two_column_one_is_only_a_little_cheaper(fills):
+    query = "SELECT id, note FROM fill WHERE account = $1 AND settled IS NOT NULL"
+    narrow, wide = planned_cost(query, "fill (account)"), planned_cost(query, "fill (account, settled)")
+    assert narrow / 2 < wide < narrow  # the premise
+    (suggestion,) = suggestions.suggest_indexes([query])
+    assert (suggestion.table, suggestion.columns, suggestion.cost_after) == ("fill", ["account"], narrow)
+
+
+def test_the_two_column_index_wins_when_it_halves_the_one_column_ones_cost_again(fills):
+    query = "SELECT id, note FROM fill WHERE account = $1 AND venue = $2"
+    (suggestion,) = suggestions.suggest_indexes([query])
+    narrow = planned_cost(query, "fill (account)")
+    assert narrow <= suggestion.cost_before / 2  # the premise: the one-column index wins alone too
+    assert (suggestion.table, sorted(suggestion.columns)) == ("fill", ["account", "venue"])
+    assert suggestion.cost_after <= narrow / 2
+
+
+# --- 9. Never an index beside an INVALID one on the same columns: rebuild that one -------------------
+
+
+@pytest.fixture
+def holdings():
+    """30,000 holdings, 10 per account, and the query an index on account would serve."""
+    require_extensions(suggestions.HYPOPG)
+    sql(
+        "CREATE TABLE holding (id integer PRIMARY KEY, account integer, note text)",
+        "INSERT INTO holding SELECT n, n % 3000, 'holding ' || n FROM generate_series(1, 30000) AS n",
+        "ANALYZE holding",
+    )
+    return "SELECT id, note FROM holding WHERE account = $1"
+
+
+def invalid_index(name, definition):
+    """An INVALID index, as a failed concurrent build leaves it (a transaction can't run one)."""
+    sql(
+        f"CREATE INDEX {name} ON {definition}",
+        f"UPDATE pg_index SET indisvalid = false WHERE indexrelid = '{name}'::regclass",
+    )
+
+
+def test_the_invalid_index_on_the_winning_columns_is_to_be_rebuilt_not_built_again(holdings):
+    invalid_index("holding_account_broken", "holding (account)")
+    (suggestion,) = suggestions.suggest_indexes([holdings])
+    assert (suggestion.table, suggestion.columns) == ("holding", ["account"])
+    assert (suggestion.rebuild, suggestion.create_sql) == ("holding_account_broken", "")
+    assert suggestion.cost_after <= suggestion.cost_before / 2
+
+
+def test_an_invalid_index_with_a_predicate_or_other_keys_is_no_twin_so_the_index_is_created(holdings):
+    invalid_index("holding_account_partial", "holding (account) WHERE id > 0")
+    invalid_index("holding_account_id", "holding (account, id)")
+    invalid_index("holding_account_hash", "holding USING hash (account)")
+    (suggestion,) = suggestions.suggest_indexes([holdings])
+    assert (suggestion.columns, suggestion.rebuild) == (["account"], "")
+    assert suggestion.create_sql == f'CREATE INDEX "{suggestion.name}" ON "holding" ("account")'
+
+
+def test_a_valid_index_on_the_columns_leaves_nothing_to_suggest_beside_an_invalid_twin(holdings):
+    invalid_index("holding_account_broken", "holding (account)")
+    sql("CREATE INDEX holding_account ON holding (account)")
+    assert suggestions.suggest_indexes([holdings]) == []
+
+
+def test_a_rebuild_suggestion_is_advised_and_shown_as_a_rebuild_and_can_not_be_created(holdings, settings):
+    require_extensions(suggestions.PG_STAT_STATEMENTS)
+    settings.PORTAL_SLOW_QUERY_MIN_CALLS, settings.PORTAL_SLOW_QUERY_MIN_MEAN_MS = 3, 0
+    invalid_index("holding_account_broken", "holding (account)")
+    with connection.cursor() as cursor:
+        for account in range(3):
+            cursor.execute("SELECT id, note FROM holding WHERE account = %s", [account])
+    (suggestion,) = [found for found in suggestions.suggest_indexes() if found.table == "holding"]
+    assert suggestion.rebuild == "holding_account_broken"
+
+    advice = analyze_database().advice
+    assert (
+        "Rebuild the invalid index holding_account_broken: it would cut the planned cost of a slow query from "
+        f"{suggestion.cost_before:,.0f} to {suggestion.cost_after:,.0f}."
+    ) in advice
+    assert not [line for line in advice if line.startswith("Index on holding ")]
+
+    assert suggestion.name not in maintenance.suggested_index_names()
+    with pytest.raises(maintenance.UnknownNames, match=f"not a current index suggestion: {suggestion.name}"):
+        maintenance.create_suggested_indexes(suggestion.name, dry_run=True)
+    assert "holding_account_broken" in [step.name for step in maintenance.rebuild_indexes(dry_run=True).steps]
+
+    response = logged_in(OPERATORS).get(reverse("admin:ops_database"))
+    assert {"create_suggested_indexes", "rebuild_indexes"} <= set(response.context["allowed_writes"])
+    html = response.content.decode()
+    row = html[html.index('data-rebuild="holding_account_broken"') :]
+    row = row[: row.index("</tr>")]
+    assert "Rebuild the invalid index <code>holding_account_broken</code> on holding (account)" in row
+    assert "?indexes=holding_account_broken" in row
+    assert "checkbox" not in row
+
+
+# --- 10. Present under its name with another definition -------------------------------------------
 
 
 def test_every_declared_index_reads_back_as_declared_after_migrate():
