@@ -260,8 +260,9 @@ def _advice(analysis, declared, owners, built, now):
     duplicates = {row.key: row for row in analysis.duplicate_indexes or []}
     unused = {row.key: row for row in analysis.unused_indexes or []}
     undeclared = {row.key for row in found.undeclared if row.valid}
+    changed = {index.name for index in found.changed}  # a problem already: built again from its declaration
     for row in analysis.indexes:
-        if _owner(row, owners).third_party and row.key not in invalid:
+        if (_owner(row, owners).third_party and row.key not in invalid) or row.key in changed:
             continue
         source = built.get(row.key)
         source = source if source and source.from_suggestion else None

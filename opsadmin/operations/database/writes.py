@@ -73,7 +73,7 @@ class OptimizeForm(forms.Form):
     indexes = ChoiceListField(
         required=False,
         choices=_names(maintenance.repairable_index_names),
-        unknown_message="Not a missing declared index or an invalid index",
+        unknown_message="Not a missing, invalid or changed index",
         help_text="Only these indexes (missing, invalid or changed ones); empty for all.",
     )
 

@@ -705,7 +705,7 @@ def test_bad_arguments_are_form_errors_and_only_a_drop_leaves_a_refused_run():
         (
             "optimize_database",
             {"indexes": ["nope", "stocks_stock_pkey"]},
-            {"indexes": ["Not a missing declared index or an invalid index: nope, stocks_stock_pkey."]},
+            {"indexes": ["Not a missing, invalid or changed index: nope, stocks_stock_pkey."]},
         ),
         ("rebuild_indexes", {"indexes": "nope"}, {"indexes": ["Unknown index: nope."]}),
         ("drop_indexes", {"indexes": "nope", "confirm": "nope"}, {"indexes": ["Unknown index: nope."]}),
