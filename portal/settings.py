@@ -549,6 +549,9 @@ LOGIN_REDIRECT_URL = "admin:index"
 # Index builds (optimize_database): how long to wait for a table lock, and for one statement. The
 # Database page's catalog reads wait for a table lock no longer than the lock timeout either.
 PORTAL_INDEX_LOCK_TIMEOUT = env_duration("PORTAL_INDEX_LOCK_TIMEOUT", "5s")
+# The dashboard, the status API and system_status read every capability's status in turn: each of
+# their catalog reads waits this long for a table lock, so a held lock costs them seconds, not tens.
+PORTAL_STATUS_LOCK_TIMEOUT = env_duration("PORTAL_STATUS_LOCK_TIMEOUT", "1s")
 PORTAL_INDEX_STATEMENT_TIMEOUT = env_duration("PORTAL_INDEX_STATEMENT_TIMEOUT", "30min")
 # Index advice: slow queries (pg_stat_statements) are those called this often at this mean time;
 # suggestions are tested on them with hypopg.

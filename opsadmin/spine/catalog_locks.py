@@ -7,10 +7,13 @@ TABLE, a VACUUM FULL) every read of the catalog would wait as long as that lasts
 the page with it. With `lock_timeout` (PORTAL_INDEX_LOCK_TIMEOUT, the same wait the index
 builds accept) the first read that would wait longer fails, and `CatalogLocked` says which
 tables are held and by which sessions, so a person knows whom to ask. PgHero does the same
-("not available (system catalog locked)").
+("not available (system catalog locked)"). A glance at every capability's status (`glance`:
+the dashboard, the status API, system_status) waits PORTAL_STATUS_LOCK_TIMEOUT instead, a
+shorter wait, since it reads several capabilities one after the other.
 """
 
 import contextlib
+import contextvars
 import functools
 
 from django.conf import settings
@@ -25,8 +28,21 @@ class CatalogLocked(OperationFailed):
     """The catalog could not be read within the lock timeout; the message names the locks in the way."""
 
 
+_lock_timeout_setting = contextvars.ContextVar("catalog_lock_timeout_setting", default="PORTAL_INDEX_LOCK_TIMEOUT")
+
+
+@contextlib.contextmanager
+def glance():
+    """Catalog reads inside wait PORTAL_STATUS_LOCK_TIMEOUT for a table lock rather than PORTAL_INDEX_LOCK_TIMEOUT."""
+    token = _lock_timeout_setting.set("PORTAL_STATUS_LOCK_TIMEOUT")
+    try:
+        yield
+    finally:
+        _lock_timeout_setting.reset(token)
+
+
 def bounded_catalog_reads(function):
-    """Run `function` with PORTAL_INDEX_LOCK_TIMEOUT on the caller's connection (PostgreSQL); restore it after.
+    """Run `function` with PORTAL_INDEX_LOCK_TIMEOUT (or the glance's) on the caller's connection; restore it after.
 
     A read that waits longer for a table lock raises CatalogLocked before anything is done.
     """
@@ -38,7 +54,7 @@ def bounded_catalog_reads(function):
         with connection.cursor() as cursor:
             cursor.execute("SELECT current_setting('lock_timeout')")
             previous = cursor.fetchone()[0]
-            set_timeout(cursor, "lock_timeout", "PORTAL_INDEX_LOCK_TIMEOUT")
+            set_timeout(cursor, "lock_timeout", _lock_timeout_setting.get())
         try:
             return function(*args, **kwargs)
         except DatabaseError as error:
@@ -86,8 +102,8 @@ ORDER BY c.relname, l.pid
 
 
 def _locked_message(error):
-    timeout = settings.PORTAL_INDEX_LOCK_TIMEOUT
-    message = f"could not read the catalog within the lock timeout ({timeout}, PORTAL_INDEX_LOCK_TIMEOUT)"
+    setting = _lock_timeout_setting.get()
+    message = f"could not read the catalog within the lock timeout ({getattr(settings, setting)}, {setting})"
     try:
         with connection.cursor() as cursor:
             cursor.execute(_HELD_EXCLUSIVELY)  # pg_locks and pg_stat_activity take no table lock

@@ -12,18 +12,20 @@ from django.db import Error as DatabaseError
 
 from opsadmin.spine import registry
 from opsadmin.spine.arguments import first_line
+from opsadmin.spine.catalog_locks import glance
 from opsadmin.spine.results import OK, UNKNOWN, Section
 
 logger = logging.getLogger(__name__)
 
 
 def readable_sections(may_read):
-    """[(capability, Section)] of every status read `may_read(permission_name)` allows."""
-    return [
-        (capability, read_or_unknown(capability.status_read))
-        for capability in registry.capabilities()
-        if capability.status_read is not None and may_read(capability.status_read.permission_name)
-    ]
+    """[(capability, Section)] of every status read `may_read(permission_name)` allows, each catalog read a glance."""
+    with glance():
+        return [
+            (capability, read_or_unknown(capability.status_read))
+            for capability in registry.capabilities()
+            if capability.status_read is not None and may_read(capability.status_read.permission_name)
+        ]
 
 
 def read_or_unknown(read, **parameters):

@@ -267,6 +267,24 @@ def test_the_page_waits_for_a_locked_table_no_longer_than_the_lock_timeout_and_s
 
 
 @pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_status_glance_waits_the_status_lock_timeout_not_the_index_one(settings, ops_groups):
+    """The status API reads each capability in turn: under a held lock each catalog read waits 200 ms, not 20 s."""
+    settings.PORTAL_INDEX_LOCK_TIMEOUT = "20s"
+    settings.PORTAL_STATUS_LOCK_TIMEOUT = "200ms"
+    viewer = logged_in(VIEWERS)
+    with held_exclusively("stocks_stock"):
+        started = time.monotonic()
+        response = viewer.get("/api/ops/status/")
+        waited = time.monotonic() - started
+    assert waited < 15  # one read at the index timeout alone would take 20 s
+    sections = response.json()["sections"]
+    locked = {name: section["detail"] for name, section in sections.items() if section["headline"] == "catalog locked"}
+    assert "database" in locked
+    assert all("(200ms, PORTAL_STATUS_LOCK_TIMEOUT)" in detail for detail in locked.values()), locked
+
+
+@pytest.mark.postgres
 @pytest.mark.django_db
 def test_the_analysis_read_lists_the_checks_that_are_not_ok():
     sql(f"DROP INDEX {DECLARED}")
