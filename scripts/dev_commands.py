@@ -47,7 +47,7 @@ def main(argv):
 
 
 def parser():
-    parser = argparse.ArgumentParser(prog="scripts/dev.py", description=__doc__)
+    parser = argparse.ArgumentParser(prog="scripts/dev.py", description="What make venv, run and test do, on any OS.")
     parser.add_argument(
         "--python",
         metavar="PATH",
