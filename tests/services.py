@@ -23,7 +23,6 @@ picked afresh when another process takes one first; `http(...)` makes one reques
 import contextlib
 import glob
 import os
-import pwd
 import shutil
 import socket
 import subprocess
@@ -94,7 +93,9 @@ def postgres_unavailable():
     """Why a throwaway PostgreSQL can't be started here, in one line; None when it can."""
     if postgres_bindir() is None:
         return "PostgreSQL not found: install postgresql (initdb missing)"
-    if os.geteuid() == 0:  # initdb refuses to run as root
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # initdb refuses to run as root (POSIX: Windows has no root)
+        import pwd  # here, not at the top: POSIX only, and the SQLite pass imports this module on Windows too
+
         if not shutil.which("runuser"):
             return "PostgreSQL can't start as root: runuser missing (install util-linux)"
         try:
