@@ -122,7 +122,7 @@ def _cgroup_candidates(root, proc_cgroup):
     """Where this process's memory cgroup files may be: its own group's directory, then the mount's root
     (a container sees its own group there)."""
     try:
-        lines = proc_cgroup.read_text().splitlines()
+        lines = proc_cgroup.read_text(encoding="utf-8").splitlines()
     except OSError:
         lines = []
     for line in lines:
@@ -138,7 +138,7 @@ def _cgroup_candidates(root, proc_cgroup):
 def _read_number(path):
     """The number in a cgroup file; None for "max", a missing file or anything else."""
     try:
-        text = path.read_text().strip()
+        text = path.read_text(encoding="utf-8").strip()
     except OSError:
         return None
     return int(text) if text.isdigit() else None
