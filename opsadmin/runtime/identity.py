@@ -73,6 +73,16 @@ def parse_process_label(label):
     return instance, int(pid)
 
 
+def gunicorn_worker():
+    """True when this process's parent is a gunicorn arbiter (its command line names gunicorn): one that starts
+    a fresh worker when this one exits."""
+    try:
+        parent = psutil.Process().parent()
+        return parent is not None and any("gunicorn" in part for part in parent.cmdline())
+    except psutil.Error:
+        return False
+
+
 def process_facts(now):
     """(start time, resident memory) of this process; psutil reads /proc, no subprocess."""
     try:

@@ -16,8 +16,9 @@ from django.utils import timezone
 
 from opsadmin.health.checks import configured_checks
 from opsadmin.models import Instance, InstanceWorker, MemorySample, OpsRun, RunTarget
-from opsadmin.operations.memory import collecting, history, snapshot, writes
+from opsadmin.operations.memory import collecting, history, snapshot
 from opsadmin.operations.memory.sections import fleet_memory
+from opsadmin.runtime import identity, recycle
 from opsadmin.runtime.heartbeat import ProcessThread, record_heartbeat
 from opsadmin.runtime.identity import HOST
 from opsadmin.spine import channel
@@ -207,8 +208,8 @@ def test_recycling_every_web_worker_of_an_instance_is_refused_on_every_door(this
 def test_a_recycled_worker_answers_before_it_stops(this_process, monkeypatch):
     worker(pid=4242)
     stopped = []
-    monkeypatch.setattr(writes, "supervised", lambda: True)
-    monkeypatch.setattr(writes, "exit_gracefully", lambda: stopped.append(RunTarget.objects.get().status))
+    monkeypatch.setattr(identity, "gunicorn_worker", lambda: True)
+    monkeypatch.setattr(recycle, "exit_gracefully", lambda: stopped.append(RunTarget.objects.get().status))
     run = run_write("recycle_workers", {"processes": [f"web-1:8000 pid {os.getpid()}"]})
     channel.deliver(*this_process)
     assert stopped == ["succeeded"]  # its answer was recorded before the signal
@@ -365,8 +366,8 @@ def test_a_rolling_recycle_goes_one_worker_at_a_time_and_stops_at_one_that_does_
         replaced.append(RunTarget.objects.get(pid=os.getpid()).status)
         worker(INSTANCE, pid=silent + 1)
 
-    monkeypatch.setattr(writes, "supervised", lambda: True)
-    monkeypatch.setattr(writes, "exit_gracefully", gunicorn_replaces_it)
+    monkeypatch.setattr(identity, "gunicorn_worker", lambda: True)
+    monkeypatch.setattr(recycle, "exit_gracefully", gunicorn_replaces_it)
     thread = ProcessThread("8000", "web")
     thread.start()
     try:
