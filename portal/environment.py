@@ -180,10 +180,10 @@ def local_secret(path: Path, nbytes=48):
     survives restarts, or every restart would log everybody out.
     """
     try:
-        return path.read_text().strip()
+        return path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
         value = secrets.token_urlsafe(nbytes)
         path.touch(mode=0o600)
-        path.write_text(value + "\n")
+        path.write_text(value + "\n", encoding="utf-8")
         return value

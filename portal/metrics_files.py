@@ -1,10 +1,12 @@
-"""The metrics directory under gunicorn (PORTAL_METRICS_DIR): a dead worker's files folded into one archive per kind.
+"""POSIX serving: gunicorn's metrics directory (PORTAL_METRICS_DIR), a dead worker's files folded into archives.
 
-Why: prometheus_client's multiprocess mode gives every worker files of its own, and a scrape reads every file in
-the directory (about 0.6 ms per worker's files, bench/observability.py). A dead worker's counts must stay, or the
-instance's totals would go back (a counter reset to Prometheus: a huge false rate), so its files used to stay too,
-and with workers recycled (PORTAL_MAX_REQUESTS, the memory limits) the directory grew by a set per recycle. Folded
-as the master reaps it (child_exit), the directory holds the live workers' files and one archive per kind:
+Locked with flock, and only gunicorn's master folds: never imported on the development path, where a scrape reads
+the process's own registry. Why fold: prometheus_client's multiprocess mode gives every worker files of its own, and
+a scrape reads every file in the directory (about 0.6 ms per worker's files, bench/observability.py). A dead
+worker's counts must stay, or the instance's totals would go back (a counter reset to Prometheus: a huge false
+rate), so its files used to stay too, and with workers recycled (PORTAL_MAX_REQUESTS, the memory limits) the
+directory grew by a set per recycle. Folded as the master reaps it (child_exit), the directory holds the live
+workers' files and one archive per kind:
 
 - counter_<pid>.db, histogram_<pid>.db, summary_<pid>.db: folded. Each value adds up with the archive's under the
   same key (metric, sample, labels, help): the collector sums a counter's and a summary's values across files, and

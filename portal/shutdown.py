@@ -4,41 +4,21 @@ On SIGTERM the gunicorn master does not stop at once. It raises a flag every wor
 (readiness then answers 503 "shutting down"), keeps serving for PORTAL_SHUTDOWN_DRAIN_SECONDS
 so the load balancer's checks mark the instance down, and only then stops as gunicorn
 does: listeners closed, in-flight requests given PORTAL_GRACEFUL_TIMEOUT. A second SIGTERM
-stops it at once; SIGINT and SIGQUIT stay gunicorn's quick shutdown.
-
-The flag is one byte of memory mapped before the workers are forked, shared by the master
-and all its workers and by nothing else: a shutdown is not an operator's drain, and the
-next server starts serving.
+stops it at once; SIGINT and SIGQUIT stay gunicorn's quick shutdown. The flag is
+portal/shutting_down.py's, which readiness reads on every platform.
 """
 
 import contextlib
 import logging
-import mmap
 import signal
 import threading
 
 from django.core.cache import caches
 from django.db import connections
 
+from portal.shutting_down import announce, announced
+
 logger = logging.getLogger(__name__)
-
-# MAP_SHARED and anonymous: the master's writes are seen by the workers it forked, before or after the write.
-_flag = mmap.mmap(-1, 1)
-
-
-def announce():
-    """From now on this server's readiness answers 503 "shutting down", in every worker."""
-    _flag[0] = 1
-
-
-def announced():
-    """Whether this server is shutting down: one byte read, cheap enough for every probe."""
-    return _flag[0] == 1
-
-
-def reset():
-    """Serving again (tests; a new server maps a flag of its own)."""
-    _flag[0] = 0
 
 
 def drain_before_stopping(drain_seconds):

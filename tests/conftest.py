@@ -67,11 +67,11 @@ def _fresh_process_state():
     above), no rate-limit counter in memory (those in Redis went too)."""
     from opsadmin.health.readiness import readiness
     from opsadmin.runtime import breakers, drain, heartbeat, identity
-    from portal import shutdown
+    from portal import shutting_down
     from stocks import rate_limits
 
     def forget():
-        shutdown.reset()
+        shutting_down.reset()
         identity.reset()
         heartbeat.reset()
         drain.reset()

@@ -32,7 +32,7 @@ from health_check.exceptions import ServiceUnavailable, ServiceWarning
 
 from opsadmin.runtime import breakers, drain, fleet
 from opsadmin.spine import registry
-from portal import shutdown
+from portal import shutting_down
 
 
 @dataclasses.dataclass
@@ -69,7 +69,7 @@ class Draining(HealthCheck):
     always_critical: ClassVar[bool] = True  # draining that doesn't take the instance out would mean nothing
 
     def run(self):
-        if shutdown.announced():
+        if shutting_down.announced():
             raise ServiceUnavailable("shutting down")
         try:
             draining = drain.current_instance_is_draining()

@@ -34,7 +34,7 @@ from opsadmin.runtime.metrics import readiness_computed
 from opsadmin.runtime.postgresql import deadlines
 from opsadmin.runtime.thread_pools import ForkSafeThreadPool
 from opsadmin.spine.results import DEGRADED, DRAINING, FAILING, OK, WARNING
-from portal import shutdown
+from portal import shutting_down
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ class Readiness:
 
     The first request after the cached verdict expires runs the checks; requests arriving
     meanwhile wait for that same run (never longer than the budget) and reuse its verdict.
-    A verdict made before the server announced its shutdown (portal.shutdown) has expired:
+    A verdict made before the server announced its shutdown (portal.shutting_down) has expired:
     the load balancer must hear "draining" from the first probe after a SIGTERM.
     """
 
@@ -245,7 +245,7 @@ class Readiness:
         """The current verdict; `beat`: asked by a probe, so this process beats as its instance first."""
         with self._lock:
             fresh = self._verdict is not None and time.monotonic() < self._fresh_until
-            if fresh and self._made_shutting_down == shutdown.announced():
+            if fresh and self._made_shutting_down == shutting_down.announced():
                 return self._verdict
             run = self._run
             leading = run is None
@@ -255,7 +255,7 @@ class Readiness:
             if run.done.wait(settings.PORTAL_READINESS_BUDGET + 0.05) and run.verdict is not None:
                 return run.verdict
             return Verdict(results=[], failing=["readiness"])  # the leading request vanished: not ready
-        shutting_down = shutdown.announced()
+        announced = shutting_down.announced()
         try:
             if beat:
                 self._beat()
@@ -269,7 +269,7 @@ class Readiness:
                 readiness_computed(run.verdict.status)
             with self._lock:
                 if run.verdict is not None:
-                    self._verdict, self._made_shutting_down = run.verdict, shutting_down
+                    self._verdict, self._made_shutting_down = run.verdict, announced
                     self._fresh_until = time.monotonic() + settings.PORTAL_READINESS_CACHE_SECONDS
                 self._run = None
             run.done.set()

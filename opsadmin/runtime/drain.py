@@ -4,7 +4,7 @@ Draining is a column of the instance row, not process memory, so it survives a r
 until someone resumes the instance (the write is the instances capability's).
 Readiness asks on every probe, so the answer is kept for PORTAL_DRAIN_CACHE_SECONDS; a
 drain or resume made in this process clears it at once, one made elsewhere is seen
-within that time. Shutting down is the server's own memory (portal.shutdown): it ends
+within that time. Shutting down is the server's own memory (portal.shutting_down): it ends
 with the server.
 """
 
@@ -17,7 +17,7 @@ from django.conf import settings
 
 from opsadmin.models import Instance
 from opsadmin.runtime import identity
-from portal import shutdown
+from portal import shutting_down
 
 _clock = time.monotonic  # tests replace it to step over the cache time without sleeping
 _drain_cache = None  # (instance id, clock time it expires, draining)
@@ -35,7 +35,7 @@ def current_instance_is_draining():
     propagates: the caller decides what an unknown state means.
     """
     global _drain_cache
-    if shutdown.announced():
+    if shutting_down.announced():
         return True
     instance_id = identity.this_instance_id()
     if instance_id is None:
@@ -63,7 +63,7 @@ class DrainState:
 def current_drain():
     """This instance's DrainState, or None while it serves (or before a heartbeat named it); one query."""
     instance_id = identity.this_instance_id()
-    if shutdown.announced():
+    if shutting_down.announced():
         return DrainState(instance_id or identity.instance_host(), shutting_down=True)
     if instance_id is None:
         return None

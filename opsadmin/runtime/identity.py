@@ -59,7 +59,8 @@ def command_line_user():
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # no login name in the environment and no passwd entry (a bare container uid)
-        user = f"uid {os.getuid()}"
+        user = psutil.Process().username()  # the uid's number where it has no name
+        user = f"uid {user}" if user.isdigit() else user
     return f"cli:{user}@{HOST}"
 
 
@@ -70,6 +71,16 @@ def parse_process_label(label):
     if not separator or ":" not in instance or not pid.isdigit():
         return None
     return instance, int(pid)
+
+
+def gunicorn_worker():
+    """True when this process's parent is a gunicorn arbiter (its command line names gunicorn): one that starts
+    a fresh worker when this one exits."""
+    try:
+        parent = psutil.Process().parent()
+        return parent is not None and any("gunicorn" in part for part in parent.cmdline())
+    except psutil.Error:
+        return False
 
 
 def process_facts(now):
@@ -92,18 +103,18 @@ def git_commit(repo):
     try:
         git_dir = repo / ".git"
         if git_dir.is_file():  # a worktree or submodule: ".git" says "gitdir: <path>"
-            git_dir = repo / git_dir.read_text().removeprefix("gitdir:").strip()
-        head = (git_dir / "HEAD").read_text().strip()
+            git_dir = repo / git_dir.read_text(encoding="utf-8").removeprefix("gitdir:").strip()
+        head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
         if not head.startswith("ref:"):
             return _short(head)  # detached HEAD holds the commit itself
         ref = head.removeprefix("ref:").strip()
         common_dir = git_dir
         if (git_dir / "commondir").is_file():  # a worktree keeps its branches in the main repository
-            common_dir = git_dir / (git_dir / "commondir").read_text().strip()
+            common_dir = git_dir / (git_dir / "commondir").read_text(encoding="utf-8").strip()
         for base in dict.fromkeys([git_dir, common_dir]):
             if (base / ref).is_file():
-                return _short((base / ref).read_text().strip())
-        for line in (common_dir / "packed-refs").read_text().splitlines():
+                return _short((base / ref).read_text(encoding="utf-8").strip())
+        for line in (common_dir / "packed-refs").read_text(encoding="utf-8").splitlines():
             commit, _, name = line.partition(" ")
             if name == ref:
                 return _short(commit)

@@ -1,8 +1,10 @@
 """This process's memory figures, and its machine's: one JSON document published with each heartbeat.
 
 One document rather than a column per figure, so a figure added later needs no migration.
-Cheap enough for every beat (a few reads of /proc and /sys). A figure the OS refuses is
-None; one that fails is left out of the beat's document, never the beat itself.
+Cheap enough for every beat (a few reads of /proc and /sys). A figure the OS refuses, or
+this platform does not give (PSS off Linux, a cgroup off Linux), is None, which the pages
+show as "not available here"; one that fails is left out of the beat's document, never
+the beat itself.
 """
 
 import gc
@@ -57,7 +59,7 @@ def _memory(process):
     """RSS and VMS always; USS and PSS where the OS gives them (Linux's smaps_rollup; macOS and Windows: USS)."""
     try:
         info = process.memory_full_info()
-    except psutil.AccessDenied:
+    except (psutil.AccessDenied, NotImplementedError):
         info = process.memory_info()
     return {
         "rss_bytes": info.rss,
@@ -68,8 +70,13 @@ def _memory(process):
 
 
 def _open_files(process):
-    """Open file descriptors (sockets included) on POSIX, handles on Windows: counted, not listed."""
-    return {"open_files": process.num_fds() if hasattr(process, "num_fds") else process.num_handles()}
+    """Open file descriptors (sockets included) on POSIX, handles on Windows: counted, not listed; None where
+    the platform gives neither, or refuses."""
+    counted = getattr(process, "num_fds", None) or getattr(process, "num_handles", None)
+    try:
+        return {"open_files": counted() if counted else None}
+    except (psutil.AccessDenied, NotImplementedError):
+        return {"open_files": None}
 
 
 def _limits():
@@ -122,7 +129,7 @@ def _cgroup_candidates(root, proc_cgroup):
     """Where this process's memory cgroup files may be: its own group's directory, then the mount's root
     (a container sees its own group there)."""
     try:
-        lines = proc_cgroup.read_text().splitlines()
+        lines = proc_cgroup.read_text(encoding="utf-8").splitlines()
     except OSError:
         lines = []
     for line in lines:
@@ -138,7 +145,7 @@ def _cgroup_candidates(root, proc_cgroup):
 def _read_number(path):
     """The number in a cgroup file; None for "max", a missing file or anything else."""
     try:
-        text = path.read_text().strip()
+        text = path.read_text(encoding="utf-8").strip()
     except OSError:
         return None
     return int(text) if text.isdigit() else None

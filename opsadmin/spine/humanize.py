@@ -2,7 +2,8 @@
 
 One place for every door's wording: the pages (through opsadmin.templatetags.ops), the
 reports' summaries and the command line say "1,250,000 rows", "39.4 %", "1.9 MiB",
-"1 key" and "4 min 05 s" the same way. A dash stands for a number nobody knows.
+"1 key" and "4 min 05 s" the same way. A dash stands for a number nobody knows; "not available here" for one
+this platform does not give (USS, PSS, open files, a container's memory).
 """
 
 import math
@@ -10,6 +11,7 @@ import math
 from django.utils import timezone
 
 DASH = "—"
+NOT_AVAILABLE = "not available here"
 BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 PLURALS = {"index": "indexes", "process": "processes", "entry": "entries"}
 
@@ -73,6 +75,16 @@ def byte_size(size):
 def count(number):
     """1,250,000."""
     return DASH if number is None else f"{number:,}"
+
+
+def bytes_if_available(size):
+    """A size the platform may not give (USS, PSS, a container's memory): "not available here" where it doesn't."""
+    return NOT_AVAILABLE if size is None else byte_size(size)
+
+
+def named_figure(value, name, form=count):
+    """ "80.2 MiB USS", "USS not available here": a figure the platform may not give, with its name."""
+    return f"{name} {NOT_AVAILABLE}" if value is None else f"{form(value)} {name}"
 
 
 def percent(ratio, places=1):

@@ -56,12 +56,12 @@ def ensure_local_admin():
         password, source = env_password, PASSWORD_ENV
     else:
         path = password_file()
-        stored = path.read_text().strip() if path.exists() else None
+        stored = path.read_text(encoding="utf-8").strip() if path.exists() else None
         if created or (stored is None and not user.has_usable_password()):
             password = secrets.token_urlsafe(12)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch(mode=0o600)
-            path.write_text(password + "\n")
+            path.write_text(password + "\n", encoding="utf-8")
         elif stored is not None and user.check_password(stored):
             password = stored
         else:

@@ -39,7 +39,7 @@ from opsadmin.health import views
 from opsadmin.health.checks import Migrations, NamedCheck, Redis, TaskWorker, configured_checks
 from opsadmin.health.readiness import READINESS_EXECUTOR, readiness, run_pooled
 from opsadmin.spine import registry
-from portal import shutdown
+from portal import shutting_down
 from portal.accounts.models import ApiToken
 from portal.accounts.tokens import issue_token, revoke_tokens
 from tests.helpers import OPERATORS, VIEWERS, bearer
@@ -358,7 +358,7 @@ def test_a_shutdown_makes_the_next_probe_unready_though_a_ready_verdict_was_cach
     settings.PORTAL_READINESS_CACHE_SECONDS = 60
     assert get_ready(client)[0].status_code == 200
 
-    shutdown.announce()
+    shutting_down.announce()
     response, _ = get_ready(client, HTTP_ACCEPT="text/plain")
 
     assert (response.status_code, response.content) == (503, b"unavailable: draining\n")

@@ -25,7 +25,7 @@ from opsadmin.runtime.fleet import list_instances, task_worker_last_seen
 from opsadmin.runtime.heartbeat import TASK_WORKER_PORT, ProcessThread, mark_instance_stopped, record_heartbeat
 from opsadmin.runtime.identity import git_commit, this_instance_id
 from opsadmin.spine.results import jsonable
-from portal import shutdown
+from portal import shutting_down
 
 pytestmark = pytest.mark.django_db
 
@@ -398,7 +398,7 @@ def test_the_drain_state_is_cached_briefly_and_invalidated_here(clock, django_as
 
 def test_shutting_down_counts_as_draining_without_asking_the_database(django_assert_num_queries):
     record_heartbeat(HOST, 8000)
-    shutdown.announce()
+    shutting_down.announce()
     with django_assert_num_queries(0):
         assert current_instance_is_draining() is True
     assert current_drain() == DrainState("web-1:8000", shutting_down=True)
@@ -406,7 +406,7 @@ def test_shutting_down_counts_as_draining_without_asking_the_database(django_ass
 
 def test_a_shutdown_is_not_a_drain_it_leaves_the_instance_row_alone():
     record_heartbeat(HOST, 8000)
-    shutdown.announce()
+    shutting_down.announce()
     assert Instance.objects.get(pk="web-1:8000").drain_requested_at is None  # the next server serves
 
 

@@ -4,6 +4,7 @@ history, and the soft and hard limits its requests are sampled against."""
 import gc
 import json
 import os
+from collections import namedtuple
 from datetime import timedelta
 
 import psutil
@@ -83,6 +84,35 @@ def test_full_info_denied_falls_back_to_rss_and_vms(monkeypatch):
     assert figures["rss_bytes"] > 0
     assert figures["vms_bytes"] > 0
     assert (figures["uss_bytes"], figures["pss_bytes"]) == (None, None)
+
+
+def test_a_platform_without_pss_publishes_none_for_it(monkeypatch):
+    macos = namedtuple("pfullmem", "rss vms pfaults pageins uss")  # psutil's full memory on macOS: no PSS
+
+    monkeypatch.setattr(psutil.Process, "memory_full_info", lambda self: macos(3 * MIB, 9 * MIB, 0, 0, 2 * MIB))
+    figures = memory.figures()
+    assert (figures["rss_bytes"], figures["uss_bytes"], figures["pss_bytes"]) == (3 * MIB, 2 * MIB, None)
+
+
+def test_full_info_not_implemented_here_falls_back_to_rss_and_vms(monkeypatch):
+    def not_here(self):
+        raise NotImplementedError
+
+    monkeypatch.setattr(psutil.Process, "memory_full_info", not_here)
+    figures = memory.figures()
+    assert figures["rss_bytes"] > 0
+    assert (figures["uss_bytes"], figures["pss_bytes"]) == (None, None)
+
+
+def test_open_files_not_given_or_refused_are_none_not_zero(monkeypatch):
+    def denied(self):
+        raise psutil.AccessDenied(os.getpid())
+
+    monkeypatch.setattr(psutil.Process, "num_fds", denied)
+    assert memory.figures()["open_files"] is None
+    monkeypatch.delattr(psutil.Process, "num_fds")  # neither descriptors nor handles (nor POSIX nor Windows)
+    assert not hasattr(psutil.Process, "num_handles")
+    assert memory.figures()["open_files"] is None
 
 
 def test_a_figure_that_fails_is_left_out_and_the_beat_still_lands(monkeypatch):

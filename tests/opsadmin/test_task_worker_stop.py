@@ -1,13 +1,15 @@
 """A stopping task worker (SIGTERM, as systemd or Kubernetes send it) finishes the task in hand, or puts it back.
 
 The worker runs here, in the test's main thread, where signals are handled; each task signals its own process
-as it starts, so the signal always comes mid-task.
+as it starts, so the signal always comes mid-task. Where the platform has no SIGALRM (Windows), the stop time is
+kept by a timer thread instead: simulated here by taking SIGALRM away from the alarm's module.
 """
 
 import contextlib
 import os
 import signal
 import time
+import types
 
 import pytest
 from django.tasks import task
@@ -15,6 +17,7 @@ from django_tasks_db.models import DBTaskResult, TaskResultStatus
 
 from opsadmin.management.commands.ops_worker import StoppingWorker
 from opsadmin.models import OpsRun
+from opsadmin.runtime import alarm
 from opsadmin.spine import runs, targets
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the worker takes tasks in transactions of its own
@@ -28,6 +31,26 @@ def nap(seconds, signals=1):
         time.sleep(0.01)
     time.sleep(seconds)
     return seconds
+
+
+@task
+def nap_in_steps(seconds):
+    """Signals this process, then sleeps in short steps: without SIGALRM, the simulated signal that ends the stop
+    time runs between two Python instructions, never in the middle of a blocking sleep."""
+    os.kill(os.getpid(), signal.SIGTERM)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+    return seconds
+
+
+@pytest.fixture
+def without_sigalrm(monkeypatch):
+    """The alarm's module sees a signal module without SIGALRM and its timer, as on Windows."""
+    windows = types.ModuleType("signal")
+    absent = {"SIGALRM", "setitimer", "ITIMER_REAL"}
+    vars(windows).update({name: value for name, value in vars(signal).items() if name not in absent})
+    monkeypatch.setattr(alarm, "signal", windows)
 
 
 @pytest.fixture
@@ -118,3 +141,26 @@ def test_an_interrupted_run_is_queued_again_and_the_next_worker_performs_it(work
     run.refresh_from_db()
     assert run.status == OpsRun.Status.SUCCEEDED
     assert status_of(result) == TaskResultStatus.SUCCESSFUL
+
+
+def test_without_sigalrm_a_task_past_the_stop_time_still_goes_back_in_the_queue(without_sigalrm, worker, settings):
+    settings.PORTAL_TASK_STOP_SECONDS = 0.3
+    sigint = signal.getsignal(signal.SIGINT)
+    result = nap_in_steps.enqueue(30)
+
+    took = run_until_stopped(worker)
+
+    row = DBTaskResult.objects.get(pk=result.id)
+    assert (row.status, row.started_at, row.traceback) == (TaskResultStatus.READY, None, "")
+    assert took < 5
+    assert signal.getsignal(signal.SIGINT) == sigint  # the worker's own again once the alarm is off
+
+
+def test_without_sigalrm_a_task_that_ends_within_the_stop_time_finishes(without_sigalrm, worker, settings):
+    settings.PORTAL_TASK_STOP_SECONDS = 10
+    first, second = nap_in_steps.enqueue(0.3), nap_in_steps.enqueue(0.3)
+
+    run_until_stopped(worker)
+
+    assert status_of(first) == TaskResultStatus.SUCCESSFUL
+    assert status_of(second) == TaskResultStatus.READY

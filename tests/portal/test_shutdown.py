@@ -10,7 +10,7 @@ import pytest
 from django.core.cache import caches
 from django.db import connection
 
-from portal import shutdown
+from portal import shutdown, shutting_down
 
 
 @pytest.fixture
@@ -30,8 +30,8 @@ def test_the_flag_raised_in_the_master_is_seen_by_a_worker_forked_before():
     pid = os.fork()
     if pid == 0:  # the worker: waits for the master's word, then reports what it reads
         os.read(announced[0], 1)
-        os._exit(0 if shutdown.announced() else 1)
-    shutdown.announce()
+        os._exit(0 if shutting_down.announced() else 1)
+    shutting_down.announce()
     os.write(announced[1], b"x")
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
@@ -41,7 +41,7 @@ def test_sigterm_announces_at_once_and_stops_after_the_drain(sigterm):
     shutdown.drain_before_stopping(0.3)
 
     os.kill(os.getpid(), signal.SIGTERM)
-    assert shutdown.announced()
+    assert shutting_down.announced()
     assert sigterm == []  # still serving
     deadline = time.monotonic() + 5
     while not sigterm and time.monotonic() < deadline:
@@ -62,7 +62,7 @@ def test_no_drain_asked_for_stops_at_once(sigterm):
     shutdown.drain_before_stopping(0)
     os.kill(os.getpid(), signal.SIGTERM)
     assert sigterm == [signal.SIGTERM]
-    assert not shutdown.announced()
+    assert not shutting_down.announced()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -31,13 +31,15 @@ class Command(OpsCommand):
                     f"Collected {humanize.plural(collection.collected, 'object')} here: RSS "
                     f"{humanize.byte_size(collection.rss_before_bytes)} -> "
                     f"{humanize.byte_size(collection.rss_after_bytes)}, USS "
-                    f"{humanize.byte_size(collection.uss_before_bytes)} -> "
-                    f"{humanize.byte_size(collection.uss_after_bytes)}"
+                    f"{humanize.bytes_if_available(collection.uss_before_bytes)} -> "
+                    f"{humanize.bytes_if_available(collection.uss_after_bytes)}"
                 )
             here = section.data.this_process
             self.stdout.write(
-                f"This process: {humanize.byte_size(here['rss_bytes'])} RSS, {humanize.byte_size(here['uss_bytes'])} "
-                f"USS, {humanize.plural(here['threads'], 'thread')}, GC frozen {humanize.count(here['gc']['frozen'])}"
+                f"This process: {humanize.byte_size(here['rss_bytes'])} RSS, "
+                f"{humanize.named_figure(here['uss_bytes'], 'USS', humanize.byte_size)}, "
+                f"{humanize.named_figure(here.get('open_files'), 'open files')}, "
+                f"{humanize.plural(here['threads'], 'thread')}, GC frozen {humanize.count(here['gc']['frozen'])}"
             )
             self.print_section(capability.title, section)
         if not section.ok:

@@ -17,6 +17,7 @@ from django_tasks_db.management.commands import db_worker
 from django_tasks_db.models import DBTaskResult, TaskResultStatus
 
 from opsadmin.runtime import breakers, identity
+from opsadmin.runtime.alarm import Alarm
 from opsadmin.runtime.heartbeat import (
     TASK,
     TASK_WORKER_PORT,
@@ -72,10 +73,15 @@ class StoppingWorker(ReconnectingWorker):
     gives the task PORTAL_TASK_STOP_SECONDS to finish. Past that, or on a second signal, the task is
     interrupted (runs.Interrupted, raised in it) and put back in the queue, its run queued again, rather than
     recorded as failed: the next worker does it. A statement running in PostgreSQL ends first (its timeout
-    bounds it); a supervisor's stop timeout must exceed PORTAL_TASK_STOP_SECONDS.
+    bounds it); a supervisor's stop timeout must exceed PORTAL_TASK_STOP_SECONDS. On every platform: the stop time
+    is an Alarm (SIGALRM on POSIX, a timer thread elsewhere).
     """
 
     interrupted = False
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.alarm = Alarm(self.interrupt)
 
     def shutdown(self, signum, frame):
         if not self.running_task:
@@ -89,12 +95,11 @@ class StoppingWorker(ReconnectingWorker):
             signal.strsignal(signum),
             seconds,
         )
-        signal.signal(signal.SIGALRM, self.interrupt)
-        signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+        self.alarm.start(seconds)
         return None
 
     def interrupt(self, signum, frame):
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        self.alarm.cancel()
         self.interrupted = True
         raise runs.Interrupted(f"the task worker is stopping ({signal.strsignal(signum)})")
 
@@ -105,13 +110,13 @@ class StoppingWorker(ReconnectingWorker):
         except runs.Interrupted:  # ...or it came while the outcome was being recorded
             pass
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            self.alarm.cancel()
         if self.interrupted:  # ...undone: a run already finished is not claimed again by the next worker
             requeue(db_task_result)
 
     def reset_signals(self):
         super().reset_signals()
-        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        self.alarm.cancel()
 
 
 def requeue(db_task_result):

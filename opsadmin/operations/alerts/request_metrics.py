@@ -12,9 +12,9 @@ own, and these rules say they are not evaluated rather than that all is well.
 """
 
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from django.conf import settings
 
@@ -99,7 +99,7 @@ def read(at):
             "PORTAL_METRICS_DIR is not set: gunicorn keeps its metrics in a directory of its own the task worker "
             "cannot read (Prometheus's rule covers it)"
         )
-    if not os.path.isdir(path):
+    if not Path(path).is_dir():
         raise Unreadable(f"PORTAL_METRICS_DIR {path} does not exist on this host")
     totals = Totals(at=at.isoformat())
     for family in workers_values(path):  # as a scrape reads them: never while a dead worker's files are folded

@@ -29,8 +29,9 @@ def collect():
 
 
 def _memory():
+    """(RSS, USS); USS None where the platform refuses or does not give it."""
     process = psutil.Process()
     try:
-        return process.memory_info().rss, process.memory_full_info().uss
+        return process.memory_info().rss, getattr(process.memory_full_info(), "uss", None)
     except (psutil.AccessDenied, NotImplementedError):
         return process.memory_info().rss, None

@@ -142,7 +142,7 @@ def _line(worker):
     figures = worker.figures
     if not figures:
         return f"{worker.process} ({worker.kind}): {_rss_of(worker)}, no figures published yet"
-    parts = [_rss_of(worker), f"{humanize.byte_size(figures.get('uss_bytes'))} USS"]
+    parts = [_rss_of(worker), humanize.named_figure(figures.get("uss_bytes"), "USS", humanize.byte_size)]
     parts.append(humanize.plural(figures.get("threads"), "thread"))
     if figures.get("requests_served") is not None:
         parts.append(humanize.plural(figures["requests_served"], "request"))

@@ -15,7 +15,6 @@ from opsadmin.models import InstanceWorker
 from opsadmin.operations.memory import collecting, snapshot
 from opsadmin.runtime import fleet, identity
 from opsadmin.runtime.heartbeat import WEB
-from opsadmin.runtime.recycle import exit_gracefully, supervised
 from opsadmin.spine import channel, humanize
 from opsadmin.spine.arguments import ChoiceListField
 from opsadmin.spine.capability import Confirmation, Write
@@ -107,8 +106,10 @@ def collect_garbage(*, processes):
 
 def recycle(*, processes):
     """In each chosen worker: answer with its memory, then stop gracefully so gunicorn starts a fresh one."""
-    if not supervised():
+    if not identity.gunicorn_worker():
         raise Refused("not a gunicorn worker: nothing would start a fresh process in its place")
+    from opsadmin.runtime.recycle import exit_gracefully  # POSIX serving: a gunicorn worker's alone
+
     rss = psutil.Process().memory_info().rss
     channel.after_answering(exit_gracefully)
     summary = f"recycling at {humanize.byte_size(rss)} RSS: finishing its requests, then exiting"

@@ -39,7 +39,6 @@ from prometheus_client.registry import Collector
 from opsadmin.models import OpsRun
 from opsadmin.runtime import breakers, drain, fleet, memory_limits
 from opsadmin.runtime.breakers import CLOSED, HALF_OPEN, OPEN
-from portal import metrics_files
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +67,8 @@ def exposition_of(accept_header):
 def workers_values(directory):
     """Every worker's values, the dead ones' counts included (in the archives), read while no fold runs: a fold
     in between could hide a dead worker's counts or count them twice (portal/metrics_files.py)."""
+    from portal import metrics_files  # POSIX serving (flock): gunicorn's directory, none on the development path
+
     with metrics_files.reading(directory):
         return list(multiprocess.MultiProcessCollector(None, directory).collect())
 

@@ -16,8 +16,9 @@ from django.utils import timezone
 
 from opsadmin.health.checks import configured_checks
 from opsadmin.models import Instance, InstanceWorker, MemorySample, OpsRun, RunTarget
-from opsadmin.operations.memory import history, snapshot, writes
+from opsadmin.operations.memory import collecting, history, snapshot
 from opsadmin.operations.memory.sections import fleet_memory
+from opsadmin.runtime import identity, recycle
 from opsadmin.runtime.heartbeat import ProcessThread, record_heartbeat
 from opsadmin.runtime.identity import HOST
 from opsadmin.spine import channel
@@ -207,8 +208,8 @@ def test_recycling_every_web_worker_of_an_instance_is_refused_on_every_door(this
 def test_a_recycled_worker_answers_before_it_stops(this_process, monkeypatch):
     worker(pid=4242)
     stopped = []
-    monkeypatch.setattr(writes, "supervised", lambda: True)
-    monkeypatch.setattr(writes, "exit_gracefully", lambda: stopped.append(RunTarget.objects.get().status))
+    monkeypatch.setattr(identity, "gunicorn_worker", lambda: True)
+    monkeypatch.setattr(recycle, "exit_gracefully", lambda: stopped.append(RunTarget.objects.get().status))
     run = run_write("recycle_workers", {"processes": [f"web-1:8000 pid {os.getpid()}"]})
     channel.deliver(*this_process)
     assert stopped == ["succeeded"]  # its answer was recorded before the signal
@@ -365,8 +366,8 @@ def test_a_rolling_recycle_goes_one_worker_at_a_time_and_stops_at_one_that_does_
         replaced.append(RunTarget.objects.get(pid=os.getpid()).status)
         worker(INSTANCE, pid=silent + 1)
 
-    monkeypatch.setattr(writes, "supervised", lambda: True)
-    monkeypatch.setattr(writes, "exit_gracefully", gunicorn_replaces_it)
+    monkeypatch.setattr(identity, "gunicorn_worker", lambda: True)
+    monkeypatch.setattr(recycle, "exit_gracefully", gunicorn_replaces_it)
     thread = ProcessThread("8000", "web")
     thread.start()
     try:
@@ -380,3 +381,25 @@ def test_a_rolling_recycle_goes_one_worker_at_a_time_and_stops_at_one_that_does_
     assert f"no answer from {INSTANCE} pid {silent}" in run.result["problems"][0]
     recycles = OpsRun.objects.filter(operation="recycle_workers").order_by("pk")
     assert [(r.door, r.status) for r in recycles] == [("portal", "succeeded"), ("portal", "failed")]
+
+
+def test_figures_this_platform_does_not_give_read_not_available_here_on_every_door(monkeypatch):
+    """PSS off Linux, USS and open files where the OS refuses them, no cgroup off Linux: None, never 0 or an error."""
+    row = worker(pid=101, cgroup=(None, None))
+    row.figures |= {"uss_bytes": None, "open_files": None}
+    row.save()
+
+    section = fleet_memory()
+    assert "web-1:8000 pid 101 (web): 100.0 MiB RSS, USS not available here, 6 threads, 1,200 requests" in section.lines
+    page = logged_in(VIEWERS).get(PAGE).content.decode()
+    row_html = page[page.index('data-process="web-1:8000 pid 101"') :].split("</tr>")[0]
+    assert row_html.count("not available here") == 3  # USS, PSS, open files
+    machine = page[page.index('data-host="web-1"') :].split("</tr>")[0]
+    assert "not available here" in machine
+    assert "no limit" not in machine
+
+    monkeypatch.setattr(collecting.psutil.Process, "memory_full_info", lambda self: SimpleNamespace(rss=1, vms=2))
+    text = StringIO()
+    assert exit_code("memory", "--gc", stdout=text) == 0
+    assert "USS not available here -> not available here" in text.getvalue()
+    assert "USS not available here," in text.getvalue()  # this process, as its figures say
