@@ -3,8 +3,12 @@
 The database and cache are chosen by the environment before this file is read (see
 tests/matrix.py). Here we only adapt to that choice: tests marked `postgres`, `redis` or
 `sqlite` run only where their backend is the default, and skip elsewhere with the way
-to run them (in CI, a postgres/redis test that can't run fails instead).
+to run them (in CI, a postgres/redis test that can't run fails instead). Tests marked
+`posix`, and the system tests (gunicorn, HAProxy, signals), skip where POSIX isn't.
 """
+
+import os
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -17,6 +21,8 @@ from tests.services import HangingServer, in_ci, redis_unavailable, skip_or_fail
 POSTGRES_REASON = "needs PostgreSQL: run `make test` or set DATABASE_URL"
 REDIS_REASON = "needs Redis: run `make test` or set REDIS_URL"
 SQLITE_REASON = "checks the embedded SQLite default: runs in the SQLite pass of `make test`"
+POSIX_REASON = "uses what POSIX alone has (fork, signals, fcntl, gunicorn): runs on Linux and macOS"
+SYSTEM_TESTS = Path(__file__).resolve().parent / "system"
 
 
 def pytest_configure(config):
@@ -28,11 +34,18 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip tests whose backend isn't the default here; in CI, postgres/redis ones fail instead (below)."""
+    """Skip tests whose backend isn't the default here, or that need POSIX elsewhere; in CI, postgres/redis ones
+    fail instead (below)."""
     for item in items:
         reason = missing_backend(item)
         if reason == SQLITE_REASON or (reason and not in_ci()):
             item.add_marker(pytest.mark.skip(reason=reason))
+        elif os.name != "posix" and needs_posix(item):
+            item.add_marker(pytest.mark.skip(reason=POSIX_REASON))
+
+
+def needs_posix(item):
+    return bool(item.get_closest_marker("posix")) or SYSTEM_TESTS in item.path.parents
 
 
 def pytest_runtest_setup(item):

@@ -20,7 +20,10 @@ from opsadmin.models import OpsRun
 from opsadmin.runtime import alarm
 from opsadmin.spine import runs, targets
 
-pytestmark = pytest.mark.django_db(transaction=True)  # the worker takes tasks in transactions of its own
+pytestmark = [
+    pytest.mark.django_db(transaction=True),  # the worker takes tasks in transactions of its own
+    pytest.mark.posix,  # signals the process (SIGALRM, setitimer)
+]
 
 
 @task

@@ -8,7 +8,7 @@ import pytest
 
 from opsadmin.runtime.thread_pools import ForkSafeThreadPool
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only: no fork on this platform")
+pytestmark = pytest.mark.posix  # os.fork
 
 
 def answer_in_forked_child(pool):

@@ -2,18 +2,23 @@
 files are gone, and a fold and a scrape never overlap. Each fake worker is a process of its own writing through
 prometheus_client's multiprocess mode, with instruments of each kind the portal uses."""
 
-import fcntl
 import os
 import subprocess
 import sys
 import threading
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from opsadmin.runtime.metrics import scrape
-from portal import metrics_files
+# Before the portal's modules: metrics_files, a POSIX serving module, imports fcntl itself.
+fcntl = pytest.importorskip("fcntl", reason="POSIX only: gunicorn's metrics files are locked with fcntl")
+
+from opsadmin.runtime.metrics import scrape  # noqa: E402
+from portal import metrics_files  # noqa: E402
+
+pytestmark = pytest.mark.posix
 
 WORKER = """
 import os, sys

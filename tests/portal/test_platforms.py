@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+SYSTEM_TESTS = REPO / "tests" / "system"
 MARK = "POSIX serving:"
 POSIX_MODULES = {"fcntl", "resource", "pwd", "grp", "termios", "tty", "pty", "posix", "syslog"}
 POSIX_NAMES = {
@@ -120,6 +121,24 @@ def test_the_projects_own_modules_use_posix_only_modules_and_calls_in_posix_serv
 def test_the_serving_modules_are_marked():
     marked = {str(path.relative_to(REPO)) for path in project_modules() if posix_marked(ast.parse(path.read_bytes()))}
     assert {"portal/gunicorn.conf.py", "portal/shutdown.py", "portal/metrics_files.py"} <= marked
+
+
+def test_a_test_module_using_what_posix_alone_has_is_marked_posix():
+    """Such a module skips on Windows (tests/conftest.py), so the SQLite pass runs there; tests/system skips whole."""
+    unmarked = []
+    for path in sorted((REPO / "tests").rglob("test_*.py")):
+        source = path.read_text(encoding="utf-8")
+        if SYSTEM_TESTS not in path.parents and violations(source) and not marked_posix(ast.parse(source)):
+            unmarked.append(str(path.relative_to(REPO)))
+    assert unmarked == [], "use what POSIX alone has, without pytestmark = pytest.mark.posix: " + ", ".join(unmarked)
+
+
+def marked_posix(tree):
+    """Whether the module's `pytestmark` includes pytest.mark.posix."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(target, "id", "") == "pytestmark" for target in node.targets):
+            return any(isinstance(mark, ast.Attribute) and mark.attr == "posix" for mark in ast.walk(node.value))
+    return False
 
 
 @pytest.mark.parametrize(

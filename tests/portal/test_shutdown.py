@@ -12,6 +12,8 @@ from django.db import connection
 
 from portal import shutdown, shutting_down
 
+pytestmark = pytest.mark.posix  # forks, and signals the process
+
 
 @pytest.fixture
 def sigterm():

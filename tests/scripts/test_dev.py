@@ -17,6 +17,8 @@ from scripts import dev_commands
 from tests.services import REPO, free_port, http
 from tests.system.conftest import server_environment
 
+pytestmark = pytest.mark.posix  # the runs are stopped with os.killpg (the Windows branch is tested with a fake)
+
 SCRIPT = REPO / "scripts" / "dev.py"
 PYENV = Path.home() / ".pyenv" / "versions"
 
