@@ -630,7 +630,7 @@ PORTAL_MEMORY_WARN_PERCENT = env_number("PORTAL_MEMORY_WARN_PERCENT", 90.0)
 if not 0 < PORTAL_MEMORY_WARN_PERCENT <= 100:
     raise ValueError("PORTAL_MEMORY_WARN_PERCENT must be a percentage above 0, at most 100")
 PORTAL_HEALTH_CHECKS = [
-    ("database", "health_check.checks.Database", {"alias": "default"}, True),
+    ("database", "opsadmin.health.checks.Database", {"alias": "default"}, True),
     ("migrations", "opsadmin.health.checks.Migrations", {"alias": "default"}, True),
     ("draining", "opsadmin.health.checks.Draining", {}, True),
     *((f"cache:{alias}", "opsadmin.health.checks.Cache", {"alias": alias}, False) for alias in CACHES),

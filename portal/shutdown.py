@@ -45,8 +45,11 @@ def drain_before_stopping(drain_seconds):
 def close_connections():
     """A stopping process's last words to its dependencies: PostgreSQL sessions ended, Redis pools closed,
     rather than left for the servers to notice. Never raises: the process is exiting either way."""
+    from opsadmin.runtime import thread_connections  # Django's apps are loaded by the time a process stops
+
     try:
         connections.close_all()
+        thread_connections.close_kept()  # those of its long-lived threads (readiness's database checks) too
     except Exception as error:
         logger.warning("Database connections not closed cleanly at exit: %s", error)
     for cache in caches.all(initialized_only=True):

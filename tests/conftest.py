@@ -77,9 +77,10 @@ def _clear_caches():
 def _fresh_process_state():
     """Every test starts like a new process: not shutting down, no instance yet, no cached drain state or
     readiness verdict, every circuit breaker closed (their state in Redis went with the cache database, emptied
-    above), no rate-limit counter in memory (those in Redis went too)."""
+    above), no rate-limit counter in memory (those in Redis went too), no connection kept by a long-lived thread
+    (the test database can't be dropped while one is open)."""
     from opsadmin.health.readiness import readiness
-    from opsadmin.runtime import breakers, drain, heartbeat, identity
+    from opsadmin.runtime import breakers, drain, heartbeat, identity, thread_connections
     from portal import shutting_down
     from stocks import rate_limits
 
@@ -91,6 +92,7 @@ def _fresh_process_state():
         readiness.reset()
         breakers.reset()
         rate_limits.forget()
+        thread_connections.close_kept()
 
     forget()
     yield

@@ -12,6 +12,7 @@ A check reports a problem by raising: `ServiceUnavailable` (failing), or
 `ServiceWarning` (shown in the detail, never fails readiness).
 """
 
+import contextlib
 import dataclasses
 import datetime
 import functools
@@ -27,18 +28,36 @@ from django.utils.connection import ConnectionDoesNotExist
 from django.utils.module_loading import import_string
 from health_check import HealthCheck
 from health_check.checks import Cache as LibraryCache
+from health_check.checks import Database as LibraryDatabase
 from health_check.contrib.redis import Redis as LibraryRedis
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
 
-from opsadmin.runtime import breakers, drain, fleet
+from opsadmin.runtime import breakers, drain, fleet, thread_connections
 from opsadmin.spine import registry
 from portal import shutting_down
+
+
+@dataclasses.dataclass
+class Database(LibraryDatabase):
+    """The library's SELECT 1 on this thread's own connection: the library's opens and closes one per run
+    when the thread has none (temporary_connection), which a readiness thread that keeps its own never wants."""
+
+    uses_database: ClassVar[bool] = True
+
+    def run(self):
+        with contextlib.suppress(ConnectionDoesNotExist):  # the library's run says so
+            try:
+                connections[self.alias].ensure_connection()
+            except DatabaseError as error:
+                raise ServiceUnavailable(str(error).rsplit(":")[0]) from error  # as the library words it
+        super().run()
 
 
 @dataclasses.dataclass
 class Migrations(HealthCheck):
     """Unapplied migrations: the code expects a schema the database does not have yet (or any more)."""
 
+    uses_database: ClassVar[bool] = True
     alias: str = "default"
 
     def run(self):
@@ -49,8 +68,8 @@ class Migrations(HealthCheck):
         except ConnectionDoesNotExist as error:
             raise ServiceUnavailable("Database alias does not exist") from error
         try:
-            with connection.temporary_connection():
-                loader = MigrationLoader(connection, ignore_no_migrations=True)
+            connection.ensure_connection()  # kept by a readiness thread, closed by any other (NamedCheck)
+            loader = MigrationLoader(connection, ignore_no_migrations=True)
         except DatabaseError as error:
             raise ServiceUnavailable("cannot read the applied migrations") from error
         # Every migration of the code's graph, not just the plan to its leaves: an app
@@ -67,6 +86,7 @@ class Draining(HealthCheck):
     moves traffic away."""
 
     always_critical: ClassVar[bool] = True  # draining that doesn't take the instance out would mean nothing
+    uses_database: ClassVar[bool] = True
 
     def run(self):
         if shutting_down.announced():
@@ -83,6 +103,7 @@ class Draining(HealthCheck):
 class TaskWorker(HealthCheck):
     """The task worker's heartbeat: a warning when none was seen within `max_age_seconds`."""
 
+    uses_database: ClassVar[bool] = True
     max_age_seconds: float = dataclasses.field(default=60, repr=False)
 
     def run(self):
@@ -156,17 +177,19 @@ class NamedCheck(HealthCheck):
     critical: bool = False
     budget: float = 0.5  # seconds
     key: tuple = ()  # what identifies this configuration, to spot a run of it still going
+    database: bool = False  # it reads the database: readiness runs it in a thread that keeps its connection
 
     def __post_init__(self):
-        self.run = self.inner.run if inspect.iscoroutinefunction(self.inner.run) else self._run_and_close
+        self.run = self.inner.run if inspect.iscoroutinefunction(self.inner.run) else self._run_and_tidy
         self.timeout = datetime.timedelta(seconds=self.budget)
 
-    def _run_and_close(self):
-        """Sync checks run in pool threads: close the connections they opened there, or they stay open."""
+    def _run_and_tidy(self):
+        """Sync checks run in pool threads: what they opened there is closed, unless the thread keeps a working
+        connection (readiness's database check threads: thread_connections), or it would stay open."""
         try:
             return self.inner.run()
         finally:
-            connections.close_all()
+            thread_connections.done()
 
     def run(self):  # replaced per instance in __post_init__
         return self.inner.run()
@@ -198,6 +221,7 @@ def configured_checks():
                 critical=bool(critical) or name in made_critical or getattr(check_class, "always_critical", False),
                 budget=budget,
                 key=(name, str(path), repr(sorted(kwargs.items()))),
+                database=getattr(check_class, "uses_database", False),
             )
         )
     return checks

@@ -23,12 +23,12 @@ from concurrent.futures import wait
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.signals import setting_changed
-from django.db import DatabaseError, connections
+from django.db import DatabaseError
 from health_check.base import HealthCheckResult
 from health_check.exceptions import HealthCheckException, ServiceUnavailable, ServiceWarning
 
 from opsadmin.health.checks import Draining, configured_checks
-from opsadmin.runtime import breakers
+from opsadmin.runtime import breakers, thread_connections
 from opsadmin.runtime.heartbeat import beat_as_web_process
 from opsadmin.runtime.metrics import readiness_computed
 from opsadmin.runtime.postgresql import deadlines
@@ -42,6 +42,18 @@ logger = logging.getLogger(__name__)
 # never waits for one past its budget; and a check still running from an earlier period is
 # not started again (it counts as timed out), so stuck threads stay fewer than the checks.
 READINESS_EXECUTOR = ForkSafeThreadPool(max_workers=16, thread_name_prefix="health-ready")
+
+# The checks that read the database (and the probes' heartbeat) have threads of their own, few and long-lived:
+# each keeps its connection from one run to the next (thread_connections), so a steady stream of probes opens
+# none, and the instance's connection budget counts them (docs/deployment.md). Checks queue for them; one
+# that has not started by the answer's budget counts as timed out, like one still running.
+DATABASE_CHECK_THREADS = 2
+DATABASE_CHECK_EXECUTOR = ForkSafeThreadPool(
+    max_workers=DATABASE_CHECK_THREADS,
+    thread_name_prefix="health-db",
+    initializer=thread_connections.serve,
+    initargs=(thread_connections.CHECK,),
+)
 
 
 # --- Running checks -----------------------------------------------------------------
@@ -79,23 +91,25 @@ def run_check(check):
 
 
 def beat_from_pool():
-    """This process's web heartbeat from a pool thread, closing that thread's connection afterwards."""
+    """This process's web heartbeat from a database check thread, which keeps its connection if it still works."""
     try:
         beat_as_web_process()  # rate-limited by itself; never raises
     finally:
-        connections.close_all()
+        thread_connections.done()
 
 
 def run_pooled(check):
-    """`run_check` in a pool thread, closing what the check opened there (connections are per thread).
+    """`run_check` in a pool thread; then the thread's connections are kept (a database check thread's, while they
+    work) or closed (thread_connections.done).
 
-    Its database waits end at the check's budget, so a hung server does not keep the thread long after.
+    Its database waits end at the check's budget, tidying included, so a hung server does not keep the thread
+    long after.
     """
-    try:
-        with deadlines.within(check.budget):
+    with deadlines.within(check.budget):
+        try:
             return run_check(check)
-    finally:
-        connections.close_all()
+        finally:
+            thread_connections.done()
 
 
 async def _run_async(check):
@@ -224,8 +238,9 @@ class Readiness:
     the load balancer must hear "draining" from the first probe after a SIGTERM.
     """
 
-    def __init__(self, executor):
+    def __init__(self, executor, database_executor):
         self.executor = executor
+        self.database_executor = database_executor  # the checks that read the database, and the beat
         self.runs = 0  # how many times this process ran the checks (tests and the bench read it)
         self._lock = threading.Lock()
         self._verdict = None
@@ -285,7 +300,7 @@ class Readiness:
         names the instance before it writes anything, so a short wait is enough even when the
         database hangs; the write itself never delays the answer.
         """
-        wait([self.executor.submit(beat_from_pool)], timeout=BEAT_WAIT_SECONDS)
+        wait([self.database_executor.submit(beat_from_pool)], timeout=BEAT_WAIT_SECONDS)
 
     def _log_change(self, verdict):
         """One log line when the answer changes, rather than a line per check per run or per 503 probe."""
@@ -305,7 +320,8 @@ class Readiness:
             previous = self._in_flight.get(check.key)
             if previous is not None and not previous.done():
                 continue  # still stuck since an earlier period: timed out again, not started twice
-            futures[check.key] = self._in_flight[check.key] = self.executor.submit(run_pooled, check)
+            executor = self.database_executor if check.database else self.executor
+            futures[check.key] = self._in_flight[check.key] = executor.submit(run_pooled, check)
         budget = max((check.budget for check in checks), default=0)
         wait(futures.values(), timeout=min(budget, settings.PORTAL_READINESS_BUDGET))
         results = []
@@ -319,7 +335,7 @@ class Readiness:
         return Verdict.of(results)
 
 
-readiness = Readiness(READINESS_EXECUTOR)
+readiness = Readiness(READINESS_EXECUTOR, DATABASE_CHECK_EXECUTOR)
 
 
 def _forget_verdict(setting, **kwargs):

@@ -29,7 +29,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from opsadmin.models import Instance, InstanceWorker
-from opsadmin.runtime import breakers, identity, memory, memory_history
+from opsadmin.runtime import breakers, identity, memory, memory_history, thread_connections
 from opsadmin.runtime.metrics import WORKER_MEMORY
 
 logger = logging.getLogger(__name__)
@@ -190,7 +190,8 @@ class ProcessThread(threading.Thread):
     """This process's own thread: beats as `port` of `kind`, then runs ON_TICK, every PORTAL_COMMAND_POLL_SECONDS.
 
     A daemon thread, so it never keeps a stopping process alive; `stop()` ends it sooner.
-    Its database connection is its own, kept while healthy and closed when it stops.
+    Its database connection is its own, kept while it works whatever CONN_MAX_AGE says (thread_connections),
+    and closed when it stops.
     """
 
     def __init__(self, port, kind):
@@ -200,6 +201,7 @@ class ProcessThread(threading.Thread):
         self._last_error_log = float("-inf")
 
     def run(self):
+        thread_connections.serve(thread_connections.HEARTBEAT)
         try:
             while not self.stopped.is_set():
                 self.tick()

@@ -13,7 +13,7 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 
 from opsadmin.models import RunTarget
 from opsadmin.runtime import identity
@@ -27,15 +27,11 @@ _delivering = threading.local()  # .afterwards: what the work being delivered as
 
 def tick():
     """One round of this process's thread: answer what was sent to it, then sweep if it is time."""
-    close_old_connections()  # the thread's own connection: reused while healthy, replaced when not
-    try:
-        if (process := identity.this_process()) is not None:
-            deliver(*process)
-        if _sweep_due():
-            runs.give_up_on_overdue()
-    except Exception:
-        connection.close()  # it may be the connection that broke: the next tick opens a fresh one
-        raise
+    close_old_connections()  # the thread's own connection: kept while it works, replaced on the tick after it broke
+    if (process := identity.this_process()) is not None:
+        deliver(*process)
+    if _sweep_due():
+        runs.give_up_on_overdue()
 
 
 def deliver(instance, pid):

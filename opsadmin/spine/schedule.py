@@ -12,7 +12,7 @@ import time
 
 from django.db import close_old_connections, connection
 
-from opsadmin.runtime import breakers
+from opsadmin.runtime import breakers, thread_connections
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ class Scheduler(threading.Thread):
         self._logged_at = {}
 
     def run(self):
+        thread_connections.serve(thread_connections.SCHEDULED)  # its connection is kept from one job to the next
         try:
             while not self.stopped.is_set():
                 self.run_due()

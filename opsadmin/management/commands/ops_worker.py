@@ -16,7 +16,7 @@ from django.utils.autoreload import DJANGO_AUTORELOAD_ENV, run_with_reloader
 from django_tasks_db.management.commands import db_worker
 from django_tasks_db.models import DBTaskResult, TaskResultStatus
 
-from opsadmin.runtime import breakers, identity
+from opsadmin.runtime import breakers, identity, thread_connections
 from opsadmin.runtime.alarm import Alarm
 from opsadmin.runtime.heartbeat import (
     TASK,
@@ -149,6 +149,7 @@ class Command(db_worker.Command):
         if reload and os.environ.get(DJANGO_AUTORELOAD_ENV) != "true":
             return super().handle(*args, **options)
         worker = self.worker(**options)
+        thread_connections.serve(thread_connections.TASK)  # its loop keeps its connection from one poll to the next
         # Beat before the first task, so even a short --batch run is seen; then every interval from its thread.
         record_heartbeat(identity.instance_host(), TASK_WORKER_PORT, TASK, force=True)
         start_process_thread(TASK_WORKER_PORT, TASK)

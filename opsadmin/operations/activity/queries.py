@@ -15,7 +15,7 @@ from datetime import datetime
 
 from django.db import connection
 
-from opsadmin.runtime.postgresql.application import portal_application_name
+from opsadmin.runtime.postgresql.application import PORTAL_SESSION_SQL, portal_application_name
 
 FRESH = "SELECT pg_stat_clear_snapshot()"  # this transaction's snapshot of the statistics views goes
 
@@ -41,7 +41,7 @@ class Backend:
     blocked_by: list[int]  # pg_blocking_pids()
     query: str  # as track_activity_query_size kept it
     this_process: bool  # this session: the one answering
-    portal: bool  # one of the portal's own sessions (its application_name)
+    portal: bool  # one of the portal's own sessions (its application_name's prefix)
     flags: list[str] = field(default_factory=list)  # what the page highlights: long-running, idle in transaction
     query_truncated: bool = False  # `query` was cut short for a list (the `pid` read gives it whole)
 
@@ -56,7 +56,7 @@ SELECT pid, usename, coalesce(application_name, ''),
                                WHEN state LIKE 'idle in transaction%%' THEN clock_timestamp() - xact_start END),
        extract(epoch FROM clock_timestamp() - state_change),
        pg_blocking_pids(pid), coalesce(query, ''),
-       pid = pg_backend_pid(), application_name = %s
+       pid = pg_backend_pid(), {portal}
 FROM pg_stat_activity
 WHERE datname = current_database() {where}
 ORDER BY 13 DESC NULLS LAST, backend_start, pid
@@ -68,7 +68,8 @@ def backends(pid=None):
     where, parameters = ("AND pid = %s", [pid]) if pid is not None else ("", [])
     with connection.cursor() as cursor:
         cursor.execute(FRESH)
-        cursor.execute(_BACKENDS.format(where=where), [portal_application_name(), *parameters])
+        prefix = portal_application_name()
+        cursor.execute(_BACKENDS.format(where=where, portal=PORTAL_SESSION_SQL), [prefix, prefix, *parameters])
         return [_backend(row) for row in cursor.fetchall()]
 
 

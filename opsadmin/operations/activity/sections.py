@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import connection
 
 from opsadmin.operations.activity import queries
-from opsadmin.runtime.postgresql.application import portal_application_name
+from opsadmin.runtime.postgresql.application import is_portal_session, parse_session_name, portal_application_name
 from opsadmin.spine import humanize
 from opsadmin.spine.capability import NotFound
 from opsadmin.spine.results import FAILING, OK, WARNING, Section, to_json
@@ -252,6 +252,31 @@ class Connections:
     idle_in_transaction: int
     blocked: int
     warn_percent: float
+    portal: list["PortalConnections"]  # the portal's own, by instance and purpose
+    portal_total: int
+
+
+@dataclass
+class PortalConnections:
+    """The portal's own sessions of one instance and purpose (their application_name: postgresql/application.py)."""
+
+    instance: str  # "" for a session named by the bare prefix (an older release)
+    purpose: str
+    count: int
+    by_state: dict[str, int]
+
+
+def portal_connections(counts):
+    """The portal's own client sessions in `counts` (connection_counts), by instance and purpose, in that order."""
+    prefix, found = portal_application_name(), {}
+    for row in counts:
+        if is_portal_session(row.application, prefix):
+            group = found.setdefault(parse_session_name(row.application, prefix), {})
+            group[row.state] = group.get(row.state, 0) + row.count
+    return [
+        PortalConnections(instance, purpose, sum(states.values()), dict(sorted(states.items())))
+        for (instance, purpose), states in sorted(found.items())
+    ]
 
 
 def connections():
@@ -279,6 +304,8 @@ def connections():
         idle_in_transaction=live.idle_in_transaction,
         blocked=live.blocked,
         warn_percent=settings.PORTAL_ACTIVITY_CONNECTIONS_WARN_PERCENT,
+        portal=(portal := portal_connections(counts)),
+        portal_total=sum(group.count for group in portal),
     )
     full = used >= maximum - reserved
     crowded = percent >= data.warn_percent
@@ -293,6 +320,7 @@ def connections():
     if problems:
         detail += f"; {problems}"
     lines = [f"{state}: {number:,}" for state, number in data.by_state.items()]
+    lines += [f"the portal's, {group.instance or '?'} {group.purpose or '?'}: {group.count:,}" for group in data.portal]
     lines += [describe(backend) + f" [{', '.join(backend.flags)}]" for backend in live.backends if backend.flags]
     return Section(status, headline, detail, lines=lines, data=data)
 

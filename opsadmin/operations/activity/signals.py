@@ -13,6 +13,7 @@ from django import forms
 from django.db import DatabaseError, connection, transaction
 
 from opsadmin.operations.activity import queries, sections
+from opsadmin.runtime.postgresql.application import PORTAL_SESSION_SQL
 from opsadmin.spine.arguments import CanonicalListField
 from opsadmin.spine.capability import Confirmation, Write
 from opsadmin.spine.results import DONE, FAILED, Report, Step
@@ -137,8 +138,8 @@ def _one(action, pid, description):
             cursor.execute(
                 f"SELECT {sql.removeprefix('SELECT ')} FROM pg_stat_activity WHERE pid = %s"
                 " AND datname = current_database() AND pid <> pg_backend_pid()"
-                " AND application_name IS DISTINCT FROM %s",
-                [*parameters, pid, sections.portal_application_name()],
+                f" AND NOT {PORTAL_SESSION_SQL}",
+                [*parameters, pid, *[sections.portal_application_name()] * 2],
             )
             row = cursor.fetchone()
     except DatabaseError as error:

@@ -1,6 +1,7 @@
 """The database capability's health check: declared indexes missing, INVALID or present with another definition."""
 
 import dataclasses
+from typing import ClassVar
 
 from django.db import Error as DatabaseError
 from health_check import HealthCheck
@@ -17,6 +18,8 @@ class DeclaredIndexes(HealthCheck):
     Never fails readiness: a missing index makes queries slower, not wrong, and taking
     every instance out of the load balancer for it would be an outage.
     """
+
+    uses_database: ClassVar[bool] = True  # readiness runs it in a thread that keeps its connection
 
     def run(self):
         try:

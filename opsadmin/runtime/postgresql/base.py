@@ -10,7 +10,8 @@
   answering, and pass unchanged.
 - The server's statement_timeout comes with the connection (a startup option, no round
   trip), and the client waits no longer than it plus a grace (deadlines.py).
-- Every session names itself the portal's (application.py): the Live queries page never ends one.
+- Every session names itself the portal's, with its instance and purpose (application.py): the Live
+  queries page never ends one, and counts them.
 """
 
 import functools
@@ -19,7 +20,7 @@ from django.db.backends.postgresql import base as postgresql
 
 from opsadmin.runtime import breakers
 from opsadmin.runtime.postgresql import budgets, connecting, deadlines
-from opsadmin.runtime.postgresql.application import APPLICATION_NAME
+from opsadmin.runtime.postgresql.application import APPLICATION_NAME, session_name
 from opsadmin.runtime.postgresql.unavailable import DatabaseUnavailable
 
 BREAKER = "database"
@@ -35,7 +36,7 @@ class DatabaseWrapper(postgresql.DatabaseWrapper):
         params = super().get_connection_params()
         timeout = f"-c statement_timeout={budgets.current().statement_timeout}"
         params["options"] = f"{params['options']} {timeout}" if params.get("options") else timeout
-        params.setdefault("application_name", APPLICATION_NAME)  # the portal's own sessions (application.py)
+        params["application_name"] = session_name(params.get("application_name") or APPLICATION_NAME)
         return params
 
     def get_new_connection(self, conn_params):

@@ -28,6 +28,11 @@ def serve_web():
     _kind = WEB
 
 
+def kind():
+    """This process's kind: WEB or COMMAND."""
+    return _kind
+
+
 def current():
     """The budget of this process's kind, as the settings say now."""
     return Budget(**settings.PORTAL_DB_BUDGETS[_kind])
