@@ -1,6 +1,7 @@
-"""The health endpoints under load: requests per second and latencies, printed; never asserts.
+"""The health endpoints under load: requests per second and latencies, and the PostgreSQL connections a steady
+stream of probes opens; printed, never asserted.
 
-    .venv/bin/python bench/health.py [--seconds 3] [--rounds 3] [--connections 16]
+    .venv/bin/python bench/health.py [--seconds 3] [--rounds 3] [--connections 16] [--parts load,connections]
 
 Every server is gunicorn with the same flags (GUNICORN_FLAGS: 2 gthread workers x 4 threads,
 --no-control-socket) on 127.0.0.1 and a free port, serving either
@@ -15,10 +16,18 @@ Prints:
   1. /health/live/ vs the bare app: requests/s and the ratio (target >= 0.5);
   2. /health/ready/ vs the plain HealthCheckView: requests/s and the ratio (target >= 10);
   3. with REDIS_URL pointing at a listener that accepts connections and never answers:
-     the latency of both, for one prober (as a load balancer) and under load.
+     the latency of both, for one prober (as a load balancer) and under load;
+  4. on a throwaway PostgreSQL (log_connections on), the portal under its own gunicorn configuration
+     (portal/gunicorn.conf.py, 2 workers) and a task worker (`manage.py ops_worker`): /health/ready/ probed
+     PROBES_PER_SECOND times a second, and after a warm-up, the connections made during a steady stream of them,
+     by application_name ("stockscanner-portal <instance> <purpose>"), per minute and per process (target: 0);
+     then the connections each instance holds (pg_stat_activity). Issue 18 measured, before: 118 in 25 s from
+     2 workers.
 """
 
 import argparse
+import collections
+import contextlib
 import http.client
 import os
 import re
@@ -38,7 +47,7 @@ JSON = "application/json"
 PLAIN = "/bench/plain-health/"
 
 sys.path.insert(0, str(REPO))
-from tests.services import HangingServer  # noqa: E402
+from tests.services import HangingServer, portal_gunicorn, stop_process, throwaway_postgres  # noqa: E402
 from tests.services import gunicorn as serve  # noqa: E402
 from tests.services import http as one_request  # noqa: E402
 
@@ -169,6 +178,107 @@ def show_prober(label, statuses, latencies):
 # --- a Redis that never answers --------------------------------------------------------
 
 
+# --- connections under a steady stream of probes -----------------------------------------
+
+PROBES_PER_SECOND = 8
+BEFORE = (118, 25, 2)  # issue 18, before: new connections, seconds, web workers
+AUTHORIZED = re.compile(r"connection authorized: .*application_name=(.*)$")
+HELD = """SELECT application_name, count(*) FROM pg_stat_activity
+WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() GROUP BY 1 ORDER BY 1"""
+
+
+def probe_steadily(port, stop):
+    """A load balancer's probes: /health/ready/ PROBES_PER_SECOND times a second until `stop` is set."""
+    interval = 1 / PROBES_PER_SECOND
+    next_at = time.monotonic()
+    while not stop.is_set():
+        with contextlib.suppress(OSError):
+            request(port, "/health/ready/", timeout=5)
+        next_at += interval
+        stop.wait(max(0.0, next_at - time.monotonic()))
+
+
+def connections_made(log, start):
+    """application_name -> connections authorized in the server's `log` from byte `start` on."""
+    with open(log, "rb") as lines:
+        lines.seek(start)
+        names = (AUTHORIZED.search(line.decode(errors="replace").rstrip()) for line in lines)
+        return collections.Counter(found.group(1) for found in names if found)
+
+
+def held_connections(url):
+    import psycopg2
+
+    connection = psycopg2.connect(url, application_name="bench", connect_timeout=5)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(HELD)
+            return cursor.fetchall()
+    finally:
+        connection.close()
+
+
+def processes_behind(name):
+    """How many processes share an application_name: a web instance's workers, else one (task worker, command)."""
+    _prefix, instance, purpose = [*name.split(" "), "", ""][:3]
+    return WORKERS if purpose in ("web", "check", "heartbeat") and not instance.endswith(":worker") else 1
+
+
+def connections_under_probes(warm_up, seconds):
+    print(f"\n4. PostgreSQL connections under {PROBES_PER_SECOND} probes/s of /health/ready/ (log_connections)")
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-health-pg-") as temp,
+        throwaway_postgres(log_connections=True) as url,
+    ):
+        environment = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
+        environment.update(DATABASE_URL=url, DJANGO_SETTINGS_MODULE="portal.settings", SECRET_KEY="bench-health")
+        migrate = [sys.executable, "manage.py", "migrate", "--no-input", "-v0"]
+        subprocess.run(migrate, cwd=REPO, env=environment, check=True)
+        worker = subprocess.Popen(
+            [sys.executable, "manage.py", "ops_worker"],
+            cwd=REPO,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            with portal_gunicorn(environment, workers=WORKERS, threads=THREADS, log=Path(temp) / "gunicorn.log") as (
+                _process,
+                _port,
+                probe_port,
+            ):
+                stop = threading.Event()
+                prober_thread = threading.Thread(target=probe_steadily, args=(probe_port, stop), daemon=True)
+                prober_thread.start()
+                time.sleep(warm_up)
+                start = url.log.stat().st_size
+                began = time.monotonic()
+                time.sleep(seconds)
+                made = connections_made(url.log, start)
+                elapsed = time.monotonic() - began
+                held = held_connections(url)
+                stop.set()
+                prober_thread.join()
+        finally:
+            stop_process(worker)
+    minutes = elapsed / 60
+    print(f"  gunicorn: portal/gunicorn.conf.py, {WORKERS} workers x {THREADS} threads; a task worker beside it")
+    print(f"  warm-up {warm_up} s, then a steady stream for {elapsed:.0f} s")
+    made_all = sum(made.values())
+    print(f"  new connections in the steady stream: {made_all} ({made_all / minutes:.1f} per minute)")
+    for name, count in sorted(made.items()):
+        per_process = count / processes_behind(name) / minutes
+        print(f"    {name:<58} {count:>5}   {per_process:6.1f} per minute per process")
+    before, before_seconds, before_workers = BEFORE
+    print(
+        f"  before (issue 18): {before} in {before_seconds} s from {before_workers} workers,"
+        f" {before / before_workers / (before_seconds / 60):.0f} per minute per process"
+    )
+    print(f"  connections held at the end: {sum(count for _name, count in held)}")
+    for name, count in held:
+        print(f"    {name:<58} {count:>5}")
+
+
 # --- main -----------------------------------------------------------------------------
 
 
@@ -181,7 +291,18 @@ def main():
     parser.add_argument("--seconds", type=int, default=3, help="length of each load run")
     parser.add_argument("--rounds", type=int, default=3, help="load runs per target; the median one is shown")
     parser.add_argument("--connections", type=int, default=16, help="concurrent keep-alive connections")
+    parser.add_argument("--parts", default="load,connections", help="load (1-3), connections (4), or both")
+    parser.add_argument("--warm-up", type=int, default=15, help="seconds of probes before the connections are counted")
+    parser.add_argument("--steady", type=int, default=25, help="seconds of probes whose connections are counted")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    if "load" in parts:
+        load_parts(args)
+    if "connections" in parts:
+        connections_under_probes(args.warm_up, args.steady)
+
+
+def load_parts(args):
     client = load_client()
 
     with tempfile.TemporaryDirectory(prefix="bench-health-") as temp:

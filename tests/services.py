@@ -113,9 +113,9 @@ class PostgresURL(str):
     could take the port while the server is down, which is unlikely for the seconds of a test.
     """
 
-    def __new__(cls, url, *, stop, start, data):
+    def __new__(cls, url, *, stop, start, data, log=None):
         self = super().__new__(cls, url)
-        self.stop, self.start, self.data = stop, start, data
+        self.stop, self.start, self.data, self.log = stop, start, data, log
         return self
 
     def postmaster(self):
@@ -139,10 +139,11 @@ class PostgresURL(str):
 
 
 @contextlib.contextmanager
-def throwaway_postgres():
+def throwaway_postgres(*, log_connections=False):
     """Yield the URL of a fresh PostgreSQL cluster, with pg_stat_statements (and hypopg) ready.
 
     The extensions go into template1 so the test database Django creates from it has them.
+    `log_connections`: its log (the URL's `log`) has a line for every connection made, with its application_name.
     """
     reason = postgres_unavailable()
     if reason:
@@ -155,7 +156,7 @@ def throwaway_postgres():
     options = (
         f"-c listen_addresses=127.0.0.1 -k {root} -c shared_preload_libraries=pg_stat_statements"
         " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    )
+    ) + (" -c log_connections=on" if log_connections else "")
     started = False
 
     def pg(*args):
@@ -188,7 +189,7 @@ def throwaway_postgres():
         url = f"postgres://postgres@127.0.0.1:{port}/postgres"
         for database in ("template1", "postgres"):
             _create_extensions(f"postgres://postgres@127.0.0.1:{port}/{database}")
-        yield PostgresURL(url, stop=stop, start=lambda: start(port), data=data)
+        yield PostgresURL(url, stop=stop, start=lambda: start(port), data=data, log=log)
     finally:
         if started:
             with contextlib.suppress(OSError, psutil.Error):  # a test may have left it paused

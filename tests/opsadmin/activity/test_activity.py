@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from opsadmin.models import OpsRun
 from opsadmin.operations.activity import sections
+from opsadmin.runtime import identity
 from opsadmin.runtime.postgresql.application import APPLICATION_NAME
 from tests.helpers import OPERATORS, VIEWERS, exit_code, logged_in, post_json
 from tests.opsadmin.activity.sessions import Session, blocked_pair, wait_until_waiting
@@ -147,7 +148,7 @@ def test_the_portal_own_sessions_are_refused_on_every_door():
         with portal.cursor() as cursor:
             cursor.execute("SELECT pid, application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()")
             portal_pid, name = cursor.fetchone()
-        assert name == APPLICATION_NAME
+        assert name == f"{APPLICATION_NAME} {identity.HOST} command"  # this test process's, a command's
         bystander = Session()
         for pid, why in ((portal_pid, "one of the portal's own sessions"), (own_pid(), "this very session")):
             _refused_everywhere({"pids": [bystander.pid, pid]}, why)
@@ -247,6 +248,27 @@ def test_the_connections_section_warns_from_its_threshold(settings):
     out = StringIO()
     assert exit_code("system_status", "--json", stdout=out) == 1
     assert json.loads(out.getvalue())["sections"]["activity"]["status"] == "warning"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_the_portal_own_connections_are_counted_by_instance_and_purpose():
+    Session()  # not the portal's
+    others = [connections.create_connection(DEFAULT_DB_ALIAS) for _ in range(2)]  # two more of this process's
+    try:
+        for other in others:
+            other.ensure_connection()
+        data = sections.connections().data
+        groups = {(group.instance, group.purpose): group.count for group in data.portal}
+        assert groups[(identity.HOST, "command")] >= 3  # this test's own session, and the two above
+        assert data.portal_total == sum(groups.values())
+        assert "activity-test" not in {group.purpose for group in data.portal}
+        page = logged_in(VIEWERS, username="viewer").get(PAGE).content.decode()
+        assert 'id="activity-portal-connections"' in page
+        assert '<td class="py-1 pr-3">command</td>' in page
+    finally:
+        for other in others:
+            other.close()
 
 
 @pytest.mark.sqlite
