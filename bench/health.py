@@ -263,9 +263,10 @@ def connections_under_probes(warm_up, seconds):
             stop_process(worker)
     minutes = elapsed / 60
     print(f"  gunicorn: portal/gunicorn.conf.py, {WORKERS} workers x {THREADS} threads; a task worker beside it")
-    print(f"  warm-up {warm_up} s, then a steady stream for {elapsed:.0f} s")
+    cache_seconds = os.environ.get("PORTAL_READINESS_CACHE_SECONDS", "2")
+    print(f"  warm-up {warm_up} s, then a steady stream for {elapsed:.0f} s; verdicts reused for {cache_seconds} s")
     made_all = sum(made.values())
-    print(f"  new connections in the steady stream: {made_all} ({made_all / minutes:.1f} per minute)")
+    print(f"  new connections in the steady stream: {made_all} ({made_all / minutes:.1f} per minute; target 0)")
     for name, count in sorted(made.items()):
         per_process = count / processes_behind(name) / minutes
         print(f"    {name:<58} {count:>5}   {per_process:6.1f} per minute per process")

@@ -41,15 +41,12 @@ def used_twice():
 
 
 @pytest.mark.postgres
-def test_a_long_lived_thread_keeps_its_connection_past_conn_max_age(settings):
-    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0  # a request thread's closes after every request
-    connection.settings_dict["CONN_MAX_AGE"] = 0
-    try:
-        for purpose in thread_connections.KEPT:
-            assert in_thread(purpose, used_twice), purpose
-        assert not in_thread(None, used_twice)  # a command's, or a pool thread's of no purpose: closed when done
-    finally:
-        connection.settings_dict["CONN_MAX_AGE"] = settings.DATABASES["default"]["CONN_MAX_AGE"]
+def test_a_long_lived_thread_keeps_its_connection_past_conn_max_age(monkeypatch):
+    # Every thread's wrapper shares this dict: with 0, a request thread's connection closes after every request.
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
+    for purpose in thread_connections.KEPT:
+        assert in_thread(purpose, used_twice), purpose
+    assert not in_thread(None, used_twice)  # a command's, or a pool thread's of no purpose: closed when done
 
 
 @pytest.mark.postgres
