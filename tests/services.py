@@ -247,9 +247,10 @@ class PgBouncerURL(str):
 def throwaway_pgbouncer(postgres_url, *, pool_mode="transaction"):
     """Yield the URL of a PgBouncer in front of `postgres_url` (every database), as our child process.
 
-    Trust authentication (its users file names the server's user), and `options` ignored at startup as
-    production's configuration must (docs/deployment.md). Pools are small: transactions of different
-    clients share server connections, which is what the tests of transaction pooling need to see.
+    Trust authentication (its users file names the server's user), configured otherwise as
+    docs/deployment.md has it: a client sending a startup `options` is refused. Pools are small:
+    transactions of different clients share server connections, which is what the tests of transaction
+    pooling need to see.
     """
     reason = pgbouncer_unavailable()
     if reason:
@@ -287,7 +288,6 @@ def _pgbouncer_config(root, port, server, pool_mode):
         f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
         f"auth_type = trust\nauth_file = {root / 'users.txt'}\nadmin_users = {server.username}\n"
         f"pool_mode = {pool_mode}\ndefault_pool_size = 4\nmax_client_conn = 500\n"
-        "ignore_startup_parameters = options,extra_float_digits\n"
         f"logfile = {root / 'pgbouncer.log'}\n{user}"
     )
 
