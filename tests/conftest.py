@@ -50,6 +50,8 @@ def allow_direct_alias(item):
     """With DATABASE_DIRECT_URL set (a run through PgBouncer), a database test may also use the `direct` alias:
     the code under test opens its session work there. It mirrors `default`'s test database."""
     marker = item.get_closest_marker("django_db")
+    if marker is None and {"db", "transactional_db"} & set(getattr(item, "fixturenames", ())):
+        marker = pytest.mark.django_db.mark  # the `db` fixture alone: the marker's defaults
     if marker is None or "direct" not in settings.DATABASES or marker.kwargs.get("databases") == "__all__":
         return
     databases = {*(marker.kwargs.get("databases") or ["default"]), "direct"}

@@ -244,13 +244,13 @@ class PgBouncerURL(str):
 
 
 @contextlib.contextmanager
-def throwaway_pgbouncer(postgres_url, *, pool_mode="transaction"):
+def throwaway_pgbouncer(postgres_url, *, pool_mode="transaction", pool_size=4):
     """Yield the URL of a PgBouncer in front of `postgres_url` (every database), as our child process.
 
     Trust authentication (its users file names the server's user), configured otherwise as
-    docs/deployment.md has it: a client sending a startup `options` is refused. Pools are small:
-    transactions of different clients share server connections, which is what the tests of transaction
-    pooling need to see.
+    docs/deployment.md has it: a client sending a startup `options` is refused. Pools are small
+    (`pool_size` server connections per database and user): transactions of different clients share
+    server connections, which is what the tests of transaction pooling need to see.
     """
     reason = pgbouncer_unavailable()
     if reason:
@@ -264,7 +264,7 @@ def throwaway_pgbouncer(postgres_url, *, pool_mode="transaction"):
             shutil.chown(root, POSTGRES_USER, POSTGRES_USER)
         for attempt in range(3):  # another process may grab the free port before PgBouncer binds it
             port = free_port()
-            (root / "pgbouncer.ini").write_text(_pgbouncer_config(root, port, server, pool_mode))
+            (root / "pgbouncer.ini").write_text(_pgbouncer_config(root, port, server, pool_mode, pool_size))
             process = _start_pgbouncer(root)
             try:
                 _wait_for_pgbouncer(process, port, server.username, root / "pgbouncer.log")
@@ -281,13 +281,13 @@ def throwaway_pgbouncer(postgres_url, *, pool_mode="transaction"):
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _pgbouncer_config(root, port, server, pool_mode):
+def _pgbouncer_config(root, port, server, pool_mode, pool_size):
     user = f"user = {POSTGRES_USER}\n" if os.geteuid() == 0 else ""
     return (
         f"[databases]\n* = host={server.hostname} port={server.port}\n\n[pgbouncer]\n"
         f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
         f"auth_type = trust\nauth_file = {root / 'users.txt'}\nadmin_users = {server.username}\n"
-        f"pool_mode = {pool_mode}\ndefault_pool_size = 4\nmax_client_conn = 500\n"
+        f"pool_mode = {pool_mode}\ndefault_pool_size = {pool_size}\nmax_client_conn = 500\n"
         f"logfile = {root / 'pgbouncer.log'}\n{user}"
     )
 
@@ -295,7 +295,8 @@ def _pgbouncer_config(root, port, server, pool_mode):
 def _start_pgbouncer(root):
     (root / "pgbouncer.log").unlink(missing_ok=True)  # a retry must not read the last attempt's errors
     command = [pgbouncer_binary(), str(root / "pgbouncer.ini")]
-    return subprocess.Popen(command, cwd=root, stdin=subprocess.DEVNULL, start_new_session=True)
+    quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}  # logfile has it
+    return subprocess.Popen(command, cwd=root, start_new_session=True, **quiet)
 
 
 def _wait_for_pgbouncer(process, port, user, log, timeout=10):
