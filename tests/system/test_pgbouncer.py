@@ -3,7 +3,8 @@
 DATABASE_URL names a throwaway PgBouncer in front of a throwaway PostgreSQL, DATABASE_DIRECT_URL the server
 itself, and the role has its statement_timeout. Through it: the PostgreSQL pass's database tests; an index
 build, and a run the task worker performs; and, with one server connection for every client of the pool,
-neither the maintenance lock nor a timeout the portal sets is left on it for the next client.
+neither the maintenance lock, nor a timeout the portal sets, nor a half-read export's cursor is left on it for
+the next client (each check fails when its part of the transaction-mode path is taken away).
 """
 
 import json
@@ -126,23 +127,32 @@ LEAK_CHECK = """
 import json, os, django, psycopg2
 django.setup()
 from opsadmin.operations.database import maintenance, runner
+from opsadmin.spine.catalog_locks import bounded_catalog_reads
+from stocks.models import Stock
 other = psycopg2.connect(os.environ["DATABASE_URL"])
 other.autocommit = True
 def seen():
     with other.cursor() as cursor:
         cursor.execute(
             "SELECT current_setting('lock_timeout'), current_setting('statement_timeout'),"
-            " count(*) FILTER (WHERE pid = pg_backend_pid()), count(*) FROM pg_locks WHERE locktype = 'advisory'"
+            " (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()),"
+            " (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'), (SELECT count(*) FROM pg_cursors)"
         )
         return cursor.fetchone()
 with runner.maintenance_session(builds=True):
     during = seen()
-maintenance.create_missing_indexes(dry_run=True)  # bounded catalog reads: a lock_timeout on the pooled client
-print(json.dumps({"during": during, "after": seen()}))
+bounded = bounded_catalog_reads(seen)()  # as the Database pages' catalog reads are
+maintenance.create_missing_indexes(dry_run=True)
+Stock.objects.bulk_create(Stock(ticker=ticker, name=ticker) for ticker in ("AAA", "BBB", "CCC"))
+export = Stock.objects.export_rows(chunk_size=1)
+next(export)  # half read: a server-side cursor would be open now
+print(json.dumps({"during": during, "bounded": bounded, "after": seen()}))
 """
 
 
-def test_neither_the_maintenance_lock_nor_a_timeout_stays_on_a_pooled_server_connection(postgres):
+def test_no_lock_timeout_or_cursor_stays_on_a_pooled_server_connection(postgres):
+    """The maintenance lock is held, on the direct connection; a lock_timeout, a statement_timeout, a cursor are
+    not left on the pool's one server connection."""
     with throwaway_pgbouncer(postgres, pool_size=1) as pgbouncer:
         environment = pooled(postgres, pgbouncer, DJANGO_SETTINGS_MODULE="portal.settings")
         migrate(environment)
@@ -150,5 +160,6 @@ def test_neither_the_maintenance_lock_nor_a_timeout_stays_on_a_pooled_server_con
         result = subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     seen = json.loads(result.stdout.strip().splitlines()[-1])
-    assert seen["during"] == ["0", ROLE_STATEMENT_TIMEOUT, 0, 1]  # the lock is held, on the direct connection
-    assert seen["after"] == ["0", ROLE_STATEMENT_TIMEOUT, 0, 0]
+    assert seen["during"] == ["0", ROLE_STATEMENT_TIMEOUT, 0, 1, 0]
+    assert seen["bounded"] == ["0", ROLE_STATEMENT_TIMEOUT, 0, 0, 0]
+    assert seen["after"] == ["0", ROLE_STATEMENT_TIMEOUT, 0, 0, 0]
