@@ -45,7 +45,8 @@ def glance():
 
 
 def bounded_catalog_reads(function):
-    """Run `function` with PORTAL_INDEX_LOCK_TIMEOUT (or the glance's) on the caller's connection; restore it after.
+    """Run `function` with PORTAL_INDEX_LOCK_TIMEOUT (or the glance's) on the caller's connection: the session's,
+    restored after; through a transaction pooler each statement's (`_per_statement`).
 
     A read that waits longer for a table lock raises CatalogLocked before anything is done.
     """
