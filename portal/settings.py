@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.templatetags.static import static
 from django.utils.csp import CSP
 
@@ -218,30 +219,46 @@ TEMPLATES = [
 # its first write with "database is locked" instead of waiting its turn.
 SQLITE_OPTIONS = {"transaction_mode": "IMMEDIATE", "timeout": 20}
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
-if DATABASE_URL:
-    DATABASES = {
-        "default": dj_database_url.parse(
-            DATABASE_URL,
-            conn_max_age=env_number("DATABASE_CONN_MAX_AGE", 60, int),
-            conn_health_checks=True,
-        )
-    }
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+# PgBouncer in transaction mode (docs/deployment.md#pgbouncer): DATABASE_URL names the pooler,
+# DATABASE_TRANSACTION_POOLING says so, and DATABASE_DIRECT_URL names the server itself, for the work that
+# needs a session of its own (the `direct` alias: opsadmin/runtime/postgresql/pooling.py).
+DATABASE_TRANSACTION_POOLING = env_bool("DATABASE_TRANSACTION_POOLING")
+DATABASE_DIRECT_URL = os.environ.get("DATABASE_DIRECT_URL", "").strip()
+
+
+def database(url, conn_max_age):
+    """One alias's settings from its URL: PostgreSQL through the portal's engine, SQLite with its write lock."""
+    config = dj_database_url.parse(url, conn_max_age=conn_max_age, conn_health_checks=True)
+    if config["ENGINE"] == "django.db.backends.postgresql":
         # Django's engine behind the `database` circuit breaker, within deadlines (opsadmin/runtime/postgresql/);
         # PORTAL_DATABASE_GUARD=0 keeps Django's own, for comparison only (bench/resilience.py).
         if env_bool("PORTAL_DATABASE_GUARD", default=True):
-            DATABASES["default"]["ENGINE"] = "opsadmin.runtime.postgresql"
+            config["ENGINE"] = "opsadmin.runtime.postgresql"
         # One connect try's timeout, and TCP keepalives: a server whose host is gone is noticed within a minute.
-        DATABASES["default"]["OPTIONS"] = {
+        config["OPTIONS"] = {
             "connect_timeout": 5,
             "keepalives": 1,
             "keepalives_idle": 30,
             "keepalives_interval": 10,
             "keepalives_count": 3,
-            **DATABASES["default"].get("OPTIONS", {}),
+            **config.get("OPTIONS", {}),
         }
-    elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-        DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
+    elif config["ENGINE"] == "django.db.backends.sqlite3":
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+    return config
+
+
+if DATABASE_URL:
+    DATABASES = {"default": database(DATABASE_URL, env_number("DATABASE_CONN_MAX_AGE", 60, int))}
+    if DATABASE_TRANSACTION_POOLING:
+        if not DATABASE_DIRECT_URL:
+            raise ImproperlyConfigured("DATABASE_TRANSACTION_POOLING needs DATABASE_DIRECT_URL (the server itself)")
+        # The engine sends no startup `options` (the role's settings give the server's timeouts), and a
+        # QuerySet.iterator() fetches in one transaction what a server-side cursor would across several.
+        DATABASES["default"] |= {"TRANSACTION_POOLING": True, "DISABLE_SERVER_SIDE_CURSORS": True}
+    if DATABASE_DIRECT_URL:
+        # Opened only for session work, and closed after it; the test run uses the default's test database.
+        DATABASES["direct"] = database(DATABASE_DIRECT_URL, 0) | {"TEST": {"MIRROR": "default"}}
 else:
     LOCAL_STATE_DIR.mkdir(exist_ok=True)
     DATABASES = {

@@ -4,7 +4,8 @@ The database and cache are chosen by the environment before this file is read (s
 tests/matrix.py). Here we only adapt to that choice: tests marked `postgres`, `redis` or
 `sqlite` run only where their backend is the default, and skip elsewhere with the way
 to run them (in CI, a postgres/redis test that can't run fails instead). Tests marked
-`posix`, and the system tests (gunicorn, HAProxy, signals), skip where POSIX isn't.
+`posix`, and the system tests (gunicorn, HAProxy, signals), skip where POSIX isn't. Through PgBouncer
+(DATABASE_DIRECT_URL set: tests/system/test_pgbouncer.py) database tests may use the `direct` alias too.
 """
 
 import os
@@ -37,11 +38,24 @@ def pytest_collection_modifyitems(config, items):
     """Skip tests whose backend isn't the default here, or that need POSIX elsewhere; in CI, postgres/redis ones
     fail instead (below)."""
     for item in items:
+        allow_direct_alias(item)
         reason = missing_backend(item)
         if reason == SQLITE_REASON or (reason and not in_ci()):
             item.add_marker(pytest.mark.skip(reason=reason))
         elif os.name != "posix" and needs_posix(item):
             item.add_marker(pytest.mark.skip(reason=POSIX_REASON))
+
+
+def allow_direct_alias(item):
+    """With DATABASE_DIRECT_URL set (a run through PgBouncer), a database test may also use the `direct` alias:
+    the code under test opens its session work there. It mirrors `default`'s test database."""
+    marker = item.get_closest_marker("django_db")
+    if marker is None and {"db", "transactional_db"} & set(getattr(item, "fixturenames", ())):
+        marker = pytest.mark.django_db.mark  # the `db` fixture alone: the marker's defaults
+    if marker is None or "direct" not in settings.DATABASES or marker.kwargs.get("databases") == "__all__":
+        return
+    databases = {*(marker.kwargs.get("databases") or ["default"]), "direct"}
+    item.add_marker(pytest.mark.django_db(*marker.args, **{**marker.kwargs, "databases": sorted(databases)}), False)
 
 
 def needs_posix(item):

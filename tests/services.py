@@ -9,7 +9,9 @@ an exception or Ctrl-C.
     with throwaway_postgres() as database_url, throwaway_redis() as redis_url:
         ...
 
-`postgres_unavailable()` / `redis_unavailable()` return a one-line reason when a server
+`throwaway_pgbouncer(database_url)` puts a PgBouncer (transaction pooling) in front of such a server.
+
+`postgres_unavailable()` / `redis_unavailable()` / `pgbouncer_unavailable()` return a one-line reason when a server
 cannot be started here (None when it can), so callers can skip with that reason.
 
 The PostgreSQL URL can also stop its server and start it again (`url.stop()`, `url.start()`):
@@ -32,6 +34,7 @@ import threading
 import time
 from http.client import HTTPConnection
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 import psycopg2
@@ -213,6 +216,103 @@ def _create_extensions(url):
                 cursor.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
     finally:
         connection.close()
+
+
+# --- PgBouncer ----------------------------------------------------------------------
+
+PGBOUNCER = "/usr/sbin/pgbouncer"  # Debian's package puts it off a user's PATH
+
+
+def pgbouncer_binary():
+    return shutil.which("pgbouncer") or (PGBOUNCER if Path(PGBOUNCER).is_file() else None)
+
+
+def pgbouncer_unavailable():
+    """Why a throwaway PgBouncer can't be started here, in one line; None when it can."""
+    if pgbouncer_binary() is None:
+        return "PgBouncer not found: install pgbouncer (pgbouncer missing)"
+    return None
+
+
+class PgBouncerURL(str):
+    """A throwaway PgBouncer's URL (same user and database as the server's); `admin` is its console's URL."""
+
+    def __new__(cls, url, *, admin, log):
+        self = super().__new__(cls, url)
+        self.admin, self.log = admin, log
+        return self
+
+
+@contextlib.contextmanager
+def throwaway_pgbouncer(postgres_url, *, pool_mode="transaction", pool_size=4):
+    """Yield the URL of a PgBouncer in front of `postgres_url` (every database), as our child process.
+
+    Trust authentication (its users file names the server's user), configured otherwise as
+    docs/deployment.md has it: a client sending a startup `options` is refused. Pools are small
+    (`pool_size` server connections per database and user): transactions of different clients share
+    server connections, which is what the tests of transaction pooling need to see.
+    """
+    reason = pgbouncer_unavailable()
+    if reason:
+        raise ServiceUnavailable(reason)
+    server = urlsplit(postgres_url)
+    root = Path(tempfile.mkdtemp(prefix="portal-pgbouncer-"))
+    process = None
+    try:
+        (root / "users.txt").write_text(f'"{server.username}" ""\n')
+        if os.geteuid() == 0:  # PgBouncer refuses to run as root; it switches to `user` itself
+            shutil.chown(root, POSTGRES_USER, POSTGRES_USER)
+        for attempt in range(3):  # another process may grab the free port before PgBouncer binds it
+            port = free_port()
+            (root / "pgbouncer.ini").write_text(_pgbouncer_config(root, port, server, pool_mode, pool_size))
+            process = _start_pgbouncer(root)
+            try:
+                _wait_for_pgbouncer(process, port, server.username, root / "pgbouncer.log")
+                break
+            except RuntimeError as error:
+                if "Address already in use" not in str(error) or attempt == 2:
+                    raise
+        url = server._replace(netloc=f"{server.username}@127.0.0.1:{port}").geturl()
+        admin = server._replace(netloc=f"{server.username}@127.0.0.1:{port}", path="/pgbouncer").geturl()
+        yield PgBouncerURL(url, admin=admin, log=root / "pgbouncer.log")
+    finally:
+        if process is not None and process.poll() is None:
+            stop_process(process)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _pgbouncer_config(root, port, server, pool_mode, pool_size):
+    user = f"user = {POSTGRES_USER}\n" if os.geteuid() == 0 else ""
+    return (
+        f"[databases]\n* = host={server.hostname} port={server.port}\n\n[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = trust\nauth_file = {root / 'users.txt'}\nadmin_users = {server.username}\n"
+        f"pool_mode = {pool_mode}\ndefault_pool_size = {pool_size}\nmax_client_conn = 500\n"
+        f"logfile = {root / 'pgbouncer.log'}\n{user}"
+    )
+
+
+def _start_pgbouncer(root):
+    (root / "pgbouncer.log").unlink(missing_ok=True)  # a retry must not read the last attempt's errors
+    command = [pgbouncer_binary(), str(root / "pgbouncer.ini")]
+    quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}  # logfile has it
+    return subprocess.Popen(command, cwd=root, start_new_session=True, **quiet)
+
+
+def _wait_for_pgbouncer(process, port, user, log, timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            said = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(f"pgbouncer exited with status {process.returncode}:\n{said}")
+        try:
+            psycopg2.connect(host="127.0.0.1", port=port, user=user, dbname="pgbouncer", connect_timeout=1).close()
+            return
+        except psycopg2.OperationalError:
+            if time.monotonic() > deadline:
+                stop_process(process)
+                raise RuntimeError(f"pgbouncer did not answer on port {port} within {timeout} s") from None
+            time.sleep(0.05)
 
 
 # --- Redis --------------------------------------------------------------------------

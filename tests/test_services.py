@@ -83,6 +83,33 @@ def test_postgres_is_stopped_when_the_block_raises(made_dirs):
     assert_gone(made_dirs)
 
 
+def test_pgbouncer_pools_transactions_refuses_startup_options_then_disappears(made_dirs):
+    """One server connection shared by two clients, and a client sending `options` refused, as production's
+    PgBouncer (docs/deployment.md#pgbouncer) would refuse the portal if it sent its timeout that way."""
+    require(services.postgres_unavailable)
+    require(services.pgbouncer_unavailable)
+    with services.throwaway_postgres() as postgres, services.throwaway_pgbouncer(postgres, pool_size=1) as url:
+        assert url.startswith("postgres://postgres@127.0.0.1:")
+        pids = set()
+        for _ in range(2):  # in autocommit: a client leaving in a transaction takes its server connection along
+            with closing(psycopg2.connect(url)) as conn:
+                conn.autocommit = True
+                with conn.cursor() as cursor:
+                    cursor.execute("SELECT pg_backend_pid()")
+                    pids.add(cursor.fetchone()[0])
+        assert len(pids) == 1
+        with pytest.raises(psycopg2.OperationalError, match="unsupported startup parameter: options"):
+            psycopg2.connect(url, options="-c statement_timeout=1s")
+        with closing(psycopg2.connect(url.admin)) as conn:
+            conn.autocommit = True
+            with conn.cursor() as cursor:
+                cursor.execute("SHOW CONFIG")
+                assert ("pool_mode", "transaction") in {tuple(row[:2]) for row in cursor.fetchall()}
+    with pytest.raises(psycopg2.OperationalError):
+        psycopg2.connect(url, connect_timeout=2)
+    assert_gone(made_dirs)
+
+
 def test_redis_serves_then_disappears(made_dirs):
     require(services.redis_unavailable)
     with services.throwaway_redis() as url:

@@ -9,7 +9,8 @@ builds accept) the first read that would wait longer fails, and `CatalogLocked` 
 tables are held and by which sessions, so a person knows whom to ask. PgHero does the same
 ("not available (system catalog locked)"). A glance at every capability's status (`glance`:
 the dashboard, the status API, system_status) waits PORTAL_STATUS_LOCK_TIMEOUT instead, a
-shorter wait, since it reads several capabilities one after the other.
+shorter wait, since it reads several capabilities one after the other. Through a transaction pooler
+(DATABASE_TRANSACTION_POOLING) the wait is set per transaction, so it never stays on a pooled server connection.
 """
 
 import contextlib
@@ -19,9 +20,11 @@ import functools
 from django.conf import settings
 from django.db import DatabaseError, connection
 
+from opsadmin.runtime.postgresql import pooling
 from opsadmin.spine.runs import OperationFailed
 
 LOCK_NOT_AVAILABLE = "55P03"  # the SQLSTATE of a lock timeout
+SAVEPOINT_STATEMENTS = ("SAVEPOINT", "ROLLBACK TO SAVEPOINT", "RELEASE SAVEPOINT")
 
 
 class CatalogLocked(OperationFailed):
@@ -42,7 +45,8 @@ def glance():
 
 
 def bounded_catalog_reads(function):
-    """Run `function` with PORTAL_INDEX_LOCK_TIMEOUT (or the glance's) on the caller's connection; restore it after.
+    """Run `function` with PORTAL_INDEX_LOCK_TIMEOUT (or the glance's) on the caller's connection: the session's,
+    restored after; through a transaction pooler each statement's (`_per_statement`).
 
     A read that waits longer for a table lock raises CatalogLocked before anything is done.
     """
@@ -51,28 +55,60 @@ def bounded_catalog_reads(function):
     def bounded(*args, **kwargs):
         if connection.vendor != "postgresql":
             return function(*args, **kwargs)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT current_setting('lock_timeout')")
-            previous = cursor.fetchone()[0]
-            set_timeout(cursor, "lock_timeout", _lock_timeout_setting.get())
+        bound = _per_statement if pooling.transaction_pooled(connection) else _per_session
         try:
-            return function(*args, **kwargs)
+            with bound(_lock_timeout_setting.get()):
+                return function(*args, **kwargs)
         except DatabaseError as error:
             if sqlstate(error) != LOCK_NOT_AVAILABLE:
                 raise
             raise CatalogLocked(_locked_message(error)) from None
-        finally:
-            with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('lock_timeout', %s, false)", [previous])
 
     return bounded
 
 
-def set_timeout(cursor, parameter, setting):
-    """This session's `parameter` (lock_timeout, statement_timeout) from `setting`, in PostgreSQL's units."""
+@contextlib.contextmanager
+def _per_session(setting):
+    """The session's lock_timeout from `setting` while inside, then what it was."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('lock_timeout')")
+        previous = cursor.fetchone()[0]
+        set_timeout(cursor, "lock_timeout", setting)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('lock_timeout', %s, false)", [previous])
+
+
+@contextlib.contextmanager
+def _per_statement(setting):
+    """Through a transaction pooler a session setting would stay on a server connection other clients get next:
+    each statement inside is sent with `SET LOCAL lock_timeout` before it, which ends with its transaction.
+
+    In autocommit that is the statement's own; in the caller's transaction, the rest of it. A savepoint's
+    statements go alone: after an error only they (no SET) may run in the transaction.
+    """
+    with connection.cursor() as cursor:
+        set_timeout(cursor, "lock_timeout", setting, local=True)  # checks the value, and outlives no transaction
+    value = "'" + str(getattr(settings, setting)).replace("'", "''") + "'"
+
+    def with_lock_timeout(execute, sql, params, many, context):
+        if sql.lstrip().upper().startswith(SAVEPOINT_STATEMENTS):
+            return execute(sql, params, many, context)
+        prefix = f"SET LOCAL lock_timeout = {value if params is None else value.replace('%', '%%')}; "
+        return execute(prefix + sql, params, many, context)
+
+    with connection.execute_wrapper(with_lock_timeout):
+        yield
+
+
+def set_timeout(cursor, parameter, setting, *, local=False):
+    """This session's `parameter` (lock_timeout, statement_timeout) from `setting`, in PostgreSQL's units;
+    `local`: this transaction's only."""
     value = str(getattr(settings, setting))
     try:
-        cursor.execute("SELECT set_config(%s, %s, false)", [parameter, value])
+        cursor.execute("SELECT set_config(%s, %s, %s)", [parameter, value, local])
     except DatabaseError as error:
         raise OperationFailed(f"{setting}={value!r} is not a valid {parameter}: {first_line(error)}") from None
 

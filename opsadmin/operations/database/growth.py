@@ -17,13 +17,14 @@ import zlib
 from datetime import UTC, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
 from opsadmin.models import OpsRun, QueryStatsSample, SizeSample
 from opsadmin.operations.database.analysis import index_health
 from opsadmin.operations.database.suggestions import PG_STAT_STATEMENTS, extension_status
 from opsadmin.runtime import identity
+from opsadmin.runtime.postgresql import pooling
 from opsadmin.spine import humanize, targets
 
 SIZES, QUERIES, INDEX_CHECK = "capture_table_sizes", "capture_query_stats", "check_declared_indexes"
@@ -222,20 +223,30 @@ def _finish(run, ok, summary, result):
 
 @contextlib.contextmanager
 def _period_lock(operation):
-    """PostgreSQL: a session advisory lock per job, not waited for (True when held). SQLite: always True."""
+    """PostgreSQL: a session advisory lock per job, not waited for (True when held). SQLite: always True.
+
+    Through a transaction pooler the lock is held on a connection of its own to the server (the `direct`
+    alias): on a pooled one it would stay on whichever server connection took it.
+    """
     if connection.vendor != "postgresql":
         yield True
         return
+    pooled = pooling.transaction_pooled(connection)
+    holder = connections.create_connection(pooling.session_alias()) if pooled else connection
     key = zlib.crc32(f"opsadmin.database.{operation}".encode())
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-        locked = cursor.fetchone()[0]
     try:
-        yield locked
+        with holder.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+            locked = cursor.fetchone()[0]
+        try:
+            yield locked
+        finally:
+            if locked:
+                with holder.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
     finally:
-        if locked:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+        if pooled:
+            holder.close()  # ends the session: releases the lock even if the unlock could not run
 
 
 def _day(moment):

@@ -1,6 +1,7 @@
 """How index and table maintenance runs: one run at a time, within timeouts, one step at a time.
 
-PostgreSQL: a connection of its own, in autocommit (CONCURRENTLY refuses a transaction block),
+PostgreSQL: a connection of its own, in autocommit (CONCURRENTLY refuses a transaction block), to the
+server itself when DATABASE_URL is a transaction pooler (the `direct` alias, pooling.py),
 holding an advisory lock (a second run raises AlreadyRunning) and the timeouts from settings,
 so a build stuck behind a busy table fails fast instead of making every query queue behind it.
 A failed build's leftover is dropped and the next step still runs; a second thread reports a
@@ -15,10 +16,10 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
+from django.db import DatabaseError, connection, connections
 
 from opsadmin.operations.database.reports import DONE, DROP, FAILED, REBUILD, SKIPPED, since
-from opsadmin.runtime.postgresql import deadlines
+from opsadmin.runtime.postgresql import deadlines, pooling
 from opsadmin.spine.catalog_locks import first_line, set_timeout
 from opsadmin.spine.runs import OperationFailed
 
@@ -69,7 +70,7 @@ def maintenance_session(*, builds):
         return
     if builds and connection.in_atomic_block:
         raise OperationFailed("index maintenance must run outside a transaction (CONCURRENTLY would wait for it)")
-    own = connections.create_connection(DEFAULT_DB_ALIAS)  # a session of its own: lock, timeouts, autocommit
+    own = connections.create_connection(pooling.session_alias())  # a session of its own: lock, timeouts, autocommit
     try:
         with own.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_lock(%s), pg_backend_pid()", [ADVISORY_LOCK_KEY])
@@ -248,7 +249,7 @@ class _ProgressPoller:
             connections.close_all()  # this thread's connections only
 
     def poll(self):
-        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        with connections[pooling.session_alias()].cursor() as cursor:  # a session SET must not reach a pool
             cursor.execute("SET statement_timeout = '2s'")  # never holds up the build's end (join)
             cursor.execute(
                 f"SELECT {', '.join(self.COLUMNS)} FROM pg_stat_progress_create_index WHERE pid = %s", [self.pid]

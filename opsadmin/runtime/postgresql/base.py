@@ -9,7 +9,8 @@
   as DatabaseUnavailable from the original; SQL errors and statement timeouts are the server
   answering, and pass unchanged.
 - The server's statement_timeout comes with the connection (a startup option, no round
-  trip), and the client waits no longer than it plus a grace (deadlines.py).
+  trip), and the client waits no longer than it plus a grace (deadlines.py). Through a
+  transaction pooler (pooling.py) the role's own statement_timeout applies instead.
 - Every session names itself the portal's, with its instance and purpose (application.py): the Live
   queries page never ends one, and counts them.
 """
@@ -19,7 +20,7 @@ import functools
 from django.db.backends.postgresql import base as postgresql
 
 from opsadmin.runtime import breakers
-from opsadmin.runtime.postgresql import budgets, connecting, deadlines
+from opsadmin.runtime.postgresql import budgets, connecting, deadlines, pooling
 from opsadmin.runtime.postgresql.application import APPLICATION_NAME, session_name
 from opsadmin.runtime.postgresql.unavailable import DatabaseUnavailable
 
@@ -34,8 +35,9 @@ class DatabaseWrapper(postgresql.DatabaseWrapper):
 
     def get_connection_params(self):
         params = super().get_connection_params()
-        timeout = f"-c statement_timeout={budgets.current().statement_timeout}"
-        params["options"] = f"{params['options']} {timeout}" if params.get("options") else timeout
+        if not pooling.transaction_pooled(self):  # a transaction pooler refuses startup options (its role's instead)
+            timeout = f"-c statement_timeout={budgets.current().statement_timeout}"
+            params["options"] = f"{params['options']} {timeout}" if params.get("options") else timeout
         params["application_name"] = session_name(params.get("application_name") or APPLICATION_NAME)
         return params
 

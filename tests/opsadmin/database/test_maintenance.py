@@ -10,12 +10,12 @@ import threading
 import time
 
 import pytest
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
+from django.db import DatabaseError, connection, connections
 
 from opsadmin.models import OpsRun
 from opsadmin.operations.database import catalog, drift, maintenance, runner
 from opsadmin.operations.database.maintenance import AlreadyRunning, Refused, UnknownNames
-from opsadmin.runtime.postgresql import budgets
+from opsadmin.runtime.postgresql import budgets, pooling
 from opsadmin.spine import registry, targets
 from opsadmin.spine.runs import InvalidArguments, OperationFailed
 from tests.helpers import run_write, sql
@@ -35,8 +35,9 @@ def pg(test):
 
 @contextlib.contextmanager
 def other_connection():
-    """A second session, as another process would have (autocommit; BEGIN by hand to hold locks)."""
-    other = connections.create_connection(DEFAULT_DB_ALIAS)
+    """A second session, as another process would have (autocommit; BEGIN by hand to hold locks): its session
+    locks on the server itself, as the portal's own (the `direct` alias when DATABASE_URL is a pooler)."""
+    other = connections.create_connection(pooling.session_alias())
     try:
         with other.cursor() as cursor:
             yield cursor
