@@ -90,12 +90,17 @@ def when_ready(server):
 
 
 def pre_fork(server, worker):
-    """In the master, before each worker is forked: nothing open crosses the fork, and what the master
-    holds is frozen, so no worker's collector writes to (and copies) the pages it shares."""
+    """In the master, before each worker is forked: nothing open crosses the fork (the warm-up's readiness page
+    leaves its check threads' kept connections too: a worker would inherit their sockets, and end them as it
+    exits), and what the master holds is frozen, so no worker's collector writes to (and copies) the pages it
+    shares."""
     if server.cfg.preload_app:
         from django.db import connections
 
+        from opsadmin.runtime import thread_connections
+
         connections.close_all()
+        thread_connections.close_kept()
         gc.freeze()
 
 
