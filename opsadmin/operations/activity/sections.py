@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import connection
 
 from opsadmin.operations.activity import queries
+from opsadmin.runtime.postgresql import pooling
 from opsadmin.runtime.postgresql.application import is_portal_session, parse_session_name, portal_application_name
 from opsadmin.spine import humanize
 from opsadmin.spine.capability import NotFound
@@ -254,6 +255,8 @@ class Connections:
     warn_percent: float
     portal: list["PortalConnections"]  # the portal's own, by instance and purpose
     portal_total: int
+    # Through a transaction pooler the portal's are the pool's server sessions, each named by its last client.
+    pooled: bool
 
 
 @dataclass
@@ -306,6 +309,7 @@ def connections():
         warn_percent=settings.PORTAL_ACTIVITY_CONNECTIONS_WARN_PERCENT,
         portal=(portal := portal_connections(counts)),
         portal_total=sum(group.count for group in portal),
+        pooled=pooling.transaction_pooled(connection),
     )
     full = used >= maximum - reserved
     crowded = percent >= data.warn_percent

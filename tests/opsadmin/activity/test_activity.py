@@ -266,9 +266,20 @@ def test_the_portal_own_connections_are_counted_by_instance_and_purpose():
         page = logged_in(VIEWERS, username="viewer").get(PAGE).content.decode()
         assert 'id="activity-portal-connections"' in page
         assert '<td class="py-1 pr-3">command</td>' in page
+        assert 'id="activity-pooled"' not in page
     finally:
         for other in others:
             other.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_through_a_transaction_pooler_the_page_says_whose_sessions_those_are(monkeypatch):
+    monkeypatch.setitem(connection.settings_dict, "TRANSACTION_POOLING", True)
+    assert sections.connections().data.pooled
+    page = logged_in(VIEWERS, username="viewer").get(PAGE).content.decode()
+    assert 'id="activity-pooled"' in page
+    assert "these are the pool's server sessions" in page
 
 
 @pytest.mark.sqlite
