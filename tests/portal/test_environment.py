@@ -1,5 +1,9 @@
 """How the settings read the environment."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from portal.environment import (
@@ -14,6 +18,7 @@ from portal.environment import (
     env_url,
     local_secret,
 )
+from tests.services import REPO
 
 
 @pytest.mark.parametrize(("raw", "expected"), [("1", True), ("TRUE", True), ("yes", True), ("0", False), ("", False)])
@@ -171,3 +176,20 @@ def test_env_instance_name(monkeypatch):
         monkeypatch.setenv("NAME", bad)
         with pytest.raises(ValueError, match="is not an instance name"):
             env_instance_name("NAME")
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"DATABASE_CONN_MAX_AGE": "soon"}, "DATABASE_CONN_MAX_AGE='soon' is not an integer"),
+        ({"DATABASE_TRANSACTION_POOLING": "1"}, "DATABASE_TRANSACTION_POOLING needs DATABASE_DIRECT_URL"),
+    ],
+)
+def test_a_command_names_a_bad_variable_in_one_line(variables, message):
+    environment = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    environment |= {"DATABASE_URL": "postgres://portal@127.0.0.1:1/portal", **variables}
+    command = [sys.executable, "manage.py", "check"]
+    result = subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"Configuration error: {message}")
+    assert result.stderr.count("\n") == 1  # no traceback
