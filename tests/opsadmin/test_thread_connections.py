@@ -8,7 +8,7 @@ import pytest
 from django.db import connection, connections
 
 from opsadmin.runtime import identity, thread_connections
-from opsadmin.runtime.postgresql import application
+from opsadmin.runtime.postgresql import application, budgets
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -98,6 +98,14 @@ def test_session_names_say_instance_and_purpose_within_63_bytes(monkeypatch):
 def test_a_process_without_an_instance_goes_by_its_host():
     name = in_thread(None, lambda: application.session_name("stockscanner-portal"))
     assert name == f"stockscanner-portal {identity.HOST} command"
+
+
+def test_a_web_process_not_yet_named_goes_by_its_configured_instance(monkeypatch, settings):
+    """The gunicorn master warming up, or a worker before its first beat: the instance its configuration names."""
+    monkeypatch.setattr(budgets, "_kind", budgets.WEB)
+    settings.PORTAL_INSTANCE_ID, settings.PORTAL_INSTANCE_LISTENER = "web-a", "8000"
+    name = in_thread(thread_connections.CHECK, lambda: application.session_name("stockscanner-portal"))
+    assert name == "stockscanner-portal web-a:8000 check"
 
 
 def test_portal_sessions_are_recognised_by_their_prefix():

@@ -12,6 +12,7 @@ ending them would cut the portal off mid-request (or mid-run). OPTIONS' applicat
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from opsadmin.runtime import identity, thread_connections
+from opsadmin.runtime.postgresql import budgets
 
 APPLICATION_NAME = "stockscanner-portal"
 NAME_BYTES = 63  # PostgreSQL keeps this much of an application_name (NAMEDATALEN - 1), in printable ASCII
@@ -24,10 +25,18 @@ def portal_application_name(alias=DEFAULT_DB_ALIAS):
 
 def session_name(prefix):
     """This thread's sessions' name: `prefix`, the instance (cut to fit), the purpose."""
-    instance = identity.this_instance_id() or identity.instance_host()
+    instance = identity.this_instance_id() or _unnamed_instance()
     instance = instance.encode("ascii", "replace").decode().replace(" ", "_")  # as the server would keep it
     purpose = thread_connections.purpose()
     return f"{prefix} {instance}"[: NAME_BYTES - len(purpose) - 1] + f" {purpose}"
+
+
+def _unnamed_instance():
+    """The instance of a process not yet named by its heartbeat: a web process's from its configuration (the
+    gunicorn master warming up, a worker before its first beat), else its host (a command)."""
+    if budgets.kind() == budgets.WEB:
+        return ":".join(identity.configured_instance())
+    return identity.instance_host()
 
 
 def is_portal_session(name, prefix):
