@@ -344,6 +344,7 @@ SETTINGS = (
     "random_page_cost",
     "max_connections",
     "max_parallel_workers_per_gather",
+    "statement_timeout",  # this session's: through a transaction pooler, the role's (dangers.server_settings)
 )
 
 

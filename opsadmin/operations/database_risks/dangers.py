@@ -9,8 +9,10 @@ ones past the line, as sentences a person acts on. PostgreSQL only.
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import connection
 
 from opsadmin.operations.database_risks import catalog, tuning
+from opsadmin.runtime.postgresql import pooling
 from opsadmin.spine import humanize
 from opsadmin.spine.results import OK, WARNING
 
@@ -62,6 +64,7 @@ class Settings:
     track_counts: bool
     memory: tuning.Memory
     advice: list[tuning.Advice]
+    pooled_statement_timeout: str | None  # through a transaction pooler, the role's statement_timeout; else None
 
 
 @dataclass
@@ -159,14 +162,26 @@ def vacuum():
 
 
 def server_settings():
-    """Autovacuum off (or the statistics it needs) is a danger; the memory settings are advice, never a warning."""
+    """Autovacuum off (or the statistics it needs) is a danger, and so is no statement_timeout for the role behind a
+    transaction pooler (the portal's own travels as a startup option, which PgBouncer refuses); the memory settings
+    are advice, never a warning."""
     server = catalog.server_settings()
     memory = tuning.machine_memory()
+    pooled = server["statement_timeout"].value if pooling.transaction_pooled(connection) else None
     data = Settings(
-        server["autovacuum"].value == "on", server["track_counts"].value == "on", memory, tuning.advice(server, memory)
+        server["autovacuum"].value == "on",
+        server["track_counts"].value == "on",
+        memory,
+        tuning.advice(server, memory),
+        pooled,
     )
     found = ["autovacuum is off: nothing freezes old rows or reclaims dead ones"] if not data.autovacuum else []
     found += ["track_counts is off: autovacuum can't tell which tables need it"] if not data.track_counts else []
+    if pooled == "0":
+        found.append(
+            "statement_timeout is 0 for the pooled role: through PgBouncer the portal can't send its own, so a query"
+            " it gave up on runs on and holds a pooled connection (ALTER ROLE ... SET statement_timeout)"
+        )
     off_advice = [item for item in data.advice if item.verdict in (tuning.BELOW, tuning.ABOVE)]
     quiet = "autovacuum on" + (f"; {humanize.plural(len(off_advice), 'setting')} off advice" if off_advice else "")
     return _danger("settings", "Autovacuum and settings", found, quiet, data, noun="setting")

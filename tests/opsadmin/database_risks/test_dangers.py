@@ -180,6 +180,22 @@ def test_settings_say_autovacuum_is_on_and_the_memory_is_unknown_or_from_the_set
 
 
 @pytest.mark.postgres
+def test_behind_a_transaction_pooler_a_role_without_statement_timeout_is_a_danger(db, monkeypatch):
+    assert dangers.server_settings().data.pooled_statement_timeout is None  # direct: the portal sends its own
+    monkeypatch.setitem(connection.settings_dict, "TRANSACTION_POOLING", True)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL statement_timeout = 0")  # the test's transaction: as a role without one
+        found = dangers.server_settings()
+        assert found.status == WARNING
+        assert found.data.pooled_statement_timeout == "0"
+        assert found.found[-1].startswith("statement_timeout is 0 for the pooled role")
+        cursor.execute("SET LOCAL statement_timeout = '8s'")
+        found = dangers.server_settings()
+    assert found.data.pooled_statement_timeout == "8s"
+    assert not [line for line in found.found if "statement_timeout" in line]
+
+
+@pytest.mark.postgres
 def test_replication_none_then_an_inactive_physical_slot(transactional_db):
     found = dangers.replication()
     assert (found.status, found.headline) == (OK, "no replication slots and no replicas")
