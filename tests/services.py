@@ -299,20 +299,30 @@ def _start_pgbouncer(root):
     return subprocess.Popen(command, cwd=root, start_new_session=True, **quiet)
 
 
-def _wait_for_pgbouncer(process, port, user, log, timeout=10):
+def _wait_for_pgbouncer(process, port, user, log):
+    def answers():
+        psycopg2.connect(host="127.0.0.1", port=port, user=user, dbname="pgbouncer", connect_timeout=1).close()
+        return True
+
+    _wait_until_answering("pgbouncer", process, log, answers, psycopg2.OperationalError, f"on port {port}")
+
+
+def _wait_until_answering(name, process, log, answers, refusals, where, timeout=10):
+    """Until `answers()` is true; raises with the end of `log` if the server exits, or once `refusals` (errors)
+    have lasted `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
             said = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise RuntimeError(f"pgbouncer exited with status {process.returncode}:\n{said}")
+            raise RuntimeError(f"{name} exited with status {process.returncode}:\n{said}")
         try:
-            psycopg2.connect(host="127.0.0.1", port=port, user=user, dbname="pgbouncer", connect_timeout=1).close()
-            return
-        except psycopg2.OperationalError:
+            if answers():
+                return
+        except refusals:
             if time.monotonic() > deadline:
                 stop_process(process)
-                raise RuntimeError(f"pgbouncer did not answer on port {port} within {timeout} s") from None
-            time.sleep(0.05)
+                raise RuntimeError(f"{name} did not answer {where} within {timeout} s") from None
+            time.sleep(0.02)
 
 
 # --- Redis --------------------------------------------------------------------------
@@ -383,22 +393,10 @@ def _start_redis(root, port):
     return subprocess.Popen(command, cwd=root, stdin=subprocess.DEVNULL, start_new_session=True)
 
 
-def _wait_for_ping(process, port, log, timeout=10):
+def _wait_for_ping(process, port, log):
     client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
-    deadline = time.monotonic() + timeout
     try:
-        while True:
-            if process.poll() is not None:
-                server_log = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-                raise RuntimeError(f"redis-server exited with status {process.returncode}:\n{server_log}")
-            try:
-                if client.ping():
-                    return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    stop_process(process)
-                    raise RuntimeError(f"redis-server did not answer PING on port {port} within {timeout} s") from None
-                time.sleep(0.02)
+        _wait_until_answering("redis-server", process, log, client.ping, redis.ConnectionError, f"PING on port {port}")
     finally:
         client.close()
 
