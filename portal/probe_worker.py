@@ -9,6 +9,7 @@ portal serves nothing else on that listener (opsadmin.health.views.HealthProbeMi
 """
 
 import os
+import sys
 from concurrent import futures
 
 from gunicorn.util import parse_address
@@ -43,6 +44,13 @@ class ProbeThreadWorker(ThreadWorker):
         done = self.probe_pool.submit(self.handle, conn)
         done.add_done_callback(lambda future: self.method_queue.defer(self.finish_request, conn, future))
         return None
+
+    def handle_exit(self, sig, frame):
+        """SIGTERM from the master (a recycle, a stop): finish the requests held, but leave the fleet now."""
+        super().handle_exit(sig, frame)
+        heartbeat = sys.modules.get("opsadmin.runtime.heartbeat")  # loaded with the app; no import in a handler
+        if heartbeat is not None:
+            heartbeat.leave()
 
     def run(self):
         try:

@@ -53,6 +53,7 @@ _serving = False  # this process serves through portal.wsgi: its web workers run
 _thread = None  # this process's ProcessThread, once started
 _thread_lock = threading.Lock()
 _outage_logged_at = float("-inf")  # when this process last logged a beat lost to a database outage
+_leaving = threading.Event()  # this worker is exiting, finishing its requests: no more beats, no more work
 
 
 def heartbeat_interval():
@@ -68,6 +69,8 @@ def record_heartbeat(host, port, kind=WEB, *, force=False):
     heartbeat must never break the request that carries it. Returns whether it wrote. `force` skips the interval.
     """
     global _last_beat
+    if _leaving.is_set():
+        return False
     host, port = str(host)[:MAX_HOST_LENGTH], str(port)[:MAX_PORT_LENGTH]
     instance_id = f"{host}:{port}"
     beat = (os.getpid(), instance_id, kind)
@@ -204,6 +207,9 @@ class ProcessThread(threading.Thread):
         thread_connections.serve(thread_connections.HEARTBEAT)
         try:
             while not self.stopped.is_set():
+                if _leaving.is_set():
+                    _remove_row()
+                    return
                 self.tick()
                 self.stopped.wait(float(settings.PORTAL_COMMAND_POLL_SECONDS))
         finally:
@@ -247,11 +253,24 @@ def start_process_thread(port, kind):
         return _thread
 
 
+def leave():
+    """This worker is exiting and finishing the requests it holds (gunicorn's SIGTERM: a recycle, a stop): it beats
+    no more and its thread takes no more work; at its next tick the thread removes its row, so nothing picks it
+    meanwhile (a rolling recycle's next worker would be one that never answers). Only sets a flag: safe in a
+    signal handler."""
+    _leaving.set()
+
+
 def forget_this_process():
     """This process is exiting: stop its thread and delete its worker row, so no page lists it as live
     while its last beat ages for PORTAL_INSTANCE_GONE_SECONDS. Never raises: an exit must not fail on it."""
     if _thread is not None:
         _thread.stop()
+    _remove_row()
+
+
+def _remove_row():
+    """Delete this process's worker row, if it beat. Never raises: the database may be out."""
     if _last_beat is None:
         return
     (pid, instance_id, _kind), _at = _last_beat
@@ -274,9 +293,10 @@ def mark_instance_stopped(instance_id):
 
 def reset():
     """Forget the last beat and the thread, as a new process would (after fork, and in tests)."""
-    global _lock, _thread_lock, _last_beat, _thread, _outage_logged_at
+    global _lock, _thread_lock, _last_beat, _thread, _outage_logged_at, _leaving
     _lock, _thread_lock = threading.Lock(), threading.Lock()  # one held by another thread at fork would stay held
     _last_beat = _thread = None
+    _leaving = threading.Event()
     _outage_logged_at = float("-inf")
 
 

@@ -538,6 +538,22 @@ def test_an_exiting_process_removes_only_its_own_row():
     assert list(InstanceWorker.objects.values_list("instance_id", "pid")) == [("other:8000", 1)]
 
 
+@pytest.mark.django_db(transaction=True)  # its thread writes from a connection of its own
+def test_a_leaving_worker_beats_no_more_and_its_thread_removes_its_row():
+    """A worker finishing its requests before it exits (gunicorn's SIGTERM) is no longer listed: a rolling recycle
+    would otherwise pick it, and it would never answer."""
+    record_heartbeat("web-1", "8000")
+    assert InstanceWorker.objects.filter(pid=os.getpid()).exists()
+
+    heartbeat.leave()
+
+    assert record_heartbeat("web-1", "8000", force=True) is False
+    thread = heartbeat.start_process_thread("8000", heartbeat.WEB)
+    thread.join(5)
+    assert not thread.is_alive()
+    assert not InstanceWorker.objects.filter(pid=os.getpid()).exists()
+
+
 def test_work_a_breaker_keeps_from_its_dependency_is_one_line_a_minute(caplog):
     from opsadmin.runtime.breakers import Unavailable
 
