@@ -183,6 +183,15 @@ def test_the_catalog_lists_every_read_and_write_with_its_door(client):
         assert resolve(entry["path"]).url_name == f"{capability.name}.{write.name}"
 
 
+def test_the_catalog_as_text_lines_up_its_columns():
+    out = StringIO()
+    call_command("ops", "list", stdout=out)
+    entries = [line for line in out.getvalue().splitlines() if line.startswith(("  read ", "  write "))]
+    assert len(entries) == sum(len(capability.reads) + len(capability.writes) for capability in registry.capabilities())
+    assert len({line.index(" opsadmin.") for line in entries}) == 1
+    assert len({max(line.find(" GET /"), line.find(" POST /")) for line in entries}) == 1
+
+
 def test_every_api_path_in_the_readme_still_answers():
     """Each `GET|POST /api/ops/...` of the README's tables answers an operator with JSON, not a 404 or 405."""
     listed = set(re.findall(r"`(GET|POST) (/api/ops/[^` ]*)", README.read_text()))

@@ -50,16 +50,13 @@ class Command(OpsCommand):
         if options["json"]:
             self.stdout.write(to_json(found, indent=2))
             return
-        for capability in found["capabilities"]:
+        listed = [(capability, _lines(capability)) for capability in found["capabilities"]]
+        every = [line for _capability, lines in listed for line in lines]
+        name_width, permission_width = (max((len(line[column]) for line in every), default=0) for column in (1, 2))
+        for capability, lines in listed:
             self.stdout.write(f"{capability['name']}: {capability['title']}")
-            for read in capability["reads"]:
-                self.stdout.write(
-                    f"  read  {capability['name']}.{read['name']:<24} {read['permission']:<32} GET {read['path']}"
-                )
-            for write in capability["writes"]:
-                self.stdout.write(
-                    f"  write {write['name']:<32} {write['permission']:<32} POST {write['path']} ({write['target']})"
-                )
+            for kind, name, permission, door in lines:
+                self.stdout.write(f"  {kind:<5} {name:<{name_width}}  {permission:<{permission_width}}  {door}")
 
     def show(self, what, **options):
         name, _, read_name = what.partition(".")
@@ -101,3 +98,16 @@ class Command(OpsCommand):
     @staticmethod
     def _reads(capability):
         return ", ".join(f"{capability.name}.{read.name}" for read in capability.reads)
+
+
+def _lines(capability):
+    """(kind, name, permission, door) of each read and write of a catalogued `capability`, as `list` prints them."""
+    reads = [
+        ("read", f"{capability['name']}.{read['name']}", read["permission"], f"GET {read['path']}")
+        for read in capability["reads"]
+    ]
+    writes = [
+        ("write", write["name"], write["permission"], f"POST {write['path']} ({write['target']})")
+        for write in capability["writes"]
+    ]
+    return reads + writes
