@@ -60,10 +60,11 @@ def django_with_redis():
 
 
 @contextlib.contextmanager
-def portal_on_throwaway_servers(prefix):
+def portal_on_throwaway_servers(prefix, *, log_connections=False):
     """(root, postgres, redis, environment, credentials) for benchmarks that serve the portal themselves: a
     throwaway PostgreSQL and Redis, the portal migrated with its static files, an operator's session and token
-    (tests/system/traffic.py), and a scratch folder. Exits with a message when a server can't be started."""
+    (tests/system/traffic.py), and a scratch folder. Exits with a message when a server can't be started.
+    `log_connections`: PostgreSQL logs every connection made (postgres.log), as tests/services.py says."""
     sys.path.insert(0, str(REPO))
     from tests.services import postgres_unavailable, redis_unavailable, throwaway_postgres, throwaway_redis
     from tests.system.traffic import prepare
@@ -73,7 +74,7 @@ def portal_on_throwaway_servers(prefix):
             sys.exit(reason)
     with (
         tempfile.TemporaryDirectory(prefix=prefix) as temp,
-        throwaway_postgres() as postgres,
+        throwaway_postgres(log_connections=log_connections) as postgres,
         throwaway_redis() as redis,
     ):
         root = Path(temp)
