@@ -206,12 +206,11 @@ class ProcessThread(threading.Thread):
     def run(self):
         thread_connections.serve(thread_connections.HEARTBEAT)
         try:
-            while not self.stopped.is_set():
-                if _leaving.is_set():
-                    _remove_row()
-                    return
+            while not self.stopped.is_set() and not _leaving.is_set():
                 self.tick()
                 self.stopped.wait(float(settings.PORTAL_COMMAND_POLL_SECONDS))
+            if _leaving.is_set():
+                _remove_row()
         finally:
             connection.close()
 
@@ -255,10 +254,11 @@ def start_process_thread(port, kind):
 
 def leave():
     """This worker is exiting and finishing the requests it holds (gunicorn's SIGTERM: a recycle, a stop): it beats
-    no more and its thread takes no more work; at its next tick the thread removes its row, so nothing picks it
-    meanwhile (a rolling recycle's next worker would be one that never answers). Only sets a flag: safe in a
-    signal handler."""
+    no more, and its thread stops taking work and removes its row at once, so nothing picks it meanwhile (a
+    rolling recycle's next worker would be one that never answers). Only sets events: fit for a signal handler."""
     _leaving.set()
+    if _thread is not None:
+        _thread.stopped.set()
 
 
 def forget_this_process():

@@ -539,18 +539,23 @@ def test_an_exiting_process_removes_only_its_own_row():
 
 
 @pytest.mark.django_db(transaction=True)  # its thread writes from a connection of its own
-def test_a_leaving_worker_beats_no_more_and_its_thread_removes_its_row():
+def test_a_leaving_worker_beats_no_more_and_its_thread_removes_its_row(settings):
     """A worker finishing its requests before it exits (gunicorn's SIGTERM) is no longer listed: a rolling recycle
     would otherwise pick it, and it would never answer."""
-    record_heartbeat("web-1", "8000")
-    assert InstanceWorker.objects.filter(pid=os.getpid()).exists()
+    settings.PORTAL_COMMAND_POLL_SECONDS = 60  # its thread waits a minute between ticks, unless told to stop
+    identity.name_instance("web-1:8000")
+    thread = heartbeat.start_process_thread("8000", heartbeat.WEB)
+    deadline = time.monotonic() + 5
+    while not InstanceWorker.objects.filter(pid=os.getpid()).exists():
+        assert time.monotonic() < deadline, "the thread did not beat"
+        time.sleep(0.05)
 
     heartbeat.leave()
 
-    assert record_heartbeat("web-1", "8000", force=True) is False
-    thread = heartbeat.start_process_thread("8000", heartbeat.WEB)
-    thread.join(5)
+    thread.join(5)  # at once, not at its next tick
     assert not thread.is_alive()
+    assert not InstanceWorker.objects.filter(pid=os.getpid()).exists()
+    assert record_heartbeat("web-1", "8000", force=True) is False
     assert not InstanceWorker.objects.filter(pid=os.getpid()).exists()
 
 
