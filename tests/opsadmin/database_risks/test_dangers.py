@@ -181,6 +181,7 @@ def test_settings_say_autovacuum_is_on_and_the_memory_is_unknown_or_from_the_set
 
 @pytest.mark.postgres
 def test_behind_a_transaction_pooler_a_role_without_statement_timeout_is_a_danger(db, monkeypatch):
+    monkeypatch.setitem(connection.settings_dict, "TRANSACTION_POOLING", False)
     assert dangers.server_settings().data.pooled_statement_timeout is None  # direct: the portal sends its own
     monkeypatch.setitem(connection.settings_dict, "TRANSACTION_POOLING", True)
     with connection.cursor() as cursor:
